@@ -1,0 +1,29 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+
+namespace TrackMulti.Api.Batching;
+
+/// <summary>
+/// The one object-key format. It starts with the seed's <c>events/batch-&lt;UTC time&gt;</c> so existing tooling still
+/// matches, then adds the writing instance and its batch sequence so two batches never share a key — not two flushes
+/// in one millisecond, not two replicas, not two runs of one replica.
+/// </summary>
+public static partial class BatchKey
+{
+    public const string Prefix = "events/";
+    public const string Extension = ".ndjson";
+
+    /// <example><c>events/batch-2025-10-24T10-30-15-123Z-3f9c2a1b-000042.ndjson</c></example>
+    public static string For(DateTimeOffset sealedAt, string instanceId, long sequence) =>
+        string.Create(CultureInfo.InvariantCulture,
+            $"{Prefix}batch-{sealedAt.UtcDateTime:yyyy-MM-dd'T'HH-mm-ss-fff'Z'}-{instanceId}-{sequence:D6}{Extension}");
+
+    /// <summary>Instance ids are short, lower-case and safe in a key: letters, digits and '-'.</summary>
+    public static bool IsValidInstanceId(string instanceId) => InstanceIdPattern().IsMatch(instanceId);
+
+    /// <summary>A fresh id for a process that was not given one: random, so restarts never reuse keys.</summary>
+    public static string NewInstanceId() => Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4));
+
+    [GeneratedRegex("^[a-z0-9][a-z0-9-]{0,31}$")]
+    private static partial Regex InstanceIdPattern();
+}

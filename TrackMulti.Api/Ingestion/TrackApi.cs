@@ -1,0 +1,157 @@
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.Extensions.Options;
+using TrackMulti.Api.Batching;
+using TrackMulti.Api.Storage;
+
+namespace TrackMulti.Api.Ingestion;
+
+/// <summary>The seed's API: <c>POST /api/track</c>, <c>POST /api/flush</c>, <c>GET /api/status</c>, same shapes.</summary>
+public static class TrackApi
+{
+    /// <summary>One event is small; anything larger is refused by the server before it is read (413).</summary>
+    public const int MaxTrackBodyBytes = 64 * 1024;
+
+    public static RouteGroupBuilder MapTrackApi(this IEndpointRouteBuilder app)
+    {
+        var api = app.MapGroup("/api");
+        api.MapPost("/track", TrackAsync).WithMetadata(new RequestSizeLimitAttribute(MaxTrackBodyBytes));
+        api.MapPost("/flush", FlushAsync);
+        api.MapGet("/status", GetStatus);
+        return api;
+    }
+
+    public static async Task<Results<Ok<TrackResponse>, ProblemHttpResult, ValidationProblem>> TrackAsync(
+        HttpRequest request, BatchWriter writer, IBatchStore store, TimeProvider time, CancellationToken cancellationToken)
+    {
+        if (!request.HasJsonContentType())
+        {
+            return TypedResults.Problem(
+                statusCode: StatusCodes.Status415UnsupportedMediaType,
+                title: "Unsupported content type",
+                detail: "Send the event as JSON with 'Content-Type: application/json'.");
+        }
+
+        using var body = new MemoryStream();
+        await request.Body.CopyToAsync(body, cancellationToken);
+        var read = TrackEventReader.Read(body.GetBuffer().AsSpan(0, (int)body.Length), time.GetUtcNow());
+
+        if (read.MalformedReason is { } reason)
+        {
+            return TypedResults.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Malformed request body", detail: reason);
+        }
+        if (read.FieldErrors is { } errors)
+        {
+            return TypedResults.ValidationProblem(errors, title: "The event is not valid");
+        }
+
+        try
+        {
+            var appended = await writer.AppendAsync(read.Event!, cancellationToken);
+            return TypedResults.Ok(new TrackResponse(true, appended.OpenEventCount, FlushedBatch.From(appended.Sealed, store)));
+        }
+        catch (IntakeClosedException ex)
+        {
+            return ServiceUnavailable(ex.Message);
+        }
+    }
+
+    public static async Task<Results<Ok<FlushResponse>, ProblemHttpResult>> FlushAsync(
+        BatchWriter writer, UploadQueue uploads, IBatchStore store, IOptions<UploadOptions> options, CancellationToken cancellationToken)
+    {
+        SealedBatch? sealedBatch;
+        try
+        {
+            sealedBatch = await writer.SealAsync(cancellationToken);
+        }
+        catch (IntakeClosedException ex)
+        {
+            return ServiceUnavailable(ex.Message);
+        }
+
+        var timeout = options.Value.FlushTimeout;
+        DrainResult drained;
+        using (var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+        {
+            deadline.CancelAfter(timeout);
+            try
+            {
+                drained = await uploads.DrainAsync(deadline.Token);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                drained = new DrainResult(false, uploads.Snapshot(),
+                    $"S3 did not confirm every batch within {timeout.TotalSeconds:0} s; uploading goes on in the background.");
+            }
+        }
+
+        if (drained.Succeeded)
+        {
+            return TypedResults.Ok(new FlushResponse(
+                true, sealedBatch?.EventCount ?? 0, sealedBatch?.Key, store.Location,
+                sealedBatch is null ? "No events were pending; every earlier batch is in S3." : null));
+        }
+
+        // Nothing is lost: the batches stay queued under their keys and the uploader keeps trying.
+        return TypedResults.Problem(
+            statusCode: StatusCodes.Status503ServiceUnavailable,
+            title: "Flush not confirmed by S3",
+            detail: drained.Error,
+            extensions: new Dictionary<string, object?>
+            {
+                ["success"] = false,
+                ["flushed"] = sealedBatch?.EventCount ?? 0,
+                ["filename"] = sealedBatch?.Key,
+                ["bucket"] = store.Location,
+                ["awaitingUpload"] = drained.StillQueued.Select(b => new { filename = b.Key, events = b.EventCount }).ToArray(),
+            });
+    }
+
+    public static Ok<StatusResponse> GetStatus(
+        BatchWriter writer, UploadQueue uploads, IOptions<S3Options> s3, IOptions<BatchingOptions> batching)
+    {
+        var open = writer.OpenEventCount;
+        var queued = uploads.Status();
+        return TypedResults.Ok(new StatusResponse(
+            Status: "running",
+            BatchSize: open,
+            MaxBatchSize: writer.MaxBatchSize,
+            S3Bucket: s3.Value.BucketName,
+            Region: s3.Value.Region,
+            InstanceId: batching.Value.InstanceId,
+            PendingEvents: open + queued.Events,
+            BatchesAwaitingUpload: queued.Batches,
+            LastUploadAt: queued.LastUploadAt,
+            ConsecutiveFailures: queued.ConsecutiveFailures,
+            LastError: queued.LastError));
+    }
+
+    private static ProblemHttpResult ServiceUnavailable(string detail) =>
+        TypedResults.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: "Service unavailable", detail: detail);
+}
+
+public sealed record TrackResponse(bool Success, int BatchSize, FlushedBatch? Flushed);
+
+/// <summary>The seed's description of a batch that went (or is going) to S3.</summary>
+public sealed record FlushedBatch(int Flushed, string Filename, string Bucket)
+{
+    public static FlushedBatch? From(SealedBatch? batch, IBatchStore store) =>
+        batch is null ? null : new FlushedBatch(batch.EventCount, batch.Key, store.Location);
+}
+
+public sealed record FlushResponse(bool Success, int Flushed, string? Filename, string Bucket, string? Message);
+
+/// <param name="BatchSize">Events in the open batch (the seed's field).</param>
+/// <param name="PendingEvents">Events accepted but not yet confirmed in S3: open batch plus sealed batches awaiting upload.</param>
+public sealed record StatusResponse(
+    string Status,
+    int BatchSize,
+    int MaxBatchSize,
+    string S3Bucket,
+    string Region,
+    string InstanceId,
+    int PendingEvents,
+    int BatchesAwaitingUpload,
+    DateTimeOffset? LastUploadAt,
+    int ConsecutiveFailures,
+    string? LastError);

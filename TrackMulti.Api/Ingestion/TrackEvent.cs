@@ -1,0 +1,64 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
+
+namespace TrackMulti.Api.Ingestion;
+
+/// <summary>
+/// The one event model: what a client tracked plus when the Api received it. It is written to S3 as
+/// one NDJSON line in the seed's shape: the received fields, then <c>receivedAt</c>.
+/// </summary>
+public sealed record TrackEvent
+{
+    public const string DefaultTrafficType = "user";
+
+    [JsonPropertyOrder(0)]
+    public required string TrafficType { get; init; }
+
+    [JsonPropertyOrder(1)]
+    public required string Name { get; init; }
+
+    /// <summary>The FME user key, when the client sends one (the seed never did).</summary>
+    [JsonPropertyOrder(2)]
+    public string? Key { get; init; }
+
+    [JsonPropertyOrder(3)]
+    public double? Value { get; init; }
+
+    [JsonPropertyOrder(4)]
+    public JsonObject? Properties { get; init; }
+
+    [JsonPropertyOrder(5)]
+    [JsonConverter(typeof(IsoMillisecondsConverter))]
+    public required DateTimeOffset ReceivedAt { get; init; }
+
+    /// <summary>Top-level fields the model does not name: kept as received, written after <c>receivedAt</c>.</summary>
+    [JsonExtensionData]
+    public Dictionary<string, JsonElement>? OtherFields { get; set; }
+
+    /// <summary>The NDJSON line for this event, without the trailing newline.</summary>
+    public byte[] ToJsonLine() => JsonSerializer.SerializeToUtf8Bytes(this, TrackEventJsonContext.Default.TrackEvent);
+
+    public static TrackEvent FromJsonLine(ReadOnlySpan<byte> line) =>
+        JsonSerializer.Deserialize(line, TrackEventJsonContext.Default.TrackEvent)
+        ?? throw new JsonException("An NDJSON line held null instead of an event.");
+}
+
+/// <summary>Writes times like JavaScript's <c>Date.toISOString()</c>, as the seed did: <c>2025-10-24T10:30:15.456Z</c>.</summary>
+public sealed class IsoMillisecondsConverter : JsonConverter<DateTimeOffset>
+{
+    public const string Format = "yyyy-MM-dd'T'HH:mm:ss.fff'Z'";
+
+    public override DateTimeOffset Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
+        DateTimeOffset.Parse(reader.GetString()!, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal);
+
+    public override void Write(Utf8JsonWriter writer, DateTimeOffset value, JsonSerializerOptions options) =>
+        writer.WriteStringValue(value.UtcDateTime.ToString(Format, CultureInfo.InvariantCulture));
+}
+
+[JsonSourceGenerationOptions(
+    PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(TrackEvent))]
+internal sealed partial class TrackEventJsonContext : JsonSerializerContext;

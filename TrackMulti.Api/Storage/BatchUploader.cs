@@ -1,0 +1,92 @@
+using Microsoft.Extensions.Options;
+using Polly;
+using Polly.Registry;
+
+namespace TrackMulti.Api.Storage;
+
+/// <summary>
+/// Moves sealed batches to S3, oldest first, off the request path. Each round is one run of the Polly pipeline
+/// (quick retries with backoff and a per-attempt timeout); after a failed round the batch stays at the head of the
+/// queue and is tried again after a growing pause, forever: an acknowledged batch is never dropped.
+/// </summary>
+public sealed class BatchUploader(
+    UploadQueue queue,
+    IBatchStore store,
+    ResiliencePipelineProvider<string> pipelines,
+    IOptions<UploadOptions> options,
+    ILogger<BatchUploader> logger) : BackgroundService
+{
+    public const string PipelineName = "s3-upload";
+
+    private readonly ResiliencePipeline _pipeline = pipelines.GetPipeline(PipelineName);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await UploadHeadAsync(stoppingToken);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+        }
+    }
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        // The writer has stopped and sealed its last batch (it was registered after us, so it stopped first).
+        // Keep uploading until the queue is empty or the host's shutdown timeout ends.
+        var drain = queue.DrainAsync(cancellationToken);
+        try
+        {
+            var result = await drain;
+            if (!result.Succeeded)
+            {
+                logger.LogError("Shutdown with {Batches} batches not uploaded: {Error}", result.StillQueued.Count, result.Error);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            var left = queue.Status();
+            logger.LogError("Shutdown timeout reached with {Batches} batches ({Events} events) not uploaded", left.Batches, left.Events);
+        }
+        await base.StopAsync(cancellationToken);
+    }
+
+    private async Task UploadHeadAsync(CancellationToken stoppingToken)
+    {
+        await queue.WaitForWorkAsync(stoppingToken);
+        if (queue.Peek() is not { } batch)
+        {
+            return;
+        }
+
+        try
+        {
+            await _pipeline.ExecuteAsync(
+                static async (state, ct) => await state.store.PutAsync(state.batch, ct),
+                (store, batch), stoppingToken);
+            queue.MarkUploaded(batch);
+            logger.LogInformation("Uploaded {Key} ({Events} events, {Bytes} bytes)", batch.Key, batch.EventCount, batch.Content.Length);
+        }
+        catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
+        {
+            var reason = S3Faults.Describe(ex);
+            queue.MarkFailed(batch, reason);
+            var pause = options.Value.PauseAfter(queue.ConsecutiveFailures);
+            if (S3Faults.IsTransient(ex))
+            {
+                logger.LogWarning("Upload of {Key} failed ({Reason}); retrying in {Pause}", batch.Key, reason, pause);
+            }
+            else
+            {
+                // Not transient (access denied, missing bucket): retrying soon will not help, but the batch is kept.
+                logger.LogError(ex, "Upload of {Key} failed and needs attention: {Reason}; retrying in {Pause}", batch.Key, reason, pause);
+            }
+            await queue.PauseAsync(pause, stoppingToken);
+        }
+    }
+}

@@ -1,0 +1,29 @@
+using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Configuration;
+
+namespace TrackMulti.Api.Storage;
+
+/// <summary>Where batches go. Bound from the seed's variable names plus the AWS SDK's standard endpoint variable.</summary>
+public sealed class S3Options
+{
+    public const string DefaultBucket = "trackmulti-events";
+    public const string DefaultRegion = "us-east-1";
+
+    [ConfigurationKeyName("S3_BUCKET_NAME")]
+    [Required, RegularExpression("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", ErrorMessage = "S3_BUCKET_NAME must be a valid S3 bucket name.")]
+    public string BucketName { get; set; } = DefaultBucket;
+
+    [ConfigurationKeyName("AWS_REGION")]
+    [Required]
+    public string Region { get; set; } = DefaultRegion;
+
+    /// <summary>
+    /// A custom S3 endpoint (LocalStack, MinIO, s3rver), read from the AWS SDK's own <c>AWS_ENDPOINT_URL_S3</c>.
+    /// Unset means real AWS S3.
+    /// </summary>
+    [ConfigurationKeyName("AWS_ENDPOINT_URL_S3")]
+    [Url]
+    public string? ServiceUrl { get; set; }
+
+    public bool UsesCustomEndpoint => !string.IsNullOrWhiteSpace(ServiceUrl);
+}

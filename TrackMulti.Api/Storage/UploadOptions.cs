@@ -1,0 +1,40 @@
+using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Configuration;
+
+namespace TrackMulti.Api.Storage;
+
+/// <summary>How hard and how long the uploader tries. A batch is never given up on; these shape the pacing.</summary>
+public sealed class UploadOptions
+{
+    /// <summary>One PUT attempt is abandoned (and retried under the same key) after this long.</summary>
+    [ConfigurationKeyName("UPLOAD_ATTEMPT_TIMEOUT_SECONDS")]
+    [Range(1, 600)]
+    public int AttemptTimeoutSeconds { get; set; } = 30;
+
+    /// <summary>Quick retries (exponential backoff with jitter) inside one upload round.</summary>
+    [ConfigurationKeyName("UPLOAD_RETRIES")]
+    [Range(0, 20)]
+    public int Retries { get; set; } = 3;
+
+    [ConfigurationKeyName("UPLOAD_RETRY_BASE_DELAY_MS")]
+    [Range(1, 60_000)]
+    public int RetryBaseDelayMilliseconds { get; set; } = 200;
+
+    /// <summary>After a failed round the uploader pauses, doubling up to this, before it tries the same batch again.</summary>
+    [ConfigurationKeyName("UPLOAD_PAUSE_MAX_SECONDS")]
+    [Range(1, 3600)]
+    public int PauseMaxSeconds { get; set; } = 60;
+
+    /// <summary><c>POST /api/flush</c> answers by this time even if S3 has not confirmed every batch yet.</summary>
+    [ConfigurationKeyName("FLUSH_TIMEOUT_SECONDS")]
+    [Range(1, 600)]
+    public int FlushTimeoutSeconds { get; set; } = 30;
+
+    public TimeSpan AttemptTimeout => TimeSpan.FromSeconds(AttemptTimeoutSeconds);
+    public TimeSpan RetryBaseDelay => TimeSpan.FromMilliseconds(RetryBaseDelayMilliseconds);
+    public TimeSpan FlushTimeout => TimeSpan.FromSeconds(FlushTimeoutSeconds);
+
+    /// <summary>The pause before round <paramref name="failedRounds"/>+1: doubles from one second, capped.</summary>
+    public TimeSpan PauseAfter(int failedRounds) =>
+        TimeSpan.FromSeconds(Math.Min(PauseMaxSeconds, Math.Pow(2, Math.Min(failedRounds - 1, 20))));
+}

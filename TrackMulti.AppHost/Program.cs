@@ -1,0 +1,47 @@
+using TrackMulti.AppHost;
+using ServiceDefaults = Microsoft.Extensions.Hosting.Extensions;
+using TrackMulti.AppHost.S3;
+
+var builder = DistributedApplication.CreateBuilder(args);
+
+var repositoryRoot = Path.GetFullPath(Path.Combine(builder.AppHostDirectory, ".."));
+builder.Configuration.AddDotEnvFile(Path.Combine(repositoryRoot, ".env"));
+var settings = AppHostSettings.From(builder.Configuration, repositoryRoot);
+
+var bucket = builder.AddParameter("s3-bucket-name", settings.Bucket, publishValueAsDefault: true);
+var region = builder.AddParameter("aws-region", settings.Region, publishValueAsDefault: true);
+var fmeApiKey = builder.AddParameter("fme-api-key",
+    () => builder.Configuration["HARNESS_FME_API_KEY"] is { Length: > 0 } key ? key : AppHostSettings.DefaultFmeKey, secret: true);
+
+var api = builder.AddProject<Projects.TrackMulti_Api>("api")
+    .WithEnvironment("S3_BUCKET_NAME", bucket)
+    .WithEnvironment("AWS_REGION", region)
+    .WithPassThroughSettings(builder.Configuration, ApiSettings.PassedThrough)
+    .WithHttpHealthCheck(ServiceDefaults.ReadyPath);
+
+if (builder.AddS3Emulator(settings) is { } emulator)
+{
+    api.WithEnvironment("AWS_ENDPOINT_URL_S3", emulator.Endpoint)
+        .WithEnvironment("AWS_ACCESS_KEY_ID", emulator.AccessKey)
+        .WithEnvironment("AWS_SECRET_ACCESS_KEY", emulator.SecretKey)
+        .WaitFor(emulator.Resource);
+}
+else
+{
+    api.WithAwsCredentialsFrom(builder);
+}
+
+var web = builder.AddProject<Projects.TrackMulti_Web>("web")
+    .WithReference(api)
+    .WaitFor(api)
+    .WithEnvironment("HARNESS_FME_API_KEY", fmeApiKey)
+    .WithExternalHttpEndpoints()
+    .WithHttpHealthCheck(ServiceDefaults.ReadyPath);
+
+if (settings.WebPort is { } port)
+{
+    // The seed served its page on PORT; so does the stack.
+    web.WithEndpoint("http", endpoint => endpoint.Port = port);
+}
+
+builder.Build().Run();

@@ -1,0 +1,77 @@
+using System.Text;
+using System.Text.Json.Nodes;
+using TrackMulti.Api.Ingestion;
+
+namespace TrackMulti.Tests.Unit;
+
+public sealed class TrackEventTests
+{
+    private static readonly DateTimeOffset ReceivedAt = new(2025, 10, 24, 10, 30, 15, 456, TimeSpan.Zero);
+
+    private static TrackEventReadResult Read(string json) => TrackEventReader.Read(Encoding.UTF8.GetBytes(json), ReceivedAt);
+
+    [Fact]
+    public void A_seed_event_is_written_as_the_received_fields_plus_receivedAt()
+    {
+        var read = Read("""{"trafficType":"user","name":"button_click","value":1,"properties":{"timestamp":"2025-10-24T10:30:15.123Z","counter":1,"page":"/"}}""");
+
+        Assert.NotNull(read.Event);
+        Assert.Equal(
+            """{"trafficType":"user","name":"button_click","value":1,"properties":{"timestamp":"2025-10-24T10:30:15.123Z","counter":1,"page":"/"},"receivedAt":"2025-10-24T10:30:15.456Z"}""",
+            Encoding.UTF8.GetString(read.Event.ToJsonLine()));
+    }
+
+    [Fact]
+    public void Unknown_top_level_fields_are_kept_after_receivedAt_and_a_client_receivedAt_is_replaced()
+    {
+        var read = Read("""{"name":"signup","key":"user-7","campaign":{"id":3},"receivedAt":"1999-01-01T00:00:00.000Z"}""");
+
+        Assert.Equal(
+            """{"trafficType":"user","name":"signup","key":"user-7","receivedAt":"2025-10-24T10:30:15.456Z","campaign":{"id":3}}""",
+            Encoding.UTF8.GetString(read.Event!.ToJsonLine()));
+    }
+
+    [Fact]
+    public void A_line_reads_back_into_the_same_event()
+    {
+        var original = Read("""{"trafficType":"account","name":"a.b:c-d_e","value":2.5,"properties":{"x":null,"y":true}}""").Event!;
+
+        var roundTripped = TrackEvent.FromJsonLine(original.ToJsonLine());
+
+        Assert.Equal(original.Name, roundTripped.Name);
+        Assert.Equal(original.TrafficType, roundTripped.TrafficType);
+        Assert.Equal(original.Value, roundTripped.Value);
+        Assert.Equal(original.ReceivedAt, roundTripped.ReceivedAt);
+        Assert.True(JsonNode.DeepEquals(original.Properties, roundTripped.Properties));
+    }
+
+    [Theory]
+    [InlineData("", "not valid JSON")]
+    [InlineData("{\"name\":", "not valid JSON")]
+    [InlineData("[{\"name\":\"x\"}]", "must be a JSON object")]
+    [InlineData("\"button_click\"", "must be a JSON object")]
+    public void A_body_that_is_not_one_JSON_object_is_malformed(string body, string expected)
+    {
+        var read = Read(body);
+
+        Assert.Null(read.Event);
+        Assert.Contains(expected, read.MalformedReason);
+    }
+
+    [Theory]
+    [InlineData("""{"trafficType":"user"}""", "name", "required")]
+    [InlineData("""{"name":""}""", "name", "empty")]
+    [InlineData("""{"name":42}""", "name", "string")]
+    [InlineData("""{"name":"x","trafficType":7}""", "trafficType", "string")]
+    [InlineData("""{"name":"x","value":"1"}""", "value", "number")]
+    [InlineData("""{"name":"x","properties":[1]}""", "properties", "object")]
+    [InlineData("""{"name":"x","key":false}""", "key", "string")]
+    public void Each_invalid_field_is_named(string body, string field, string expected)
+    {
+        var read = Read(body);
+
+        Assert.Null(read.Event);
+        Assert.NotNull(read.FieldErrors);
+        Assert.Contains(expected, Assert.Single(read.FieldErrors[field]));
+    }
+}

@@ -1,0 +1,21 @@
+using TrackMulti.Web;
+
+var builder = WebApplication.CreateBuilder(args);
+
+builder.AddServiceDefaults();
+builder.Services.AddRazorPages();
+builder.AddApiForwarding();
+
+var app = builder.Build();
+
+if (!app.Environment.IsDevelopment())
+{
+    app.UseExceptionHandler("/Error");
+}
+
+app.UseStaticFiles();
+app.MapDefaultEndpoints();
+app.MapRazorPages();
+app.MapApiForwarding();
+
+app.Run();
