@@ -1,0 +1,52 @@
+using System.Text.RegularExpressions;
+using TrackMulti.Api.Batching;
+
+namespace TrackMulti.Tests.Unit;
+
+public sealed class BatchKeyTests
+{
+    private static readonly DateTimeOffset SealedAt = new(2025, 10, 24, 10, 30, 15, 123, TimeSpan.Zero);
+
+    [Fact]
+    public void A_key_starts_with_the_seeds_events_batch_time_form()
+    {
+        var key = BatchKey.For(SealedAt, "3f9c2a1b", 42);
+
+        Assert.Equal("events/batch-2025-10-24T10-30-15-123Z-3f9c2a1b-000042.ndjson", key);
+        Assert.Matches(new Regex(@"^events/batch-\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}-\d{3}Z"), key);
+    }
+
+    [Fact]
+    public void Two_batches_sealed_in_the_same_millisecond_get_different_keys()
+    {
+        Assert.NotEqual(BatchKey.For(SealedAt, "a", 1), BatchKey.For(SealedAt, "a", 2));
+        Assert.NotEqual(BatchKey.For(SealedAt, "a", 1), BatchKey.For(SealedAt, "b", 1));
+    }
+
+    [Fact]
+    public void Keys_of_one_instance_sort_in_sealing_order()
+    {
+        var keys = Enumerable.Range(1, 120).Select(i => BatchKey.For(SealedAt, "a", i)).ToList();
+
+        Assert.Equal(keys, keys.Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public void Non_UTC_times_are_written_in_UTC()
+    {
+        var local = new DateTimeOffset(2025, 10, 24, 12, 30, 15, 123, TimeSpan.FromHours(2));
+
+        Assert.Equal(BatchKey.For(SealedAt, "a", 1), BatchKey.For(local, "a", 1));
+    }
+
+    [Fact]
+    public void Generated_instance_ids_are_valid_and_differ()
+    {
+        var ids = Enumerable.Range(0, 50).Select(_ => BatchKey.NewInstanceId()).ToHashSet();
+
+        Assert.Equal(50, ids.Count);
+        Assert.All(ids, id => Assert.True(BatchKey.IsValidInstanceId(id)));
+        Assert.False(BatchKey.IsValidInstanceId("Has Space"));
+        Assert.False(BatchKey.IsValidInstanceId("../x"));
+    }
+}

@@ -1,0 +1,43 @@
+using System.Collections.Concurrent;
+using TrackMulti.Api.Batching;
+using TrackMulti.Api.Storage;
+
+namespace TrackMulti.Tests.Unit;
+
+/// <summary>An in-memory object store that records every attempt and fails on demand.</summary>
+internal sealed class RecordingBatchStore : IBatchStore
+{
+    private readonly ConcurrentQueue<Exception> _plannedFailures = new();
+
+    public string Location => "test-bucket";
+
+    public ConcurrentQueue<string> Attempts { get; } = new();
+
+    public ConcurrentDictionary<string, byte[]> Objects { get; } = new();
+
+    /// <summary>Fails every attempt while set (after the planned failures are used up).</summary>
+    public Exception? FailAll { get; set; }
+
+    public void FailNext(int count, Func<Exception> failure)
+    {
+        for (var i = 0; i < count; i++)
+        {
+            _plannedFailures.Enqueue(failure());
+        }
+    }
+
+    public Task PutAsync(SealedBatch batch, CancellationToken cancellationToken)
+    {
+        Attempts.Enqueue(batch.Key);
+        if (_plannedFailures.TryDequeue(out var planned))
+        {
+            throw planned;
+        }
+        if (FailAll is { } failure)
+        {
+            throw failure;
+        }
+        Objects[batch.Key] = batch.Content;
+        return Task.CompletedTask;
+    }
+}
