@@ -1,6 +1,6 @@
 using Amazon.Runtime;
 using Amazon.S3;
-using Amazon.S3.Util;
+using Amazon.S3.Model;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace TrackMulti.AppHost.S3;
@@ -24,7 +24,11 @@ public sealed class BucketHealthCheck(Func<string> endpointUrl, string bucket, s
                 MaxErrorRetry = 0,
             });
 
-            if (!await AmazonS3Util.DoesS3BucketExistV2Async(s3, bucket))
+            try
+            {
+                await s3.HeadBucketAsync(new HeadBucketRequest { BucketName = bucket }, cancellationToken);
+            }
+            catch (AmazonS3Exception missing) when (missing.StatusCode == System.Net.HttpStatusCode.NotFound)
             {
                 await s3.PutBucketAsync(bucket, cancellationToken);
             }
