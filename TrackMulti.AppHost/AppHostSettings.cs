@@ -20,6 +20,7 @@ public sealed record AppHostSettings
     public const string DefaultBucket = "trackmulti-events";
     public const string DefaultRegion = "us-east-1";
     public const string DefaultFmeKey = "localhost";
+    public const int DefaultS3EmulatorPort = 4566;
 
     public required S3EmulatorMode Emulator { get; init; }
     public required string Bucket { get; init; }
@@ -28,6 +29,12 @@ public sealed record AppHostSettings
 
     /// <summary>The seed's <c>PORT</c>: where the page is served (the Web's host port).</summary>
     public int? WebPort { get; init; }
+
+    /// <summary>
+    /// The emulator's port on this machine (<c>S3_EMULATOR_PORT</c>, default 4566 like LocalStack), so
+    /// <c>aws --endpoint-url http://localhost:4566</c> works the same in both modes.
+    /// </summary>
+    public int S3EmulatorPort { get; init; } = DefaultS3EmulatorPort;
 
     /// <summary>Where s3rver keeps its objects, browsable as files.</summary>
     public required string S3rverDataDirectory { get; init; }
@@ -47,6 +54,7 @@ public sealed record AppHostSettings
             Region = NonEmpty(configuration["AWS_REGION"]) ?? DefaultRegion,
             BatchSize = ParseInt(configuration, "BATCH_SIZE"),
             WebPort = ParseInt(configuration, "PORT"),
+            S3EmulatorPort = ParseInt(configuration, "S3_EMULATOR_PORT") ?? DefaultS3EmulatorPort,
             S3rverDataDirectory = Path.GetFullPath(
                 NonEmpty(configuration["S3RVER_DATA_DIR"]) ?? Path.Combine(repositoryRoot, ".data", "s3rver"), repositoryRoot),
         };

@@ -139,7 +139,13 @@ public sealed record FlushedBatch(int Flushed, string Filename, string Bucket)
         batch is null ? null : new FlushedBatch(batch.EventCount, batch.Key, store.Location);
 }
 
-public sealed record FlushResponse(bool Success, int Flushed, string? Filename, string Bucket, string? Message);
+public sealed record FlushResponse(
+    bool Success,
+    int Flushed,
+    string? Filename,
+    string Bucket,
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    string? Message);
 
 /// <param name="BatchSize">Events in the open batch (the seed's field).</param>
 /// <param name="PendingEvents">Events accepted but not yet confirmed in S3: open batch plus sealed batches awaiting upload.</param>

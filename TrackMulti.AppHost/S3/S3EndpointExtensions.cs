@@ -46,7 +46,7 @@ public static class S3EndpointExtensions
         Directory.CreateDirectory(settings.S3rverDataDirectory);
         var script = Path.Combine(builder.AppHostDirectory, "node_modules", "s3rver", "bin", "s3rver.js");
         var s3 = builder.AddExecutable(ResourceName, "node", builder.AppHostDirectory)
-            .WithHttpEndpoint(name: EndpointName);
+            .WithHttpEndpoint(port: settings.S3EmulatorPort, name: EndpointName);
         var endpoint = s3.GetEndpoint(EndpointName);
         s3.WithArgs(context =>
             {
@@ -67,7 +67,7 @@ public static class S3EndpointExtensions
     private static S3Emulator AddLocalStack(this IDistributedApplicationBuilder builder, AppHostSettings settings)
     {
         var s3 = builder.AddContainer(ResourceName, LocalStackImage, LocalStackTag)
-            .WithHttpEndpoint(targetPort: LocalStackPort, name: EndpointName)
+            .WithHttpEndpoint(port: settings.S3EmulatorPort, targetPort: LocalStackPort, name: EndpointName)
             .WithEnvironment("SERVICES", "s3")
             .WithEnvironment("AWS_DEFAULT_REGION", settings.Region)
             .WithHttpHealthCheck("/_localstack/health", endpointName: EndpointName);

@@ -35,6 +35,7 @@ public sealed class AppModelTests
         Assert.Equal("4.10.0", image.Tag);
         var endpoint = Assert.Single(s3.Annotations.OfType<EndpointAnnotation>());
         Assert.Equal(4566, endpoint.TargetPort);
+        Assert.Equal(4566, endpoint.Port); // `aws --endpoint-url http://localhost:4566` as with any LocalStack
         Assert.Equal("http", endpoint.UriScheme);
         Assert.Contains(s3.Annotations.OfType<HealthCheckAnnotation>(), h => h.Key == "s3-bucket");
         Assert.Contains(s3.Annotations.OfType<HealthCheckAnnotation>(), h => h.Key != "s3-bucket"); // /_localstack/health
