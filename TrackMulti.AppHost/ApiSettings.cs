@@ -6,6 +6,9 @@ public static class ApiSettings
     public static readonly string[] PassedThrough =
     [
         "BATCH_SIZE",
+        "BATCH_MAX_BYTES",
+        "BATCH_MAX_AGE_SECONDS",
+        "SPOOL_MAX_BYTES",
         "INSTANCE_ID",
         "UPLOAD_ATTEMPT_TIMEOUT_SECONDS",
         "UPLOAD_RETRIES",
@@ -28,20 +31,36 @@ public static class ApiSettings
     }
 
     /// <summary>
-    /// For real AWS: explicit keys from configuration travel as secret parameters; without them the Api uses the
-    /// standard AWS credential chain (profile, SSO, instance or task role).
+    /// For real AWS: keys from configuration (.env included) travel as secret parameters, a profile name as is;
+    /// with none of them the Api uses the standard AWS credential chain (SSO, instance or task role).
     /// </summary>
     public static IResourceBuilder<ProjectResource> WithAwsCredentialsFrom(
         this IResourceBuilder<ProjectResource> project, IDistributedApplicationBuilder builder)
     {
-        if (builder.Configuration["AWS_ACCESS_KEY_ID"] is not { Length: > 0 } accessKeyId)
+        var configuration = builder.Configuration;
+        if (configuration["AWS_PROFILE"] is { Length: > 0 } profile)
+        {
+            project.WithEnvironment("AWS_PROFILE", profile);
+        }
+
+        var accessKeyId = configuration["AWS_ACCESS_KEY_ID"];
+        var secretAccessKey = configuration["AWS_SECRET_ACCESS_KEY"];
+        if (string.IsNullOrEmpty(accessKeyId) && string.IsNullOrEmpty(secretAccessKey))
         {
             return project;
         }
+        if (string.IsNullOrEmpty(accessKeyId) || string.IsNullOrEmpty(secretAccessKey))
+        {
+            throw new InvalidOperationException("Set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or neither.");
+        }
 
-        var accessKey = builder.AddParameter("aws-access-key-id", accessKeyId, secret: true);
-        var secretKey = builder.AddParameter("aws-secret-access-key",
-            () => builder.Configuration["AWS_SECRET_ACCESS_KEY"] ?? "", secret: true);
-        return project.WithEnvironment("AWS_ACCESS_KEY_ID", accessKey).WithEnvironment("AWS_SECRET_ACCESS_KEY", secretKey);
+        project
+            .WithEnvironment("AWS_ACCESS_KEY_ID", builder.AddParameter("aws-access-key-id", accessKeyId, secret: true))
+            .WithEnvironment("AWS_SECRET_ACCESS_KEY", builder.AddParameter("aws-secret-access-key", secretAccessKey, secret: true));
+        if (configuration["AWS_SESSION_TOKEN"] is { Length: > 0 } sessionToken)
+        {
+            project.WithEnvironment("AWS_SESSION_TOKEN", builder.AddParameter("aws-session-token", sessionToken, secret: true));
+        }
+        return project;
     }
 }

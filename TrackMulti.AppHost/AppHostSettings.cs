@@ -36,6 +36,9 @@ public sealed record AppHostSettings
     /// </summary>
     public int S3EmulatorPort { get; init; } = DefaultS3EmulatorPort;
 
+    /// <summary>The Api's spool (<c>SPOOL_DIR</c>, default <c>.data/spool</c> in the repository).</summary>
+    public required string SpoolDirectory { get; init; }
+
     /// <summary>Where s3rver keeps its objects, browsable as files.</summary>
     public required string S3rverDataDirectory { get; init; }
 
@@ -55,6 +58,8 @@ public sealed record AppHostSettings
             BatchSize = ParseInt(configuration, "BATCH_SIZE"),
             WebPort = ParseInt(configuration, "PORT"),
             S3EmulatorPort = ParseInt(configuration, "S3_EMULATOR_PORT") ?? DefaultS3EmulatorPort,
+            SpoolDirectory = Path.GetFullPath(
+                NonEmpty(configuration["SPOOL_DIR"]) ?? Path.Combine(repositoryRoot, ".data", "spool"), repositoryRoot),
             S3rverDataDirectory = Path.GetFullPath(
                 NonEmpty(configuration["S3RVER_DATA_DIR"]) ?? Path.Combine(repositoryRoot, ".data", "s3rver"), repositoryRoot),
         };

@@ -5,7 +5,7 @@ using TrackMulti.AppHost.S3;
 var builder = DistributedApplication.CreateBuilder(args);
 
 var repositoryRoot = Path.GetFullPath(Path.Combine(builder.AppHostDirectory, ".."));
-builder.Configuration.AddDotEnvFile(Path.Combine(repositoryRoot, ".env"));
+builder.Configuration.AddDotEnvFile(DotEnvConfiguration.PathFrom(builder.Configuration, repositoryRoot));
 var settings = AppHostSettings.From(builder.Configuration, repositoryRoot);
 
 var bucket = builder.AddParameter("s3-bucket-name", settings.Bucket, publishValueAsDefault: true);
@@ -16,6 +16,9 @@ var fmeApiKey = builder.AddParameter("fme-api-key",
 var api = builder.AddProject<Projects.TrackMulti_Api>("api")
     .WithEnvironment("S3_BUCKET_NAME", bucket)
     .WithEnvironment("AWS_REGION", region)
+    .WithEnvironment("SPOOL_DIR", settings.SpoolDirectory)
+    // PORT is the page's port here; a PORT inherited from the shell must not move the Api onto it.
+    .WithEnvironment("PORT", "")
     .WithPassThroughSettings(builder.Configuration, ApiSettings.PassedThrough)
     .WithHttpHealthCheck(ServiceDefaults.ReadyPath);
 

@@ -1,10 +1,17 @@
+using Microsoft.Extensions.Options;
+using TrackMulti.Api.Spool;
+
 namespace TrackMulti.Api.Batching;
 
 public static class BatchingExtensions
 {
+    /// <summary>The spool and the writer that owns its open segment.</summary>
     public static IHostApplicationBuilder AddBatching(this IHostApplicationBuilder builder)
     {
-        builder.Services.AddOptions<Batching.BatchingOptions>().Bind(builder.Configuration).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddOptions<BatchingOptions>().Bind(builder.Configuration).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddOptions<SpoolOptions>().Bind(builder.Configuration).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddSingleton(sp => new SpoolDirectory(
+            sp.GetRequiredService<IOptions<SpoolOptions>>().Value.ResolveDirectory(builder.Environment.ContentRootPath)));
         builder.Services.AddSingleton<BatchWriter>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<BatchWriter>());
         return builder;

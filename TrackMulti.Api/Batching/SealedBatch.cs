@@ -1,7 +1,7 @@
 namespace TrackMulti.Api.Batching;
 
 /// <summary>
-/// A batch whose content and key are final: the bytes are exactly the NDJSON object that will be stored, and the key
-/// was decided once, at sealing, so every upload attempt writes the same object.
+/// A batch whose content and key are final: a spool file that is byte for byte the NDJSON object to store, under the
+/// key chosen when the batch was opened, so every upload attempt writes the same object.
 /// </summary>
-public sealed record SealedBatch(string Key, long Sequence, int EventCount, byte[] Content, DateTimeOffset SealedAt);
+public sealed record SealedBatch(string Key, long Sequence, int EventCount, long ByteCount, string Path);

@@ -22,7 +22,8 @@ public static class TrackApi
     }
 
     public static async Task<Results<Ok<TrackResponse>, ProblemHttpResult, ValidationProblem>> TrackAsync(
-        HttpRequest request, BatchWriter writer, IBatchStore store, TimeProvider time, CancellationToken cancellationToken)
+        HttpRequest request, BatchWriter writer, IBatchStore store, UploadQueue uploads, IOptions<UploadOptions> upload,
+        TimeProvider time, CancellationToken cancellationToken)
     {
         if (!request.HasJsonContentType())
         {
@@ -33,7 +34,15 @@ public static class TrackApi
         }
 
         using var body = new MemoryStream();
-        await request.Body.CopyToAsync(body, cancellationToken);
+        try
+        {
+            await request.Body.CopyToAsync(body, cancellationToken);
+        }
+        catch (BadHttpRequestException ex)
+        {
+            // Kestrel's own limits (body size: 413, a client that stalls: 408) surface here; say so, don't 500.
+            return TypedResults.Problem(statusCode: ex.StatusCode, title: "Request body refused", detail: ex.Message);
+        }
         var read = TrackEventReader.Read(body.GetBuffer().AsSpan(0, (int)body.Length), time.GetUtcNow());
 
         if (read.MalformedReason is { } reason)
@@ -54,6 +63,17 @@ public static class TrackApi
         {
             return ServiceUnavailable(ex.Message);
         }
+        catch (SpoolFullException ex)
+        {
+            // Backpressure: S3 is behind and the spool is at its bound. Come back after the uploader's next round.
+            var retryAfter = upload.Value.PauseAfter(Math.Max(1, uploads.Status().ConsecutiveFailures));
+            request.HttpContext.Response.Headers.RetryAfter = ((int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            return TypedResults.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: "Spool full", detail: ex.Message);
+        }
+        catch (SpoolWriteException ex)
+        {
+            return TypedResults.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: "Event not stored", detail: ex.Message);
+        }
     }
 
     public static async Task<Results<Ok<FlushResponse>, ProblemHttpResult>> FlushAsync(
@@ -64,7 +84,7 @@ public static class TrackApi
         {
             sealedBatch = await writer.SealAsync(cancellationToken);
         }
-        catch (IntakeClosedException ex)
+        catch (Exception ex) when (ex is IntakeClosedException or SpoolWriteException)
         {
             return ServiceUnavailable(ex.Message);
         }
@@ -120,6 +140,8 @@ public static class TrackApi
             Region: s3.Value.Region,
             InstanceId: batching.Value.InstanceId,
             PendingEvents: open + queued.Events,
+            SpooledBytes: writer.OpenBytes + queued.Bytes,
+            SpooledSegments: queued.Batches + (open > 0 ? 1 : 0),
             BatchesAwaitingUpload: queued.Batches,
             LastUploadAt: queued.LastUploadAt,
             ConsecutiveFailures: queued.ConsecutiveFailures,
@@ -149,6 +171,8 @@ public sealed record FlushResponse(
 
 /// <param name="BatchSize">Events in the open batch (the seed's field).</param>
 /// <param name="PendingEvents">Events accepted but not yet confirmed in S3: open batch plus sealed batches awaiting upload.</param>
+/// <param name="SpooledBytes">Disk the spool holds for them.</param>
+/// <param name="SpooledSegments">Spool files holding them (the open one included).</param>
 public sealed record StatusResponse(
     string Status,
     int BatchSize,
@@ -157,6 +181,8 @@ public sealed record StatusResponse(
     string Region,
     string InstanceId,
     int PendingEvents,
+    long SpooledBytes,
+    int SpooledSegments,
     int BatchesAwaitingUpload,
     DateTimeOffset? LastUploadAt,
     int ConsecutiveFailures,

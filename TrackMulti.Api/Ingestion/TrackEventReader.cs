@@ -14,7 +14,8 @@ public static class TrackEventReader
         JsonNode? root;
         try
         {
-            root = JsonNode.Parse(body, documentOptions: new JsonDocumentOptions { MaxDepth = 32 });
+            // Duplicate names are refused: which of two "name" fields would FME and S3 each have kept?
+            root = JsonNode.Parse(body, documentOptions: new JsonDocumentOptions { MaxDepth = 32, AllowDuplicateProperties = false });
         }
         catch (JsonException ex)
         {
@@ -92,9 +93,9 @@ public static class TrackEventReader
             return null;
         }
 
-        if (node.GetValueKind() != JsonValueKind.Number)
+        if (node.GetValueKind() != JsonValueKind.Number || !double.IsFinite(node.GetValue<double>()))
         {
-            errors[field] = [$"'{field}' must be a number or null."];
+            errors[field] = [$"'{field}' must be a finite number or null."];
             return null;
         }
         return node.GetValue<double>();

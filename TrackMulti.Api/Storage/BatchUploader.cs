@@ -1,17 +1,20 @@
 using Microsoft.Extensions.Options;
 using Polly;
 using Polly.Registry;
+using TrackMulti.Api.Spool;
 
 namespace TrackMulti.Api.Storage;
 
 /// <summary>
 /// Moves sealed batches to S3, oldest first, off the request path. Each round is one run of the Polly pipeline
 /// (quick retries with backoff and a per-attempt timeout); after a failed round the batch stays at the head of the
-/// queue and is tried again after a growing pause, forever: an acknowledged batch is never dropped.
+/// queue and is tried again after a growing pause, forever: an acknowledged batch is never dropped. Once S3 confirms
+/// a batch, its spool file is deleted.
 /// </summary>
 public sealed class BatchUploader(
     UploadQueue queue,
     IBatchStore store,
+    SpoolDirectory spool,
     ResiliencePipelineProvider<string> pipelines,
     IOptions<UploadOptions> options,
     ILogger<BatchUploader> logger) : BackgroundService
@@ -38,20 +41,20 @@ public sealed class BatchUploader(
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
         // The writer has stopped and sealed its last batch (it was registered after us, so it stopped first).
-        // Keep uploading until the queue is empty or the host's shutdown timeout ends.
-        var drain = queue.DrainAsync(cancellationToken);
+        // Keep uploading until the queue is empty or the host's shutdown timeout ends; what is left stays in the spool.
         try
         {
-            var result = await drain;
-            if (!result.Succeeded)
+            while (!(await queue.DrainAsync(cancellationToken)).Succeeded)
             {
-                logger.LogError("Shutdown with {Batches} batches not uploaded: {Error}", result.StillQueued.Count, result.Error);
+                await Task.Delay(TimeSpan.FromMilliseconds(200), cancellationToken);
             }
         }
         catch (OperationCanceledException)
         {
             var left = queue.Status();
-            logger.LogError("Shutdown timeout reached with {Batches} batches ({Events} events) not uploaded", left.Batches, left.Events);
+            logger.LogWarning(
+                "Shutdown timeout reached with {Batches} batches ({Events} events) not uploaded; they stay in the spool for the next start",
+                left.Batches, left.Events);
         }
         await base.StopAsync(cancellationToken);
     }
@@ -69,14 +72,12 @@ public sealed class BatchUploader(
             await _pipeline.ExecuteAsync(
                 static async (state, ct) => await state.store.PutAsync(state.batch, ct),
                 (store, batch), stoppingToken);
-            queue.MarkUploaded(batch);
-            logger.LogInformation("Uploaded {Key} ({Events} events, {Bytes} bytes)", batch.Key, batch.EventCount, batch.Content.Length);
         }
         catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
         {
             var reason = S3Faults.Describe(ex);
-            queue.MarkFailed(batch, reason);
-            var pause = options.Value.PauseAfter(queue.ConsecutiveFailures);
+            var (failures, drainRequests) = queue.MarkFailed(batch, reason);
+            var pause = options.Value.PauseAfter(failures);
             if (S3Faults.IsTransient(ex))
             {
                 logger.LogWarning("Upload of {Key} failed ({Reason}); retrying in {Pause}", batch.Key, reason, pause);
@@ -86,7 +87,20 @@ public sealed class BatchUploader(
                 // Not transient (access denied, missing bucket): retrying soon will not help, but the batch is kept.
                 logger.LogError(ex, "Upload of {Key} failed and needs attention: {Reason}; retrying in {Pause}", batch.Key, reason, pause);
             }
-            await queue.PauseAsync(pause, stoppingToken);
+            await queue.PauseAsync(pause, drainRequests, stoppingToken);
+            return;
         }
+
+        queue.MarkUploaded(batch);
+        try
+        {
+            spool.Remove(batch);
+        }
+        catch (IOException ex)
+        {
+            // Harmless: a leftover file is uploaded again on the next start, to the same key.
+            logger.LogWarning(ex, "Could not delete the uploaded segment {Path}", batch.Path);
+        }
+        logger.LogInformation("Uploaded {Key} ({Events} events, {Bytes} bytes)", batch.Key, batch.EventCount, batch.ByteCount);
     }
 }

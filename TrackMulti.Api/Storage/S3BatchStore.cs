@@ -15,7 +15,7 @@ public sealed class S3BatchStore(IAmazonS3 s3, IOptions<S3Options> options) : IB
 
     public async Task PutAsync(SealedBatch batch, CancellationToken cancellationToken)
     {
-        using var content = new MemoryStream(batch.Content, writable: false);
+        await using var content = new FileStream(batch.Path, FileMode.Open, FileAccess.Read, FileShare.Read, 64 * 1024, useAsync: true);
         var request = new PutObjectRequest
         {
             BucketName = _options.BucketName,

@@ -10,11 +10,11 @@ public sealed class S3Options
     public const string DefaultRegion = "us-east-1";
 
     [ConfigurationKeyName("S3_BUCKET_NAME")]
-    [Required, RegularExpression("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", ErrorMessage = "S3_BUCKET_NAME must be a valid S3 bucket name.")]
+    [Required(ErrorMessage = "S3_BUCKET_NAME must be set."), RegularExpression("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", ErrorMessage = "S3_BUCKET_NAME must be a valid S3 bucket name.")]
     public string BucketName { get; set; } = DefaultBucket;
 
     [ConfigurationKeyName("AWS_REGION")]
-    [Required]
+    [Required(ErrorMessage = "AWS_REGION must be set.")]
     public string Region { get; set; } = DefaultRegion;
 
     /// <summary>
@@ -22,7 +22,7 @@ public sealed class S3Options
     /// Unset means real AWS S3.
     /// </summary>
     [ConfigurationKeyName("AWS_ENDPOINT_URL_S3")]
-    [Url]
+    [Url(ErrorMessage = "AWS_ENDPOINT_URL_S3 must be an absolute http(s) URL.")]
     public string? ServiceUrl { get; set; }
 
     public bool UsesCustomEndpoint => !string.IsNullOrWhiteSpace(ServiceUrl);

@@ -22,18 +22,20 @@ public static class StorageExtensions
         builder.Services.AddResiliencePipeline(BatchUploader.PipelineName, (pipeline, context) =>
         {
             var upload = context.ServiceProvider.GetRequiredService<IOptions<UploadOptions>>().Value;
-            pipeline
-                .AddRetry(new RetryStrategyOptions
+            if (upload.Retries > 0)
+            {
+                pipeline.AddRetry(new RetryStrategyOptions
                 {
                     ShouldHandle = new PredicateBuilder().Handle<Exception>(S3Faults.IsTransient),
                     MaxRetryAttempts = upload.Retries,
                     BackoffType = DelayBackoffType.Exponential,
                     UseJitter = true,
                     Delay = upload.RetryBaseDelay,
-                })
-                // Inside the retry: each attempt gets its own timeout. The key is fixed, so an attempt that timed out
-                // after S3 stored the object is simply overwritten by the retry with identical bytes.
-                .AddTimeout(new TimeoutStrategyOptions { Timeout = upload.AttemptTimeout });
+                });
+            }
+            // Inside the retry: each attempt gets its own timeout. The key is fixed, so an attempt that timed out
+            // after S3 stored the object is simply overwritten by the retry with identical bytes.
+            pipeline.AddTimeout(new TimeoutStrategyOptions { Timeout = upload.AttemptTimeout });
         });
 
         // Registered before the writer on purpose: hosted services stop in reverse order, so the writer seals its last

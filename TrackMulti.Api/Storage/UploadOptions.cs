@@ -8,26 +8,26 @@ public sealed class UploadOptions
 {
     /// <summary>One PUT attempt is abandoned (and retried under the same key) after this long.</summary>
     [ConfigurationKeyName("UPLOAD_ATTEMPT_TIMEOUT_SECONDS")]
-    [Range(1, 600)]
+    [Range(1, 600, ErrorMessage = "UPLOAD_ATTEMPT_TIMEOUT_SECONDS must be between {1} and {2}.")]
     public int AttemptTimeoutSeconds { get; set; } = 30;
 
     /// <summary>Quick retries (exponential backoff with jitter) inside one upload round.</summary>
     [ConfigurationKeyName("UPLOAD_RETRIES")]
-    [Range(0, 20)]
+    [Range(0, 20, ErrorMessage = "UPLOAD_RETRIES must be between {1} and {2}.")]
     public int Retries { get; set; } = 3;
 
     [ConfigurationKeyName("UPLOAD_RETRY_BASE_DELAY_MS")]
-    [Range(1, 60_000)]
+    [Range(1, 60_000, ErrorMessage = "UPLOAD_RETRY_BASE_DELAY_MS must be between {1} and {2}.")]
     public int RetryBaseDelayMilliseconds { get; set; } = 200;
 
     /// <summary>After a failed round the uploader pauses, doubling up to this, before it tries the same batch again.</summary>
     [ConfigurationKeyName("UPLOAD_PAUSE_MAX_SECONDS")]
-    [Range(1, 3600)]
+    [Range(1, 3600, ErrorMessage = "UPLOAD_PAUSE_MAX_SECONDS must be between {1} and {2}.")]
     public int PauseMaxSeconds { get; set; } = 60;
 
     /// <summary><c>POST /api/flush</c> answers by this time even if S3 has not confirmed every batch yet.</summary>
     [ConfigurationKeyName("FLUSH_TIMEOUT_SECONDS")]
-    [Range(1, 600)]
+    [Range(1, 600, ErrorMessage = "FLUSH_TIMEOUT_SECONDS must be between {1} and {2}.")]
     public int FlushTimeoutSeconds { get; set; } = 30;
 
     public TimeSpan AttemptTimeout => TimeSpan.FromSeconds(AttemptTimeoutSeconds);

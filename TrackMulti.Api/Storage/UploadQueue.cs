@@ -3,7 +3,7 @@ using TrackMulti.Api.Batching;
 namespace TrackMulti.Api.Storage;
 
 /// <summary>
-/// Sealed batches waiting for S3, in sealing order, and the people waiting on them. The uploader works from the head;
+/// Sealed batches waiting for S3, in sealing order, and the callers waiting on them. The uploader works from the head;
 /// a batch leaves only when S3 confirmed it, so a failure keeps it (with its key) for the next round.
 /// </summary>
 public sealed class UploadQueue(TimeProvider time)
@@ -11,8 +11,15 @@ public sealed class UploadQueue(TimeProvider time)
     private readonly Lock _lock = new();
     private readonly LinkedList<SealedBatch> _batches = new();
     private readonly List<(long UpToSequence, TaskCompletionSource<DrainResult> Completion)> _drainWaiters = [];
-    private TaskCompletionSource _signal = NewSignal();
+
+    // Two signals, so new batches wake an idle uploader but never cut short the pause after a failure
+    // (that would hammer a failing S3); only a drain request (a flush, shutdown) means "try again now".
+    private TaskCompletionSource _workArrived = NewSignal();
+    private TaskCompletionSource _drainRequested = NewSignal();
+    private long _drainRequests;
+
     private int _queuedEvents;
+    private long _queuedBytes;
     private DateTimeOffset? _lastUploadAt;
     private int _consecutiveFailures;
     private string? _lastError;
@@ -23,7 +30,8 @@ public sealed class UploadQueue(TimeProvider time)
         {
             _batches.AddLast(batch);
             _queuedEvents += batch.EventCount;
-            WakeUploader();
+            Interlocked.Add(ref _queuedBytes, batch.ByteCount);
+            Fire(ref _workArrived);
         }
     }
 
@@ -42,16 +50,21 @@ public sealed class UploadQueue(TimeProvider time)
 
             var completion = new TaskCompletionSource<DrainResult>(TaskCreationOptions.RunContinuationsAsynchronously);
             _drainWaiters.Add((_batches.Last.Value.Sequence, completion));
-            WakeUploader();
+            _drainRequests++;
+            Fire(ref _drainRequested);
+            Fire(ref _workArrived);
             return completion.Task.WaitAsync(cancellationToken);
         }
     }
+
+    /// <summary>Bytes of sealed batches waiting for S3 (read without the lock, for the writer's spool bound).</summary>
+    public long QueuedBytes => Interlocked.Read(ref _queuedBytes);
 
     public UploadQueueStatus Status()
     {
         lock (_lock)
         {
-            return new UploadQueueStatus(_batches.Count, _queuedEvents, _lastUploadAt, _consecutiveFailures, _lastError);
+            return new UploadQueueStatus(_batches.Count, _queuedEvents, QueuedBytes, _lastUploadAt, _consecutiveFailures, _lastError);
         }
     }
 
@@ -71,26 +84,33 @@ public sealed class UploadQueue(TimeProvider time)
         }
     }
 
-    /// <summary>Completes when a batch is enqueued or a drain is requested.</summary>
+    /// <summary>Completes when there is a batch to upload.</summary>
     internal Task WaitForWorkAsync(CancellationToken cancellationToken)
     {
         lock (_lock)
         {
-            return _batches.Count > 0 ? Task.CompletedTask : _signal.Task.WaitAsync(cancellationToken);
+            return _batches.Count > 0 ? Task.CompletedTask : _workArrived.Task.WaitAsync(cancellationToken);
         }
     }
 
-    /// <summary>Waits out the pause after a failed round, or less if someone asks for a drain.</summary>
-    internal async Task PauseAsync(TimeSpan pause, CancellationToken cancellationToken)
+    /// <summary>
+    /// Waits out the pause after a failed round, or less if a drain was requested since that round failed
+    /// (<paramref name="drainRequestsAtFailure"/>, from <see cref="MarkFailed"/>, so a request in between is not missed).
+    /// </summary>
+    internal async Task PauseAsync(TimeSpan pause, long drainRequestsAtFailure, CancellationToken cancellationToken)
     {
-        Task signal;
+        Task drainRequested;
         lock (_lock)
         {
-            signal = _signal.Task;
+            if (_drainRequests != drainRequestsAtFailure)
+            {
+                return;
+            }
+            drainRequested = _drainRequested.Task;
         }
+
         using var pauseOver = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var delay = Task.Delay(pause, time, pauseOver.Token);
-        await Task.WhenAny(signal, delay);
+        await Task.WhenAny(drainRequested, Task.Delay(pause, time, pauseOver.Token));
         await pauseOver.CancelAsync();
         cancellationToken.ThrowIfCancellationRequested();
     }
@@ -106,6 +126,7 @@ public sealed class UploadQueue(TimeProvider time)
 
             _batches.RemoveFirst();
             _queuedEvents -= batch.EventCount;
+            Interlocked.Add(ref _queuedBytes, -batch.ByteCount);
             _lastUploadAt = time.GetUtcNow();
             _consecutiveFailures = 0;
             _lastError = null;
@@ -122,7 +143,8 @@ public sealed class UploadQueue(TimeProvider time)
         }
     }
 
-    internal void MarkFailed(SealedBatch batch, string error)
+    /// <summary>Records a failed round and tells every waiting drain. Returns what <see cref="PauseAsync"/> needs.</summary>
+    internal (int ConsecutiveFailures, long DrainRequests) MarkFailed(SealedBatch batch, string error)
     {
         lock (_lock)
         {
@@ -134,24 +156,14 @@ public sealed class UploadQueue(TimeProvider time)
                 waiter.Completion.TrySetResult(failure);
             }
             _drainWaiters.Clear();
+            return (_consecutiveFailures, _drainRequests);
         }
     }
 
-    internal int ConsecutiveFailures
+    private static void Fire(ref TaskCompletionSource signal)
     {
-        get
-        {
-            lock (_lock)
-            {
-                return _consecutiveFailures;
-            }
-        }
-    }
-
-    private void WakeUploader()
-    {
-        _signal.TrySetResult();
-        _signal = NewSignal();
+        signal.TrySetResult();
+        signal = NewSignal();
     }
 
     private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -159,10 +171,11 @@ public sealed class UploadQueue(TimeProvider time)
 
 /// <param name="Succeeded">Every batch the drain covered is in S3.</param>
 /// <param name="StillQueued">Batches not yet confirmed (when the drain failed), oldest first.</param>
+/// <param name="Error">Why the drain failed.</param>
 public sealed record DrainResult(bool Succeeded, IReadOnlyList<SealedBatch> StillQueued, string? Error)
 {
     public static readonly DrainResult Done = new(true, [], null);
 }
 
 public sealed record UploadQueueStatus(
-    int Batches, int Events, DateTimeOffset? LastUploadAt, int ConsecutiveFailures, string? LastError);
+    int Batches, int Events, long Bytes, DateTimeOffset? LastUploadAt, int ConsecutiveFailures, string? LastError);

@@ -30,7 +30,8 @@ public sealed class BucketHealthCheck(Func<string> endpointUrl, string bucket, s
             }
             catch (AmazonS3Exception missing) when (missing.StatusCode == System.Net.HttpStatusCode.NotFound)
             {
-                await s3.PutBucketAsync(bucket, cancellationToken);
+                // Outside us-east-1, S3 (and LocalStack) want the region as the bucket's location constraint.
+                await s3.PutBucketAsync(new PutBucketRequest { BucketName = bucket, BucketRegionName = region }, cancellationToken);
             }
             return HealthCheckResult.Healthy($"Bucket '{bucket}' exists.");
         }

@@ -8,9 +8,10 @@ namespace TrackMulti.AppHost.S3;
 /// </summary>
 public static class ContainerRuntime
 {
-    public static bool Answers(TimeSpan timeout)
+    /// <summary>Runs <c>&lt;runtime&gt; info</c>: the runtime Aspire would use (<c>ASPIRE_CONTAINER_RUNTIME</c>, default docker).</summary>
+    public static bool Answers(IConfiguration configuration, TimeSpan timeout)
     {
-        var cli = Environment.GetEnvironmentVariable("ASPIRE_CONTAINER_RUNTIME") is { Length: > 0 } runtime ? runtime : "docker";
+        var cli = configuration["ASPIRE_CONTAINER_RUNTIME"] is { Length: > 0 } runtime ? runtime : "docker";
         try
         {
             using var info = Process.Start(new ProcessStartInfo(cli, "info")

@@ -30,7 +30,7 @@ public static class S3EndpointExtensions
         }
 
         var mode = settings.Emulator == S3EmulatorMode.Auto
-            ? ContainerRuntime.Answers(TimeSpan.FromSeconds(5)) ? S3EmulatorMode.LocalStack : S3EmulatorMode.S3rver
+            ? ContainerRuntime.Answers(builder.Configuration, TimeSpan.FromSeconds(5)) ? S3EmulatorMode.LocalStack : S3EmulatorMode.S3rver
             : settings.Emulator;
 
         return mode switch

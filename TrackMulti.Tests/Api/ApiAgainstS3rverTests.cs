@@ -12,6 +12,7 @@ namespace TrackMulti.Tests.Api;
 public sealed class ApiAgainstS3rverTests : IAsyncLifetime
 {
     private const string Bucket = "seed-bucket";
+    private readonly string _spool = TestPaths.NewTemporaryDirectory("api-spool");
     private S3rverProcess _s3 = null!;
     private ApiProcess _api = null!;
 
@@ -21,6 +22,7 @@ public sealed class ApiAgainstS3rverTests : IAsyncLifetime
         await _s3.CreateBucketAsync(Bucket);
         _api = await ApiProcess.StartAsync(new Dictionary<string, string?>
         {
+            ["SPOOL_DIR"] = _spool,
             ["S3_BUCKET_NAME"] = Bucket,
             ["AWS_REGION"] = "us-east-1",
             ["BATCH_SIZE"] = "100",
@@ -37,6 +39,7 @@ public sealed class ApiAgainstS3rverTests : IAsyncLifetime
     {
         await _api.DisposeAsync();
         await _s3.DisposeAsync();
+        Directory.Delete(_spool, recursive: true);
     }
 
     private static JsonObject SeedEvent(int counter, string run) => new()
@@ -130,9 +133,11 @@ public sealed class ApiAgainstS3rverTests : IAsyncLifetime
     {
         var run = Guid.NewGuid().ToString("N");
         await TrackAsync(SeedEvent(1, run));
-        var first = await _api.Http.PostAsync("/api/flush", null);
+        using var first = await _api.Http.PostAsync("/api/flush", null);
         await TrackAsync(SeedEvent(2, run));
-        var second = await _api.Http.PostAsync("/api/flush", null);
+        using var second = await _api.Http.PostAsync("/api/flush", null);
+        Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, second.StatusCode);
 
         var firstKey = (await first.Content.ReadFromJsonAsync<JsonNode>())!["filename"]!.GetValue<string>();
         var secondKey = (await second.Content.ReadFromJsonAsync<JsonNode>())!["filename"]!.GetValue<string>();
@@ -148,6 +153,8 @@ public sealed class ApiAgainstS3rverTests : IAsyncLifetime
     [InlineData("{\"name\": \"button_click\", ", HttpStatusCode.BadRequest, "not valid JSON")]
     [InlineData("{\"trafficType\":\"user\",\"value\":1}", HttpStatusCode.BadRequest, "'name' is required")]
     [InlineData("[]", HttpStatusCode.BadRequest, "JSON object")]
+    [InlineData("{\"name\":\"a\",\"name\":\"b\"}", HttpStatusCode.BadRequest, "not valid JSON")]
+    [InlineData("{\"name\":\"a\",\"value\":1e400}", HttpStatusCode.BadRequest, "finite number")]
     public async Task Bad_input_gets_a_problem_response_and_queues_nothing(string body, HttpStatusCode expected, string message)
     {
         await TrackAsync(SeedEvent(1, "before"));
@@ -161,6 +168,18 @@ public sealed class ApiAgainstS3rverTests : IAsyncLifetime
         var after = await _api.StatusAsync();
         Assert.Equal(before["pendingEvents"]!.GetValue<int>(), after["pendingEvents"]!.GetValue<int>());
         Assert.Equal(before["batchSize"]!.GetValue<int>(), after["batchSize"]!.GetValue<int>());
+    }
+
+    [Fact]
+    public async Task A_body_over_64_KiB_is_refused_with_413()
+    {
+        var huge = new JsonObject { ["name"] = "big", ["properties"] = new JsonObject { ["blob"] = new string('x', 70 * 1024) } };
+
+        using var response = await _api.Http.PostAsJsonAsync("/api/track", huge);
+
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        Assert.Equal(0, (await _api.StatusAsync())["pendingEvents"]!.GetValue<int>());
     }
 
     [Fact]

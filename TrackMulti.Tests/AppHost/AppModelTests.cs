@@ -8,7 +8,7 @@ namespace TrackMulti.Tests.AppHost;
 public sealed class AppModelTests
 {
     private static async Task<IDistributedApplicationTestingBuilder> ModelAsync(params string[] args) =>
-        await DistributedApplicationTestingBuilder.CreateAsync<Projects.TrackMulti_AppHost>(["PORT=", .. args]);
+        await DistributedApplicationTestingBuilder.CreateAsync<Projects.TrackMulti_AppHost>(["PORT=", "TRACKMULTI_DOTENV=", .. args]);
 
     private static T Resource<T>(IDistributedApplicationTestingBuilder builder, string name) where T : IResource =>
         Assert.IsAssignableFrom<T>(Assert.Single(builder.Resources, r => r.Name == name));
@@ -98,6 +98,78 @@ public sealed class AppModelTests
         var web = Resource<ProjectResource>(builder, "web");
         Assert.Equal("{fme-api-key.value}", (await ManifestEnvironmentAsync(web))["HARNESS_FME_API_KEY"]);
         Assert.Contains(web.Annotations.OfType<WaitAnnotation>(), w => w.Resource.Name == "api");
+    }
+
+    [Fact]
+    public async Task The_seeds_dotenv_file_configures_the_stack_and_the_environment_or_arguments_win()
+    {
+        var dotenv = Path.Combine(Path.GetTempPath(), $"trackmulti-{Guid.NewGuid():N}.env");
+        await File.WriteAllTextAsync(dotenv, """
+            # the seed's .env
+            HARNESS_FME_API_KEY=client-key-from-dotenv
+            AWS_REGION=eu-west-1
+            S3_BUCKET_NAME=bucket-from-dotenv
+            BATCH_SIZE=50
+            S3_EMULATOR=s3rver
+            """);
+        try
+        {
+            await using var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.TrackMulti_AppHost>(
+                ["PORT=", $"TRACKMULTI_DOTENV={dotenv}", "AWS_REGION=ap-south-1"]);
+
+            Assert.Equal("bucket-from-dotenv", await Resource<ParameterResource>(builder, "s3-bucket-name").GetValueAsync(CancellationToken.None));
+            Assert.Equal("ap-south-1", await Resource<ParameterResource>(builder, "aws-region").GetValueAsync(CancellationToken.None));
+            Assert.Equal("client-key-from-dotenv", await Resource<ParameterResource>(builder, "fme-api-key").GetValueAsync(CancellationToken.None));
+            Assert.IsType<ExecutableResource>(Resource<IResource>(builder, "s3"));
+            Assert.Equal("50", (await ManifestEnvironmentAsync(Resource<ProjectResource>(builder, "api")))["BATCH_SIZE"]);
+        }
+        finally
+        {
+            File.Delete(dotenv);
+        }
+    }
+
+    [Theory]
+    [InlineData("true", typeof(ContainerResource))]   // `true info` exits 0: a runtime answers
+    [InlineData("false", typeof(ExecutableResource))] // `false info` exits 1: none does
+    [InlineData("no-such-runtime-cli", typeof(ExecutableResource))]
+    public async Task Auto_mode_picks_LocalStack_only_when_the_container_runtime_answers(string runtimeCli, Type expected)
+    {
+        await using var builder = await ModelAsync("S3_EMULATOR=auto", $"ASPIRE_CONTAINER_RUNTIME={runtimeCli}");
+
+        Assert.IsType(expected, Resource<IResource>(builder, "s3"));
+    }
+
+    [Fact]
+    public async Task Real_AWS_keys_reach_the_Api_only_as_secret_parameters()
+    {
+        await using var builder = await ModelAsync(
+            "S3_EMULATOR=none", "AWS_ACCESS_KEY_ID=AKIAEXAMPLE", "AWS_SECRET_ACCESS_KEY=not-so-secret", "AWS_SESSION_TOKEN=token");
+
+        var env = await ManifestEnvironmentAsync(Resource<ProjectResource>(builder, "api"));
+        Assert.Equal("{aws-access-key-id.value}", env["AWS_ACCESS_KEY_ID"]);
+        Assert.Equal("{aws-secret-access-key.value}", env["AWS_SECRET_ACCESS_KEY"]);
+        Assert.Equal("{aws-session-token.value}", env["AWS_SESSION_TOKEN"]);
+        Assert.All(new[] { "aws-access-key-id", "aws-secret-access-key", "aws-session-token" },
+            name => Assert.True(Resource<ParameterResource>(builder, name).Secret));
+        Assert.DoesNotContain(env.Values, value => value.Contains("not-so-secret"));
+    }
+
+    [Fact]
+    public async Task Half_an_AWS_key_pair_is_refused()
+    {
+        var error = await Assert.ThrowsAnyAsync<Exception>(() => ModelAsync("S3_EMULATOR=none", "AWS_ACCESS_KEY_ID=AKIAEXAMPLE", "AWS_SECRET_ACCESS_KEY="));
+
+        Assert.Contains("AWS_SECRET_ACCESS_KEY", error.ToString());
+    }
+
+    [Fact]
+    public async Task A_PORT_from_the_shell_moves_the_page_but_never_the_Api()
+    {
+        await using var builder = await ModelAsync("S3_EMULATOR=s3rver", "PORT=3000");
+
+        Assert.Equal(3000, Resource<ProjectResource>(builder, "web").Annotations.OfType<EndpointAnnotation>().Single(e => e.Name == "http").Port);
+        Assert.Equal("", (await ManifestEnvironmentAsync(Resource<ProjectResource>(builder, "api")))["PORT"]);
     }
 
     [Fact]

@@ -21,6 +21,8 @@ public sealed class WholeAppFixture : IAsyncLifetime
 
     public string S3rverDataDirectory { get; } = TestPaths.NewTemporaryDirectory("apphost-s3rver");
 
+    public string SpoolDirectory { get; } = TestPaths.NewTemporaryDirectory("apphost-spool");
+
     public async Task InitializeAsync()
     {
         using var cts = new CancellationTokenSource(StartTimeout);
@@ -31,6 +33,8 @@ public sealed class WholeAppFixture : IAsyncLifetime
                 $"S3_BUCKET_NAME={Bucket}",
                 $"BATCH_SIZE={BatchSize}",
                 "PORT=",
+                $"SPOOL_DIR={SpoolDirectory}",
+                "TRACKMULTI_DOTENV=",
             ],
             cts.Token);
         App = await builder.BuildAsync(cts.Token);
@@ -44,12 +48,15 @@ public sealed class WholeAppFixture : IAsyncLifetime
     {
         await App.StopAsync();
         await App.DisposeAsync();
-        try
+        foreach (var directory in new[] { S3rverDataDirectory, SpoolDirectory })
         {
-            Directory.Delete(S3rverDataDirectory, recursive: true);
-        }
-        catch (IOException)
-        {
+            try
+            {
+                Directory.Delete(directory, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
         }
     }
 }

@@ -18,6 +18,8 @@ internal sealed class ApiProcess : IAsyncDisposable
 
     public string Output => _process.Output;
 
+    public ChildProcess Process => _process;
+
     public static async Task<ApiProcess> StartAsync(IDictionary<string, string?> environment)
     {
         var port = ChildProcess.FreeTcpPort();

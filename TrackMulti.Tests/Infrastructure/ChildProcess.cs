@@ -74,6 +74,27 @@ internal sealed class ChildProcess : IAsyncDisposable
         throw new TimeoutException($"{url} did not answer within {timeout}:\n{Output}");
     }
 
+    public int Id => _process.Id;
+
+    /// <summary>SIGKILL: the process gets no chance to clean up, as in a crash or an OOM kill.</summary>
+    public async Task KillAsync()
+    {
+        _process.Kill(entireProcessTree: false);
+        await _process.WaitForExitAsync();
+    }
+
+    /// <summary>SIGTERM, as an orchestrator stops a service, then waits for the process to exit by itself.</summary>
+    public async Task<int> TerminateAsync(TimeSpan timeout)
+    {
+        using (var kill = Process.Start("kill", ["-TERM", _process.Id.ToString()]))
+        {
+            await kill.WaitForExitAsync();
+        }
+        using var cts = new CancellationTokenSource(timeout);
+        await _process.WaitForExitAsync(cts.Token);
+        return _process.ExitCode;
+    }
+
     public async Task StopAsync()
     {
         if (!_process.HasExited)

@@ -1,74 +1,24 @@
 using System.Net;
 using System.Text;
 using Amazon.S3;
-using Microsoft.Extensions.Configuration;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
 using TrackMulti.Api.Batching;
-using TrackMulti.Api.Ingestion;
 using TrackMulti.Api.Storage;
 
 namespace TrackMulti.Tests.Unit;
 
-/// <summary>
-/// The Api's batching and upload services as the Api composes them (same registrations, real Polly pipeline),
-/// with only the object store replaced by an in-memory one that can fail on demand.
-/// </summary>
+/// <summary>Sealing and uploading, through the Api's own composition (see <see cref="BatchingHost"/>).</summary>
 public sealed class BatchingTests : IAsyncLifetime
 {
-    private readonly RecordingBatchStore _store = new();
-    private IHost _host = null!;
+    private readonly BatchingHost _host = new();
 
-    private BatchWriter Writer => _host.Services.GetRequiredService<BatchWriter>();
-    private UploadQueue Uploads => _host.Services.GetRequiredService<UploadQueue>();
+    public async Task InitializeAsync() => await _host.StartAsync();
 
-    public async Task InitializeAsync()
-    {
-        var builder = Host.CreateApplicationBuilder();
-        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
-        {
-            ["BATCH_SIZE"] = "3",
-            ["INSTANCE_ID"] = "unit",
-            ["UPLOAD_RETRIES"] = "2",
-            ["UPLOAD_RETRY_BASE_DELAY_MS"] = "1",
-            ["UPLOAD_PAUSE_MAX_SECONDS"] = "1",
-        });
-        builder.Services.AddSingleton(TimeProvider.System);
-        builder.AddBatchStorage();
-        builder.AddBatching();
-        builder.Services.AddSingleton<IBatchStore>(_store);
-        _host = builder.Build();
-        await _host.StartAsync();
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _host.StopAsync();
-        _host.Dispose();
-    }
-
-    private static TrackEvent Event(int n) => new()
-    {
-        TrafficType = "user",
-        Name = "button_click",
-        Value = n,
-        ReceivedAt = DateTimeOffset.UnixEpoch.AddSeconds(n),
-    };
-
-    private async Task<List<AppendResult>> AppendAsync(int count, int first = 1)
-    {
-        var results = new List<AppendResult>();
-        for (var n = first; n < first + count; n++)
-        {
-            results.Add(await Writer.AppendAsync(Event(n), CancellationToken.None));
-        }
-        return results;
-    }
+    public async Task DisposeAsync() => await _host.DisposeAsync();
 
     [Fact]
     public async Task The_event_that_fills_a_batch_seals_it_under_a_new_key()
     {
-        var results = await AppendAsync(7);
+        var results = await _host.AppendAsync(7);
 
         Assert.Equal([1, 2, 0, 1, 2, 0, 1], results.Select(r => r.OpenEventCount));
         var sealedBatches = results.Where(r => r.Sealed is not null).Select(r => r.Sealed!).ToList();
@@ -76,107 +26,131 @@ public sealed class BatchingTests : IAsyncLifetime
         Assert.All(sealedBatches, b => Assert.Equal(3, b.EventCount));
         Assert.Equal([1L, 2L], sealedBatches.Select(b => b.Sequence));
         Assert.NotEqual(sealedBatches[0].Key, sealedBatches[1].Key);
-        Assert.Equal(1, Writer.OpenEventCount);
+        Assert.Equal(1, _host.Writer.OpenEventCount);
     }
 
     [Fact]
-    public async Task A_sealed_batch_is_the_events_NDJSON_lines_in_arrival_order()
+    public async Task A_stored_batch_is_the_events_NDJSON_lines_in_arrival_order()
     {
-        var sealedBatch = (await AppendAsync(3))[2].Sealed!;
+        var sealedBatch = (await _host.AppendAsync(3))[2].Sealed!;
+        Assert.True((await _host.Uploads.DrainAsync(CancellationToken.None)).Succeeded);
 
-        var expected = string.Concat(Enumerable.Range(1, 3).Select(n => Encoding.UTF8.GetString(Event(n).ToJsonLine()) + "\n"));
-        Assert.Equal(expected, Encoding.UTF8.GetString(sealedBatch.Content));
+        var expected = string.Concat(Enumerable.Range(1, 3).Select(n => Encoding.UTF8.GetString(BatchingHost.Event(n).ToJsonLine()) + "\n"));
+        Assert.Equal(expected, Encoding.UTF8.GetString(_host.Store.Objects[sealedBatch.Key]));
+        Assert.Equal(expected.Length, sealedBatch.ByteCount);
     }
 
     [Fact]
     public async Task Sealing_with_nothing_open_seals_nothing()
     {
-        Assert.Null(await Writer.SealAsync(CancellationToken.None));
+        Assert.Null(await _host.Writer.SealAsync(CancellationToken.None));
     }
 
     [Fact]
-    public async Task A_drain_returns_once_every_batch_sealed_so_far_is_stored()
+    public async Task A_drain_returns_once_every_batch_sealed_so_far_is_stored_and_its_spool_file_is_gone()
     {
-        await AppendAsync(5);
-        var partial = await Writer.SealAsync(CancellationToken.None);
+        await _host.AppendAsync(5);
+        var partial = await _host.Writer.SealAsync(CancellationToken.None);
 
-        var drained = await Uploads.DrainAsync(CancellationToken.None);
+        var drained = await _host.Uploads.DrainAsync(CancellationToken.None);
 
         Assert.True(drained.Succeeded);
         Assert.Equal(2, partial!.EventCount);
-        Assert.Equal(2, _store.Objects.Count);
-        Assert.Equal(partial.Content, _store.Objects[partial.Key]);
-        Assert.Equal(0, Uploads.Status().Batches);
+        Assert.Equal(2, _host.Store.Objects.Count);
+        Assert.Equal(0, _host.Uploads.Status().Batches);
+        Assert.Equal(0, _host.Uploads.QueuedBytes);
+        Assert.False(File.Exists(partial.Path));
+        Assert.Empty(Directory.GetFiles(Path.Combine(_host.SpoolDirectory, "sealed")));
     }
 
     [Fact]
     public async Task Transient_failures_are_retried_under_the_same_key_until_the_batch_lands()
     {
         // More failures than one round's retries: the first round fails, the batch stays, a later round lands it.
-        _store.FailNext(4, () => new AmazonS3Exception("slow down", Amazon.Runtime.ErrorType.Receiver, "SlowDown", "r", HttpStatusCode.ServiceUnavailable));
-        var batch = (await AppendAsync(3))[2].Sealed!;
-
-        var first = await Uploads.DrainAsync(CancellationToken.None);
+        _host.Store.FailNext(4, () => new AmazonS3Exception("slow down", Amazon.Runtime.ErrorType.Receiver, "SlowDown", "r", HttpStatusCode.ServiceUnavailable));
+        var first = await DrainFirstRoundAsync();
+        var batch = first.StillQueued.Single();
         Assert.False(first.Succeeded);
         Assert.Contains("503", first.Error);
-        Assert.Equal([batch.Key], first.StillQueued.Select(b => b.Key));
+        Assert.Equal(3, _host.Store.Attempts.Count); // one round: the attempt and two retries
+        Assert.True(File.Exists(batch.Path));
 
-        var second = await Uploads.DrainAsync(CancellationToken.None);
+        var second = await _host.Uploads.DrainAsync(CancellationToken.None);
 
         Assert.True(second.Succeeded);
-        Assert.Equal(5, _store.Attempts.Count);
-        Assert.All(_store.Attempts, key => Assert.Equal(batch.Key, key));
-        Assert.Equal(batch.Content, _store.Objects[batch.Key]);
+        Assert.Equal(5, _host.Store.Attempts.Count);
+        Assert.All(_host.Store.Attempts, key => Assert.Equal(batch.Key, key));
+        Assert.Equal([1.0, 2.0, 3.0], _host.StoredValues().Select(v => v!.Value));
     }
 
     [Fact]
     public async Task Access_denied_is_not_retried_within_a_round_but_the_batch_is_kept()
     {
-        _store.FailAll = new AmazonS3Exception("denied", Amazon.Runtime.ErrorType.Sender, "AccessDenied", "r", HttpStatusCode.Forbidden);
-        var batch = (await AppendAsync(3))[2].Sealed!;
-
-        var drained = await Uploads.DrainAsync(CancellationToken.None);
+        _host.Store.FailAll = new AmazonS3Exception("denied", Amazon.Runtime.ErrorType.Sender, "AccessDenied", "r", HttpStatusCode.Forbidden);
+        var drained = await DrainFirstRoundAsync();
+        var batch = drained.StillQueued.Single();
 
         Assert.False(drained.Succeeded);
         Assert.Contains("AccessDenied", drained.Error);
-        Assert.Single(_store.Attempts);
-        Assert.Equal(1, Uploads.Status().Batches);
-        Assert.Equal(3, Uploads.Status().Events);
+        Assert.Single(_host.Store.Attempts);
+        Assert.Equal(1, _host.Uploads.Status().Batches);
+        Assert.Equal(3, _host.Uploads.Status().Events);
 
-        _store.FailAll = null;
-        Assert.True((await Uploads.DrainAsync(CancellationToken.None)).Succeeded);
-        Assert.Equal(batch.Content, _store.Objects[batch.Key]);
+        _host.Store.FailAll = null;
+        Assert.True((await _host.Uploads.DrainAsync(CancellationToken.None)).Succeeded);
+        Assert.True(_host.Store.Objects.ContainsKey(batch.Key));
+    }
+
+    /// <summary>Seals one batch and drains, with the drain registered before the first upload round can finish.</summary>
+    private async Task<DrainResult> DrainFirstRoundAsync()
+    {
+        _host.Store.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await _host.AppendAsync(3);
+        var drain = _host.Uploads.DrainAsync(CancellationToken.None);
+        var gate = _host.Store.Gate;
+        _host.Store.Gate = null;
+        gate.SetResult();
+        return await drain;
     }
 
     [Fact]
     public async Task Newer_batches_keep_being_sealed_while_S3_fails_and_all_land_in_order_once_it_recovers()
     {
-        _store.FailAll = new HttpRequestException("connection refused");
+        _host.Store.FailAll = new HttpRequestException("connection refused");
 
-        var results = await AppendAsync(9);
+        var results = await _host.AppendAsync(9);
         Assert.Equal(3, results.Count(r => r.Sealed is not null));
-        Assert.False((await Uploads.DrainAsync(CancellationToken.None)).Succeeded);
-        Assert.Equal(9, Uploads.Status().Events);
+        Assert.False((await _host.Uploads.DrainAsync(CancellationToken.None)).Succeeded);
+        Assert.Equal(9, _host.Uploads.Status().Events);
 
-        _store.FailAll = null;
-        Assert.True((await Uploads.DrainAsync(CancellationToken.None)).Succeeded);
+        _host.Store.FailAll = null;
+        Assert.True((await _host.Uploads.DrainAsync(CancellationToken.None)).Succeeded);
 
-        var lines = _store.Objects.OrderBy(o => o.Key, StringComparer.Ordinal)
-            .SelectMany(o => Encoding.UTF8.GetString(o.Value).Split('\n', StringSplitOptions.RemoveEmptyEntries))
-            .Select(line => TrackEvent.FromJsonLine(Encoding.UTF8.GetBytes(line)).Value)
-            .ToList();
-        Assert.Equal(Enumerable.Range(1, 9).Select(n => (double?)n), lines);
+        Assert.Equal(Enumerable.Range(1, 9).Select(n => (double?)n), _host.StoredValues());
+    }
+
+    [Fact]
+    public async Task Concurrent_appends_are_each_acknowledged_once_and_all_stored()
+    {
+        var appends = Enumerable.Range(1, 300).Select(n => _host.Writer.AppendAsync(BatchingHost.Event(n), CancellationToken.None));
+
+        var results = await Task.WhenAll(appends);
+        await _host.Writer.SealAsync(CancellationToken.None);
+        Assert.True((await _host.Uploads.DrainAsync(CancellationToken.None)).Succeeded);
+
+        Assert.Equal(100, results.Count(r => r.Sealed is not null));
+        Assert.Equal(Enumerable.Range(1, 300).Select(n => (double?)n), _host.StoredValues().Order());
     }
 
     [Fact]
     public async Task Stopping_seals_the_open_batch_and_uploads_it()
     {
-        await AppendAsync(2);
+        await _host.AppendAsync(2);
+        var writer = _host.Writer;
 
         await _host.StopAsync();
 
-        var stored = Assert.Single(_store.Objects);
-        Assert.Equal(2, Encoding.UTF8.GetString(stored.Value).Count(c => c == '\n'));
-        await Assert.ThrowsAsync<IntakeClosedException>(() => Writer.AppendAsync(Event(3), CancellationToken.None));
+        Assert.Equal([1.0, 2.0], _host.StoredValues().Select(v => v!.Value));
+        await Assert.ThrowsAsync<IntakeClosedException>(() => writer.AppendAsync(BatchingHost.Event(3), CancellationToken.None));
     }
 }

@@ -15,6 +15,9 @@ internal sealed class RecordingBatchStore : IBatchStore
 
     public ConcurrentDictionary<string, byte[]> Objects { get; } = new();
 
+    /// <summary>While set, attempts wait for it: lets a test register a drain before the first round can finish.</summary>
+    public TaskCompletionSource? Gate { get; set; }
+
     /// <summary>Fails every attempt while set (after the planned failures are used up).</summary>
     public Exception? FailAll { get; set; }
 
@@ -26,8 +29,12 @@ internal sealed class RecordingBatchStore : IBatchStore
         }
     }
 
-    public Task PutAsync(SealedBatch batch, CancellationToken cancellationToken)
+    public async Task PutAsync(SealedBatch batch, CancellationToken cancellationToken)
     {
+        if (Gate is { } gate)
+        {
+            await gate.Task.WaitAsync(cancellationToken);
+        }
         Attempts.Enqueue(batch.Key);
         if (_plannedFailures.TryDequeue(out var planned))
         {
@@ -37,7 +44,6 @@ internal sealed class RecordingBatchStore : IBatchStore
         {
             throw failure;
         }
-        Objects[batch.Key] = batch.Content;
-        return Task.CompletedTask;
+        Objects[batch.Key] = await File.ReadAllBytesAsync(batch.Path, cancellationToken);
     }
 }

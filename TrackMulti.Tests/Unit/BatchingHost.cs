@@ -1,0 +1,109 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using TrackMulti.Api.Batching;
+using TrackMulti.Api.Ingestion;
+using TrackMulti.Api.Storage;
+using TrackMulti.Tests.Infrastructure;
+
+namespace TrackMulti.Tests.Unit;
+
+/// <summary>
+/// The Api's batching, spool and upload services as the Api composes them (same registrations, real Polly pipeline,
+/// real files), with only the object store replaced by one that can fail on demand. Can be restarted on the same spool.
+/// </summary>
+internal sealed class BatchingHost : IAsyncDisposable
+{
+    private readonly Dictionary<string, string?> _settings;
+    private readonly TimeProvider _time;
+    private IHost? _host;
+
+    public BatchingHost(Dictionary<string, string?>? settings = null, TimeProvider? time = null, RecordingBatchStore? store = null)
+    {
+        SpoolDirectory = TestPaths.NewTemporaryDirectory("spool");
+        _settings = new Dictionary<string, string?>
+        {
+            ["BATCH_SIZE"] = "3",
+            ["INSTANCE_ID"] = "unit",
+            ["UPLOAD_RETRIES"] = "2",
+            ["UPLOAD_RETRY_BASE_DELAY_MS"] = "1",
+            ["UPLOAD_PAUSE_MAX_SECONDS"] = "1",
+            ["SPOOL_DIR"] = SpoolDirectory,
+        };
+        foreach (var (key, value) in settings ?? [])
+        {
+            _settings[key] = value;
+        }
+        _time = time ?? TimeProvider.System;
+        Store = store ?? new RecordingBatchStore();
+    }
+
+    public string SpoolDirectory { get; }
+    public RecordingBatchStore Store { get; }
+
+    public IServiceProvider Services => _host!.Services;
+    public BatchWriter Writer => Services.GetRequiredService<BatchWriter>();
+    public UploadQueue Uploads => Services.GetRequiredService<UploadQueue>();
+
+    public async Task<BatchingHost> StartAsync()
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = SpoolDirectory });
+        builder.Configuration.AddInMemoryCollection(_settings);
+        builder.Services.AddSingleton(_time);
+        // Tests that stop while "S3" fails would otherwise wait out the default 30 s of upload attempts.
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(2));
+        builder.AddBatchStorage();
+        builder.AddBatching();
+        builder.Services.AddSingleton<IBatchStore>(Store);
+        _host = builder.Build();
+        await _host.StartAsync();
+        return this;
+    }
+
+    public async Task StopAsync()
+    {
+        if (_host is not null)
+        {
+            await _host.StopAsync();
+            _host.Dispose();
+            _host = null;
+        }
+    }
+
+    public static TrackEvent Event(int n, int padding = 0) => new()
+    {
+        TrafficType = "user",
+        Name = "button_click",
+        Value = n,
+        Properties = padding > 0 ? new System.Text.Json.Nodes.JsonObject { ["pad"] = new string('x', padding) } : null,
+        ReceivedAt = DateTimeOffset.UnixEpoch.AddSeconds(n),
+    };
+
+    public async Task<List<AppendResult>> AppendAsync(int count, int first = 1, int padding = 0)
+    {
+        var results = new List<AppendResult>();
+        for (var n = first; n < first + count; n++)
+        {
+            results.Add(await Writer.AppendAsync(Event(n, padding), CancellationToken.None));
+        }
+        return results;
+    }
+
+    /// <summary>The <c>value</c> of every stored event, objects in key order.</summary>
+    public List<double?> StoredValues() =>
+        [.. Store.Objects.OrderBy(o => o.Key, StringComparer.Ordinal)
+            .SelectMany(o => System.Text.Encoding.UTF8.GetString(o.Value).Split('\n', StringSplitOptions.RemoveEmptyEntries))
+            .Select(line => TrackEvent.FromJsonLine(System.Text.Encoding.UTF8.GetBytes(line)).Value)];
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync();
+        try
+        {
+            Directory.Delete(SpoolDirectory, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}

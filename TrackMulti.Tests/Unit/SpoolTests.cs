@@ -1,0 +1,207 @@
+using System.Text;
+using Microsoft.Extensions.Time.Testing;
+using TrackMulti.Api.Batching;
+using TrackMulti.Api.Spool;
+
+namespace TrackMulti.Tests.Unit;
+
+/// <summary>The durable spool: what survives a stop, a crash and a full disk, and the byte and age triggers.</summary>
+public sealed class SpoolTests
+{
+    private static string OpenDirectory(BatchingHost host) => Path.Combine(host.SpoolDirectory, "open");
+    private static string SealedDirectory(BatchingHost host) => Path.Combine(host.SpoolDirectory, "sealed");
+
+    [Fact]
+    public async Task An_acknowledged_event_is_on_disk_in_the_open_segment_before_any_upload()
+    {
+        await using var host = await new BatchingHost().StartAsync();
+
+        await host.AppendAsync(2);
+
+        var segment = Assert.Single(Directory.GetFiles(OpenDirectory(host)));
+        var lines = File.ReadAllText(segment).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(2, lines.Length);
+        Assert.Empty(host.Store.Attempts);
+    }
+
+    [Fact]
+    public async Task Batches_that_S3_never_confirmed_are_uploaded_after_a_restart_under_their_original_keys()
+    {
+        await using var host = new BatchingHost(new() { ["BATCH_SIZE"] = "2" });
+        host.Store.FailAll = new HttpRequestException("S3 is down");
+        await host.StartAsync();
+        var sealedKeys = (await host.AppendAsync(5)).Select(r => r.Sealed?.Key).OfType<string>().ToList();
+        await host.StopAsync(); // seals the fifth event too; uploads fail; everything stays on disk
+
+        Assert.Equal(3, Directory.GetFiles(SealedDirectory(host)).Length);
+        host.Store.FailAll = null;
+        await host.StartAsync();
+        Assert.True((await host.Uploads.DrainAsync(CancellationToken.None)).Succeeded);
+
+        Assert.Equal([1.0, 2.0, 3.0, 4.0, 5.0], host.StoredValues().Select(v => v!.Value));
+        Assert.Equal(3, host.Store.Objects.Count);
+        Assert.All(sealedKeys, key => Assert.True(host.Store.Objects.ContainsKey(key)));
+        Assert.Empty(Directory.GetFiles(SealedDirectory(host)));
+    }
+
+    [Fact]
+    public async Task A_torn_last_record_is_cut_and_the_complete_records_before_it_are_uploaded()
+    {
+        await using var host = new BatchingHost();
+        var good = string.Concat(Enumerable.Range(1, 2).Select(n => Encoding.UTF8.GetString(BatchingHost.Event(n).ToJsonLine()) + "\n"));
+        var key = "events/batch-2025-10-24T10-30-15-123Z-unit-000007.ndjson";
+        Directory.CreateDirectory(OpenDirectory(host));
+        await File.WriteAllTextAsync(
+            Path.Combine(OpenDirectory(host), SpoolDirectory.FileName(7, key)),
+            good + """{"trafficType":"user","name":"button_cl""");
+
+        await host.StartAsync();
+        Assert.True((await host.Uploads.DrainAsync(CancellationToken.None)).Succeeded);
+
+        Assert.Equal(good, Encoding.UTF8.GetString(Assert.Single(host.Store.Objects, o => o.Key == key).Value));
+        // Sequences continue after the recovered one, so a new batch never reuses its key.
+        var next = (await host.AppendAsync(3))[2].Sealed!;
+        Assert.Equal(8, next.Sequence);
+    }
+
+    [Fact]
+    public async Task A_record_that_ends_in_a_newline_but_is_garbage_is_cut_too()
+    {
+        await using var host = new BatchingHost();
+        var good = Encoding.UTF8.GetString(BatchingHost.Event(1).ToJsonLine()) + "\n";
+        Directory.CreateDirectory(OpenDirectory(host));
+        await File.WriteAllTextAsync(Path.Combine(OpenDirectory(host), SpoolDirectory.FileName(1, "events/k.ndjson")), good + "\0\0\0\0\n");
+
+        await host.StartAsync();
+        Assert.True((await host.Uploads.DrainAsync(CancellationToken.None)).Succeeded);
+
+        Assert.Equal(good, Encoding.UTF8.GetString(host.Store.Objects["events/k.ndjson"]));
+    }
+
+    [Fact]
+    public async Task An_open_segment_with_no_complete_record_is_dropped_without_an_upload()
+    {
+        await using var host = new BatchingHost();
+        Directory.CreateDirectory(OpenDirectory(host));
+        await File.WriteAllTextAsync(Path.Combine(OpenDirectory(host), SpoolDirectory.FileName(3, "events/torn.ndjson")), "{\"name\":");
+
+        await host.StartAsync();
+
+        Assert.True((await host.Uploads.DrainAsync(CancellationToken.None)).Succeeded);
+        Assert.Empty(host.Store.Attempts);
+        Assert.Empty(Directory.GetFiles(OpenDirectory(host)));
+    }
+
+    [Fact]
+    public async Task The_bytes_trigger_seals_before_an_object_would_pass_BATCH_MAX_BYTES()
+    {
+        await using var host = await new BatchingHost(new() { ["BATCH_SIZE"] = "1000", ["BATCH_MAX_BYTES"] = "2048" }).StartAsync();
+        var lineBytes = BatchingHost.Event(1, padding: 300).ToJsonLine().Length + 1;
+
+        await host.AppendAsync(20, padding: 300);
+        await host.Writer.SealAsync(CancellationToken.None);
+        Assert.True((await host.Uploads.DrainAsync(CancellationToken.None)).Succeeded);
+
+        var perObject = 2048 / lineBytes;
+        Assert.All(host.Store.Objects.Values, o => Assert.True(o.Length <= 2048, $"{o.Length} bytes"));
+        Assert.Equal((int)Math.Ceiling(20.0 / perObject), host.Store.Objects.Count);
+        Assert.Equal(Enumerable.Range(1, 20).Select(n => (double?)n), host.StoredValues());
+    }
+
+    [Fact]
+    public async Task The_age_trigger_seals_a_quiet_batch_when_its_first_event_is_BATCH_MAX_AGE_SECONDS_old()
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.Parse("2025-10-24T10:30:15Z"));
+        await using var host = await new BatchingHost(new() { ["BATCH_SIZE"] = "100", ["BATCH_MAX_AGE_SECONDS"] = "60" }, time).StartAsync();
+
+        await host.AppendAsync(1);
+        time.Advance(TimeSpan.FromSeconds(30));
+        await host.AppendAsync(1, first: 2);
+        time.Advance(TimeSpan.FromSeconds(29));
+        await Task.Delay(200); // give a wrongly early seal the chance to show
+        Assert.Equal(2, host.Writer.OpenEventCount);
+
+        time.Advance(TimeSpan.FromSeconds(1));
+
+        await WaitUntilAsync(() => host.Store.Objects.Count == 1);
+        Assert.Equal(0, host.Writer.OpenEventCount);
+        Assert.Equal([1.0, 2.0], host.StoredValues().Select(v => v!.Value));
+        Assert.Contains("batch-2025-10-24T10-30-15-000Z", Assert.Single(host.Store.Objects.Keys));
+    }
+
+    [Fact]
+    public async Task Past_SPOOL_MAX_BYTES_appends_are_refused_and_everything_acknowledged_lands_later()
+    {
+        await using var host = new BatchingHost(new() { ["BATCH_SIZE"] = "2", ["SPOOL_MAX_BYTES"] = "4096" });
+        host.Store.FailAll = new HttpRequestException("S3 is down");
+        await host.StartAsync();
+
+        var acknowledged = new List<int>();
+        SpoolFullException? refused = null;
+        for (var n = 1; n <= 100 && refused is null; n++)
+        {
+            try
+            {
+                await host.Writer.AppendAsync(BatchingHost.Event(n, padding: 100), CancellationToken.None);
+                acknowledged.Add(n);
+            }
+            catch (SpoolFullException ex)
+            {
+                refused = ex;
+            }
+        }
+
+        Assert.NotNull(refused);
+        Assert.InRange(acknowledged.Count, 10, 40);
+        Assert.True(host.Uploads.QueuedBytes + host.Writer.OpenBytes <= 4096);
+
+        host.Store.FailAll = null;
+        await host.Writer.SealAsync(CancellationToken.None);
+        Assert.True((await host.Uploads.DrainAsync(CancellationToken.None)).Succeeded);
+        Assert.Equal(acknowledged.Select(n => (double?)n), host.StoredValues());
+        await host.Writer.AppendAsync(BatchingHost.Event(1000), CancellationToken.None); // room again
+    }
+
+    [SkippableFact]
+    public async Task On_a_full_disk_appends_fail_cleanly_and_only_acknowledged_events_are_stored()
+    {
+        await using var host = new BatchingHost(new() { ["BATCH_SIZE"] = "1000" });
+        using var disk = TinyDisk.Mount(host.SpoolDirectory, "48k");
+        host.Store.FailAll = new HttpRequestException("S3 is down");
+        await host.StartAsync();
+
+        var acknowledged = new List<int>();
+        SpoolWriteException? refused = null;
+        for (var n = 1; n <= 500 && refused is null; n++)
+        {
+            try
+            {
+                await host.Writer.AppendAsync(BatchingHost.Event(n, padding: 500), CancellationToken.None);
+                acknowledged.Add(n);
+            }
+            catch (SpoolWriteException ex)
+            {
+                refused = ex;
+            }
+        }
+
+        Assert.NotNull(refused);
+        Assert.Contains("could not store", refused.Message);
+        Assert.NotEmpty(acknowledged);
+
+        host.Store.FailAll = null;
+        await host.Writer.SealAsync(CancellationToken.None);
+        Assert.True((await host.Uploads.DrainAsync(CancellationToken.None)).Succeeded);
+        Assert.Equal(acknowledged.Select(n => (double?)n), host.StoredValues());
+        await host.StopAsync();
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition)
+    {
+        for (var i = 0; i < 100 && !condition(); i++)
+        {
+            await Task.Delay(50);
+        }
+        Assert.True(condition());
+    }
+}
