@@ -18,8 +18,12 @@ internal sealed class BatchingHost : IAsyncDisposable
     private readonly TimeProvider _time;
     private IHost? _host;
 
-    public BatchingHost(Dictionary<string, string?>? settings = null, TimeProvider? time = null, RecordingBatchStore? store = null)
+    private readonly Action<IServiceCollection>? _configure;
+
+    /// <param name="configure">Replaces services after the Api's own registrations (by default the store is replaced by <see cref="Store"/>).</param>
+    public BatchingHost(Dictionary<string, string?>? settings = null, TimeProvider? time = null, Action<IServiceCollection>? configure = null)
     {
+        _configure = configure;
         SpoolDirectory = TestPaths.NewTemporaryDirectory("spool");
         _settings = new Dictionary<string, string?>
         {
@@ -35,11 +39,10 @@ internal sealed class BatchingHost : IAsyncDisposable
             _settings[key] = value;
         }
         _time = time ?? TimeProvider.System;
-        Store = store ?? new RecordingBatchStore();
     }
 
     public string SpoolDirectory { get; }
-    public RecordingBatchStore Store { get; }
+    public RecordingBatchStore Store { get; } = new();
 
     public IServiceProvider Services => _host!.Services;
     public BatchWriter Writer => Services.GetRequiredService<BatchWriter>();
@@ -54,7 +57,14 @@ internal sealed class BatchingHost : IAsyncDisposable
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(2));
         builder.AddBatchStorage();
         builder.AddBatching();
-        builder.Services.AddSingleton<IBatchStore>(Store);
+        if (_configure is null)
+        {
+            builder.Services.AddSingleton<IBatchStore>(Store);
+        }
+        else
+        {
+            _configure(builder.Services);
+        }
         _host = builder.Build();
         await _host.StartAsync();
         return this;

@@ -1,0 +1,207 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
+using TrackMulti.Tests.Infrastructure;
+
+namespace TrackMulti.Tests.Api;
+
+/// <summary>
+/// The promise "once the Api says yes, the event reaches S3 exactly once", with real faults: SIGKILL, SIGTERM,
+/// S3 stopped. Each event carries a unique id in its properties; the bucket is read back and every id counted.
+/// </summary>
+public sealed class ApiDurabilityTests : IAsyncLifetime
+{
+    private const string Bucket = "durability";
+    private readonly string _spool = TestPaths.NewTemporaryDirectory("durable-spool");
+    private S3rverProcess _s3 = null!;
+
+    public async Task InitializeAsync()
+    {
+        _s3 = await S3rverProcess.StartAsync();
+        await _s3.CreateBucketAsync(Bucket);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _s3.DisposeAsync();
+        Directory.Delete(_spool, recursive: true);
+    }
+
+    private Task<ApiProcess> StartApiAsync(params (string Key, string Value)[] settings)
+    {
+        var env = new Dictionary<string, string?>
+        {
+            ["SPOOL_DIR"] = _spool,
+            ["S3_BUCKET_NAME"] = Bucket,
+            ["AWS_ENDPOINT_URL_S3"] = _s3.Url,
+            ["AWS_ACCESS_KEY_ID"] = S3rverProcess.AccessKey,
+            ["AWS_SECRET_ACCESS_KEY"] = S3rverProcess.AccessKey,
+            ["UPLOAD_RETRY_BASE_DELAY_MS"] = "10",
+            ["UPLOAD_RETRIES"] = "1",
+            ["FLUSH_TIMEOUT_SECONDS"] = "10",
+            ["BATCH_MAX_AGE_SECONDS"] = "3600",
+        };
+        foreach (var (key, value) in settings)
+        {
+            env[key] = value;
+        }
+        return ApiProcess.StartAsync(env);
+    }
+
+    private static JsonObject Event(string id) => new()
+    {
+        ["trafficType"] = "user",
+        ["name"] = "durability_check",
+        ["properties"] = new JsonObject { ["id"] = id },
+    };
+
+    private async Task<Dictionary<string, int>> StoredIdCountsAsync()
+    {
+        using var client = _s3.CreateClient();
+        return (await StoredObject.ReadAllAsync(client, Bucket))
+            .SelectMany(o => o.Lines())
+            .GroupBy(line => line["properties"]!["id"]!.GetValue<string>())
+            .ToDictionary(g => g.Key, g => g.Count());
+    }
+
+    private static async Task<HttpResponseMessage> FlushAsync(ApiProcess api) => await api.Http.PostAsync("/api/flush", null);
+
+    [Fact]
+    public async Task After_SIGKILL_mid_stream_every_acknowledged_event_is_in_S3_exactly_once()
+    {
+        var acknowledged = new ConcurrentBag<string>();
+        var sent = new ConcurrentBag<string>();
+        await using (var api = await StartApiAsync(("BATCH_SIZE", "25")))
+        {
+            using var killAt = new CancellationTokenSource();
+            var senders = Enumerable.Range(0, 4).Select(sender => Task.Run(async () =>
+            {
+                for (var n = 0; n < 400 && !killAt.IsCancellationRequested; n++)
+                {
+                    var id = $"{sender}-{n}";
+                    sent.Add(id);
+                    try
+                    {
+                        using var response = await api.Http.PostAsJsonAsync("/api/track", Event(id));
+                        if (response.StatusCode == HttpStatusCode.OK)
+                        {
+                            acknowledged.Add(id);
+                        }
+                    }
+                    catch (HttpRequestException)
+                    {
+                        return; // the process is gone: this request was never acknowledged
+                    }
+                }
+            })).ToList();
+
+            while (acknowledged.Count < 300 && senders.Any(s => !s.IsCompleted))
+            {
+                await Task.Delay(5);
+            }
+            await api.Process.KillAsync(); // mid-stream: requests in flight, batches open, uploads under way
+            killAt.Cancel();
+            await Task.WhenAll(senders);
+        }
+
+        await using (var restarted = await StartApiAsync(("BATCH_SIZE", "25")))
+        {
+            using var flush = await FlushAsync(restarted);
+            Assert.Equal(HttpStatusCode.OK, flush.StatusCode);
+        }
+
+        var stored = await StoredIdCountsAsync();
+        Assert.True(acknowledged.Count >= 300, $"only {acknowledged.Count} acknowledged before the kill");
+        Assert.All(acknowledged, id => Assert.Equal(1, stored.GetValueOrDefault(id)));
+        Assert.All(stored, entry => Assert.Equal(1, entry.Value)); // nothing twice, acknowledged or not
+        Assert.All(stored.Keys, id => Assert.Contains(id, sent));
+    }
+
+    [Fact]
+    public async Task SIGTERM_seals_and_uploads_what_is_pending_before_the_Api_exits()
+    {
+        var api = await StartApiAsync(("BATCH_SIZE", "100"));
+        await using (api)
+        {
+            foreach (var id in new[] { "a", "b", "c" })
+            {
+                using var response = await api.Http.PostAsJsonAsync("/api/track", Event(id));
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            }
+
+            Assert.Equal(0, await api.Process.TerminateAsync(TimeSpan.FromSeconds(30)));
+        }
+
+        Assert.Equal(new Dictionary<string, int> { ["a"] = 1, ["b"] = 1, ["c"] = 1 }, await StoredIdCountsAsync());
+        Assert.Empty(Directory.GetFiles(Path.Combine(_spool, "sealed")));
+        Assert.Empty(Directory.GetFiles(Path.Combine(_spool, "open")));
+    }
+
+    [Fact]
+    public async Task When_S3_is_down_at_SIGTERM_the_events_wait_in_the_spool_and_land_after_the_next_start()
+    {
+        await _s3.StopAsync();
+        await using (var api = await StartApiAsync(("BATCH_SIZE", "100"), ("DOTNET_shutdownTimeoutSeconds", "2")))
+        {
+            foreach (var id in new[] { "x", "y" })
+            {
+                using var response = await api.Http.PostAsJsonAsync("/api/track", Event(id));
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            }
+            await api.Process.TerminateAsync(TimeSpan.FromSeconds(30));
+        }
+        Assert.Single(Directory.GetFiles(Path.Combine(_spool, "sealed")));
+
+        await _s3.StartAgainAsync();
+        await using (var restarted = await StartApiAsync())
+        {
+            using var flush = await FlushAsync(restarted);
+            Assert.Equal(HttpStatusCode.OK, flush.StatusCode);
+        }
+
+        Assert.Equal(new Dictionary<string, int> { ["x"] = 1, ["y"] = 1 }, await StoredIdCountsAsync());
+    }
+
+    [Fact]
+    public async Task Past_the_spool_bound_track_answers_503_with_Retry_After_and_every_acknowledged_event_lands_later()
+    {
+        await _s3.StopAsync();
+        await using var api = await StartApiAsync(("BATCH_SIZE", "5"), ("SPOOL_MAX_BYTES", "4096"));
+
+        var acknowledged = new List<string>();
+        HttpResponseMessage? refused = null;
+        for (var n = 0; n < 200 && refused is null; n++)
+        {
+            var response = await api.Http.PostAsJsonAsync("/api/track", Event($"e{n}"));
+            if (response.StatusCode == HttpStatusCode.OK)
+            {
+                acknowledged.Add($"e{n}");
+                response.Dispose();
+            }
+            else
+            {
+                refused = response;
+            }
+        }
+
+        Assert.NotNull(refused);
+        using (refused)
+        {
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
+            Assert.Equal("application/problem+json", refused.Content.Headers.ContentType?.MediaType);
+            Assert.True(refused.Headers.RetryAfter?.Delta > TimeSpan.Zero, "Retry-After is missing");
+            Assert.Contains("spool is full", await refused.Content.ReadAsStringAsync());
+        }
+        var status = await api.StatusAsync();
+        Assert.Equal(acknowledged.Count, status["pendingEvents"]!.GetValue<int>());
+        Assert.InRange(status["spooledBytes"]!.GetValue<long>(), 1, 4096);
+
+        await _s3.StartAgainAsync();
+        using var flush = await FlushAsync(api);
+        Assert.Equal(HttpStatusCode.OK, flush.StatusCode);
+        var stored = await StoredIdCountsAsync();
+        Assert.Equal(acknowledged.Order(), stored.Keys.Order());
+        Assert.All(stored.Values, count => Assert.Equal(1, count));
+    }
+}
