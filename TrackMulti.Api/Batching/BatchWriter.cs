@@ -17,8 +17,9 @@ public sealed class BatchWriter : BackgroundService
     /// <summary>Requests written with one fsync at most; bounds the latency of the first request in a group.</summary>
     private const int MaxGroupSize = 1024;
 
-    private readonly Channel<Command> _commands = Channel.CreateBounded<Command>(
-        new BoundedChannelOptions(16_384) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
+    // Unbounded is safe: every command is a request (or flush) that awaits its answer, so the queue never holds more
+    // than the requests in flight, which Kestrel's connection limits bound. It is also the cheaper channel.
+    private readonly Channel<Command> _commands = Channel.CreateUnbounded<Command>(new UnboundedChannelOptions { SingleReader = true });
 
     private readonly BatchingOptions _options;
     private readonly SpoolOptions _spoolOptions;
@@ -107,12 +108,15 @@ public sealed class BatchWriter : BackgroundService
         base.Dispose();
     }
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        await Task.Yield();
+    // The loop does blocking file I/O (write, fsync) by design, so it gets a thread of its own instead of
+    // borrowing thread-pool threads between awaits.
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        Task.Factory.StartNew(RunLoop, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
 
-        // Deliberately not bound to stoppingToken: StopAsync completes the channel, and the loop must drain it.
-        while (await _commands.Reader.WaitToReadAsync(CancellationToken.None))
+    private void RunLoop()
+    {
+        // Deliberately not bound to a stopping token: StopAsync completes the channel, and the loop must drain it.
+        while (WaitToRead())
         {
             for (var taken = 0; taken < MaxGroupSize && _commands.Reader.TryRead(out var command); taken++)
             {
@@ -126,6 +130,12 @@ public sealed class BatchWriter : BackgroundService
         {
             _logger.LogInformation("Sealed {Events} pending events as {Key} at shutdown", last.EventCount, last.Key);
         }
+    }
+
+    private bool WaitToRead()
+    {
+        var ready = _commands.Reader.WaitToReadAsync();
+        return ready.IsCompletedSuccessfully ? ready.Result : ready.AsTask().GetAwaiter().GetResult();
     }
 
     private void Handle(Command command)
@@ -284,13 +294,14 @@ public sealed class BatchWriter : BackgroundService
         return segment;
     }
 
+    /// <summary>Runs on a timer thread: asks the loop to seal the segment that was open when the timer was armed.</summary>
     private void OnAgeTimer()
     {
         var sequence = Volatile.Read(ref _openSequence);
-        if (sequence != 0 && !_commands.Writer.TryWrite(new Command(null) { AgeOfSequence = sequence }))
+        if (sequence != 0)
         {
-            // The queue is full (or closing): try again shortly; a full queue seals by count soon anyway.
-            _ageTimer.Change(TimeSpan.FromSeconds(1), Timeout.InfiniteTimeSpan);
+            // Fails only once the writer is closing, and its shutdown seals the open batch anyway.
+            _commands.Writer.TryWrite(new Command(null) { AgeOfSequence = sequence });
         }
     }
 

@@ -33,17 +33,19 @@ public static class TrackApi
                 detail: "Send the event as JSON with 'Content-Type: application/json'.");
         }
 
-        using var body = new MemoryStream();
+        TrackEventReadResult read;
         try
         {
-            await request.Body.CopyToAsync(body, cancellationToken);
+            // The whole body (at most MaxTrackBodyBytes, enforced by Kestrel) straight from the request pipe.
+            var body = await request.BodyReader.ReadAtLeastAsync(MaxTrackBodyBytes + 1, cancellationToken);
+            read = TrackEventReader.Read(body.Buffer, time.GetUtcNow());
+            request.BodyReader.AdvanceTo(body.Buffer.End);
         }
         catch (BadHttpRequestException ex)
         {
             // Kestrel's own limits (body size: 413, a client that stalls: 408) surface here; say so, don't 500.
             return TypedResults.Problem(statusCode: ex.StatusCode, title: "Request body refused", detail: ex.Message);
         }
-        var read = TrackEventReader.Read(body.GetBuffer().AsSpan(0, (int)body.Length), time.GetUtcNow());
 
         if (read.MalformedReason is { } reason)
         {

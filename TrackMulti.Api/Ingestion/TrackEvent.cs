@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Text.Json;
-using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 
 namespace TrackMulti.Api.Ingestion;
@@ -26,8 +25,9 @@ public sealed record TrackEvent
     [JsonPropertyOrder(3)]
     public double? Value { get; init; }
 
+    /// <summary>The event's properties object, as received.</summary>
     [JsonPropertyOrder(4)]
-    public JsonObject? Properties { get; init; }
+    public JsonElement? Properties { get; init; }
 
     [JsonPropertyOrder(5)]
     [JsonConverter(typeof(IsoMillisecondsConverter))]

@@ -1,5 +1,5 @@
+using System.Buffers;
 using System.Text.Json;
-using System.Text.Json.Nodes;
 
 namespace TrackMulti.Api.Ingestion;
 
@@ -9,42 +9,59 @@ namespace TrackMulti.Api.Ingestion;
 /// </summary>
 public static class TrackEventReader
 {
-    public static TrackEventReadResult Read(ReadOnlySpan<byte> body, DateTimeOffset receivedAt)
+    private static readonly JsonDocumentOptions Options = new()
     {
-        JsonNode? root;
+        MaxDepth = 32,
+        // Duplicate names are refused: which of two "name" fields would FME and S3 each have kept?
+        AllowDuplicateProperties = false,
+    };
+
+    public static TrackEventReadResult Read(ReadOnlySpan<byte> body, DateTimeOffset receivedAt) =>
+        Read(new ReadOnlySequence<byte>(body.ToArray()), receivedAt);
+
+    public static TrackEventReadResult Read(ReadOnlySequence<byte> body, DateTimeOffset receivedAt)
+    {
+        JsonDocument document;
         try
         {
-            // Duplicate names are refused: which of two "name" fields would FME and S3 each have kept?
-            root = JsonNode.Parse(body, documentOptions: new JsonDocumentOptions { MaxDepth = 32, AllowDuplicateProperties = false });
+            document = JsonDocument.Parse(body, Options);
         }
         catch (JsonException ex)
         {
             return TrackEventReadResult.Malformed($"The request body is not valid JSON: {ex.Message}");
         }
 
-        if (root is not JsonObject fields)
+        using (document)
+        {
+            return Read(document.RootElement, receivedAt);
+        }
+    }
+
+    private static TrackEventReadResult Read(JsonElement root, DateTimeOffset receivedAt)
+    {
+        if (root.ValueKind != JsonValueKind.Object)
         {
             return TrackEventReadResult.Malformed("The request body must be a JSON object describing one event.");
         }
 
         var errors = new Dictionary<string, string[]>();
-        var name = ReadString(fields, "name", required: true, errors);
-        var trafficType = ReadString(fields, "trafficType", required: false, errors) ?? TrackEvent.DefaultTrafficType;
-        var key = ReadString(fields, "key", required: false, errors);
-        var value = ReadNumber(fields, "value", errors);
-        var properties = ReadObject(fields, "properties", errors);
+        var name = ReadString(root, "name", required: true, errors);
+        var trafficType = ReadString(root, "trafficType", required: false, errors) ?? TrackEvent.DefaultTrafficType;
+        var key = ReadString(root, "key", required: false, errors);
+        var value = ReadNumber(root, "value", errors);
+        var properties = ReadObject(root, "properties", errors);
 
         if (errors.Count > 0)
         {
             return TrackEventReadResult.Invalid(errors);
         }
 
-        var others = new Dictionary<string, JsonElement>();
-        foreach (var (field, node) in fields)
+        Dictionary<string, JsonElement>? others = null;
+        foreach (var field in root.EnumerateObject())
         {
-            if (field is not ("name" or "trafficType" or "key" or "value" or "properties" or "receivedAt"))
+            if (field.Name is not ("name" or "trafficType" or "key" or "value" or "properties" or "receivedAt"))
             {
-                others[field] = JsonSerializer.SerializeToElement(node);
+                (others ??= [])[field.Name] = field.Value.Clone();
             }
         }
 
@@ -56,13 +73,13 @@ public static class TrackEventReader
             Value = value,
             Properties = properties,
             ReceivedAt = receivedAt,
-            OtherFields = others.Count > 0 ? others : null,
+            OtherFields = others,
         });
     }
 
-    private static string? ReadString(JsonObject fields, string field, bool required, Dictionary<string, string[]> errors)
+    private static string? ReadString(JsonElement root, string field, bool required, Dictionary<string, string[]> errors)
     {
-        if (!fields.TryGetPropertyValue(field, out var node) || node is null)
+        if (!root.TryGetProperty(field, out var element) || element.ValueKind == JsonValueKind.Null)
         {
             if (required)
             {
@@ -71,13 +88,13 @@ public static class TrackEventReader
             return null;
         }
 
-        if (node.GetValueKind() != JsonValueKind.String)
+        if (element.ValueKind != JsonValueKind.String)
         {
             errors[field] = [$"'{field}' must be a string."];
             return null;
         }
 
-        var text = node.GetValue<string>();
+        var text = element.GetString();
         if (string.IsNullOrWhiteSpace(text))
         {
             errors[field] = [$"'{field}' must not be empty."];
@@ -86,34 +103,34 @@ public static class TrackEventReader
         return text;
     }
 
-    private static double? ReadNumber(JsonObject fields, string field, Dictionary<string, string[]> errors)
+    private static double? ReadNumber(JsonElement root, string field, Dictionary<string, string[]> errors)
     {
-        if (!fields.TryGetPropertyValue(field, out var node) || node is null)
+        if (!root.TryGetProperty(field, out var element) || element.ValueKind == JsonValueKind.Null)
         {
             return null;
         }
 
-        if (node.GetValueKind() != JsonValueKind.Number || !double.IsFinite(node.GetValue<double>()))
+        if (element.ValueKind != JsonValueKind.Number || !element.TryGetDouble(out var number) || !double.IsFinite(number))
         {
             errors[field] = [$"'{field}' must be a finite number or null."];
             return null;
         }
-        return node.GetValue<double>();
+        return number;
     }
 
-    private static JsonObject? ReadObject(JsonObject fields, string field, Dictionary<string, string[]> errors)
+    private static JsonElement? ReadObject(JsonElement root, string field, Dictionary<string, string[]> errors)
     {
-        if (!fields.TryGetPropertyValue(field, out var node) || node is null)
+        if (!root.TryGetProperty(field, out var element) || element.ValueKind == JsonValueKind.Null)
         {
             return null;
         }
 
-        if (node is not JsonObject obj)
+        if (element.ValueKind != JsonValueKind.Object)
         {
             errors[field] = [$"'{field}' must be a JSON object."];
             return null;
         }
-        return (JsonObject)obj.DeepClone();
+        return element.Clone();
     }
 }
 

@@ -85,7 +85,7 @@ internal sealed class BatchingHost : IAsyncDisposable
         TrafficType = "user",
         Name = "button_click",
         Value = n,
-        Properties = padding > 0 ? new System.Text.Json.Nodes.JsonObject { ["pad"] = new string('x', padding) } : null,
+        Properties = padding > 0 ? System.Text.Json.JsonSerializer.SerializeToElement(new { pad = new string('x', padding) }) : null,
         ReceivedAt = DateTimeOffset.UnixEpoch.AddSeconds(n),
     };
 

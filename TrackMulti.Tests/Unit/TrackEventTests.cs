@@ -1,5 +1,5 @@
 using System.Text;
-using System.Text.Json.Nodes;
+using System.Text.Json;
 using TrackMulti.Api.Ingestion;
 
 namespace TrackMulti.Tests.Unit;
@@ -42,7 +42,7 @@ public sealed class TrackEventTests
         Assert.Equal(original.TrafficType, roundTripped.TrafficType);
         Assert.Equal(original.Value, roundTripped.Value);
         Assert.Equal(original.ReceivedAt, roundTripped.ReceivedAt);
-        Assert.True(JsonNode.DeepEquals(original.Properties, roundTripped.Properties));
+        Assert.True(JsonElement.DeepEquals(original.Properties!.Value, roundTripped.Properties!.Value));
     }
 
     [Theory]
