@@ -20,19 +20,7 @@ public sealed class ApiAgainstS3rverTests : IAsyncLifetime
     {
         _s3 = await S3rverProcess.StartAsync();
         await _s3.CreateBucketAsync(Bucket);
-        _api = await ApiProcess.StartAsync(new Dictionary<string, string?>
-        {
-            ["SPOOL_DIR"] = _spool,
-            ["S3_BUCKET_NAME"] = Bucket,
-            ["AWS_REGION"] = "us-east-1",
-            ["BATCH_SIZE"] = "100",
-            ["AWS_ENDPOINT_URL_S3"] = _s3.Url,
-            ["AWS_ACCESS_KEY_ID"] = S3rverProcess.AccessKey,
-            ["AWS_SECRET_ACCESS_KEY"] = S3rverProcess.AccessKey,
-            ["UPLOAD_RETRY_BASE_DELAY_MS"] = "10",
-            ["UPLOAD_RETRIES"] = "1",
-            ["FLUSH_TIMEOUT_SECONDS"] = "10",
-        });
+        _api = await ApiProcess.StartAgainstAsync(_s3, Bucket, _spool, ("BATCH_SIZE", "100"));
     }
 
     public async Task DisposeAsync()

@@ -28,26 +28,8 @@ public sealed class ApiDurabilityTests : IAsyncLifetime
         Directory.Delete(_spool, recursive: true);
     }
 
-    private Task<ApiProcess> StartApiAsync(params (string Key, string Value)[] settings)
-    {
-        var env = new Dictionary<string, string?>
-        {
-            ["SPOOL_DIR"] = _spool,
-            ["S3_BUCKET_NAME"] = Bucket,
-            ["AWS_ENDPOINT_URL_S3"] = _s3.Url,
-            ["AWS_ACCESS_KEY_ID"] = S3rverProcess.AccessKey,
-            ["AWS_SECRET_ACCESS_KEY"] = S3rverProcess.AccessKey,
-            ["UPLOAD_RETRY_BASE_DELAY_MS"] = "10",
-            ["UPLOAD_RETRIES"] = "1",
-            ["FLUSH_TIMEOUT_SECONDS"] = "10",
-            ["BATCH_MAX_AGE_SECONDS"] = "3600",
-        };
-        foreach (var (key, value) in settings)
-        {
-            env[key] = value;
-        }
-        return ApiProcess.StartAsync(env);
-    }
+    private Task<ApiProcess> StartApiAsync(params (string Name, string Value)[] settings) =>
+        ApiProcess.StartAgainstAsync(_s3, Bucket, _spool, [("BATCH_MAX_AGE_SECONDS", "3600"), .. settings]);
 
     private static JsonObject Event(string id) => new()
     {

@@ -20,6 +20,32 @@ internal sealed class ApiProcess : IAsyncDisposable
 
     public ChildProcess Process => _process;
 
+    /// <summary>
+    /// The Api against <paramref name="s3"/> with the seed's variables, its own spool, and upload pacing made quick
+    /// for tests; <paramref name="settings"/> add or override variables.
+    /// </summary>
+    public static Task<ApiProcess> StartAgainstAsync(
+        S3rverProcess s3, string bucket, string spool, params (string Name, string Value)[] settings)
+    {
+        var environment = new Dictionary<string, string?>
+        {
+            ["SPOOL_DIR"] = spool,
+            ["S3_BUCKET_NAME"] = bucket,
+            ["AWS_REGION"] = "us-east-1",
+            ["AWS_ENDPOINT_URL_S3"] = s3.Url,
+            ["AWS_ACCESS_KEY_ID"] = S3rverProcess.AccessKey,
+            ["AWS_SECRET_ACCESS_KEY"] = S3rverProcess.AccessKey,
+            ["UPLOAD_RETRY_BASE_DELAY_MS"] = "10",
+            ["UPLOAD_RETRIES"] = "1",
+            ["FLUSH_TIMEOUT_SECONDS"] = "10",
+        };
+        foreach (var (name, value) in settings)
+        {
+            environment[name] = value;
+        }
+        return StartAsync(environment);
+    }
+
     public static async Task<ApiProcess> StartAsync(IDictionary<string, string?> environment)
     {
         var port = ChildProcess.FreeTcpPort();

@@ -136,20 +136,7 @@ public sealed class SpoolTests
         host.Store.FailAll = new HttpRequestException("S3 is down");
         await host.StartAsync();
 
-        var acknowledged = new List<int>();
-        SpoolFullException? refused = null;
-        for (var n = 1; n <= 100 && refused is null; n++)
-        {
-            try
-            {
-                await host.Writer.AppendAsync(BatchingHost.Event(n, padding: 100), CancellationToken.None);
-                acknowledged.Add(n);
-            }
-            catch (SpoolFullException ex)
-            {
-                refused = ex;
-            }
-        }
+        var (acknowledged, refused) = await AppendUntilRefusedAsync<SpoolFullException>(host, padding: 100, limit: 100);
 
         Assert.NotNull(refused);
         Assert.InRange(acknowledged.Count, 10, 40);
@@ -170,20 +157,7 @@ public sealed class SpoolTests
         host.Store.FailAll = new HttpRequestException("S3 is down");
         await host.StartAsync();
 
-        var acknowledged = new List<int>();
-        SpoolWriteException? refused = null;
-        for (var n = 1; n <= 500 && refused is null; n++)
-        {
-            try
-            {
-                await host.Writer.AppendAsync(BatchingHost.Event(n, padding: 500), CancellationToken.None);
-                acknowledged.Add(n);
-            }
-            catch (SpoolWriteException ex)
-            {
-                refused = ex;
-            }
-        }
+        var (acknowledged, refused) = await AppendUntilRefusedAsync<SpoolWriteException>(host, padding: 500, limit: 500);
 
         Assert.NotNull(refused);
         Assert.Contains("could not store", refused.Message);
@@ -194,6 +168,26 @@ public sealed class SpoolTests
         Assert.True((await host.Uploads.DrainAsync(CancellationToken.None)).Succeeded);
         Assert.Equal(acknowledged.Select(n => (double?)n), host.StoredValues());
         await host.StopAsync();
+    }
+
+    /// <summary>Appends events 1, 2, … until the writer refuses one with <typeparamref name="TRefusal"/>.</summary>
+    private static async Task<(List<int> Acknowledged, TRefusal? Refused)> AppendUntilRefusedAsync<TRefusal>(
+        BatchingHost host, int padding, int limit) where TRefusal : Exception
+    {
+        var acknowledged = new List<int>();
+        for (var n = 1; n <= limit; n++)
+        {
+            try
+            {
+                await host.Writer.AppendAsync(BatchingHost.Event(n, padding), CancellationToken.None);
+                acknowledged.Add(n);
+            }
+            catch (TRefusal refused)
+            {
+                return (acknowledged, refused);
+            }
+        }
+        return (acknowledged, null);
     }
 
     private static async Task WaitUntilAsync(Func<bool> condition)
