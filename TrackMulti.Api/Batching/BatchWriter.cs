@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Threading.Channels;
 using Microsoft.Extensions.Options;
 using TrackMulti.Api.Ingestion;
@@ -7,18 +8,17 @@ using TrackMulti.Api.Storage;
 namespace TrackMulti.Api.Batching;
 
 /// <summary>
-/// Owns the open batch, which is a spool segment on disk. One loop reads append, seal and age messages from a channel:
-/// it takes every request waiting, writes their lines with one fsync (group commit), and only then acknowledges them.
-/// Count, byte and age triggers, flushes and shutdown are all decided in this loop, so they cannot race, and no lock
-/// sits on the request path.
+/// Owns the open batch. One loop, on its own thread, reads append, seal and age messages from a channel: it gathers the
+/// lines of every request waiting into one chunk and hands it to the <see cref="SpoolCommitter"/>, which writes it,
+/// fsyncs and only then acknowledges. Count, byte and age triggers, flushes and shutdown are all decided in this loop,
+/// so they cannot race, and no lock sits on the request path.
 /// </summary>
 public sealed class BatchWriter : BackgroundService
 {
-    /// <summary>Requests written with one fsync at most; bounds the latency of the first request in a group.</summary>
-    private const int MaxGroupSize = 1024;
+    private static readonly byte[] NewLine = "\n"u8.ToArray();
 
-    // Unbounded is safe: every command is a request (or flush) that awaits its answer, so the queue never holds more
-    // than the requests in flight, which Kestrel's connection limits bound. It is also the cheaper channel.
+    // Unbounded is safe: every message is a request (or flush) awaiting its answer, so the queue never holds more than
+    // the requests in flight, which Kestrel's connection limits bound.
     private readonly Channel<Command> _commands = Channel.CreateUnbounded<Command>(new UnboundedChannelOptions { SingleReader = true });
 
     private readonly BatchingOptions _options;
@@ -27,16 +27,16 @@ public sealed class BatchWriter : BackgroundService
     private readonly UploadQueue _uploads;
     private readonly TimeProvider _time;
     private readonly ILogger<BatchWriter> _logger;
+    private readonly SpoolCommitter _committer;
     private readonly ITimer _ageTimer;
-    private readonly List<Pending> _uncommitted = [];
-    private readonly List<Pending> _committed = [];
+    private readonly ArrayBufferWriter<byte> _chunk = new(64 * 1024);
+    private readonly List<PendingAppend> _chunkAppends = [];
 
-    private OpenSegment? _open;
+    private SegmentPlan? _open;
     private long _lastSequence;
+    private long _openSequence;
     private int _openEvents;
     private long _openBytes;
-    private long _openSequence;
-    private string? _fault;
 
     public BatchWriter(
         IOptions<BatchingOptions> options,
@@ -52,16 +52,20 @@ public sealed class BatchWriter : BackgroundService
         _uploads = uploads;
         _time = time;
         _logger = logger;
+        _committer = new SpoolCommitter(spool, uploads, logger);
         _ageTimer = time.CreateTimer(_ => OnAgeTimer(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
     }
 
-    /// <summary>Events in the open (not yet sealed) batch.</summary>
+    /// <summary>Events in the open (not yet sealed) batch, acknowledged or about to be.</summary>
     public int OpenEventCount => Volatile.Read(ref _openEvents);
 
     /// <summary>Bytes in the open batch's segment.</summary>
     public long OpenBytes => Interlocked.Read(ref _openBytes);
 
     public int MaxBatchSize => _options.BatchSize;
+
+    /// <summary>Why the spool stopped taking events (null while healthy). Only a restart, which runs recovery, clears it.</summary>
+    public string? Fault => _committer.Fault;
 
     /// <summary>Stores the event durably in the open batch; seals the batch when it is full and says so.</summary>
     /// <exception cref="IntakeClosedException">The service is shutting down.</exception>
@@ -74,7 +78,9 @@ public sealed class BatchWriter : BackgroundService
         return await command.Completion.Task.WaitAsync(cancellationToken);
     }
 
-    /// <summary>Seals the open batch now, whatever its size. Returns null when it held no events.</summary>
+    /// <summary>
+    /// Seals the open batch now, whatever its size, once every earlier seal is done. Returns null when it held no events.
+    /// </summary>
     public async Task<SealedBatch?> SealAsync(CancellationToken cancellationToken)
     {
         var command = new Command(null);
@@ -96,7 +102,7 @@ public sealed class BatchWriter : BackgroundService
 
     public override Task StopAsync(CancellationToken cancellationToken)
     {
-        // Stop intake first; the loop finishes what was queued, seals the open batch and exits.
+        // Stop intake first; the loop finishes what was queued, seals the open batch, and the committer writes it all.
         _commands.Writer.TryComplete();
         return base.StopAsync(cancellationToken);
     }
@@ -104,31 +110,34 @@ public sealed class BatchWriter : BackgroundService
     public override void Dispose()
     {
         _ageTimer.Dispose();
-        _open?.Dispose();
         base.Dispose();
     }
 
-    // The loop does blocking file I/O (write, fsync) by design, so it gets a thread of its own instead of
-    // borrowing thread-pool threads between awaits.
-    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
-        Task.Factory.StartNew(RunLoop, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+    // Both loops block (on the channel, on the disk) by design, so each gets a thread of its own instead of borrowing
+    // thread-pool threads.
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) => Task.WhenAll(
+        Task.Factory.StartNew(Gather, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default),
+        Task.Factory.StartNew(_committer.Run, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default));
 
-    private void RunLoop()
+    private void Gather()
     {
-        // Deliberately not bound to a stopping token: StopAsync completes the channel, and the loop must drain it.
-        while (WaitToRead())
+        try
         {
-            for (var taken = 0; taken < MaxGroupSize && _commands.Reader.TryRead(out var command); taken++)
+            // Deliberately not bound to a stopping token: StopAsync completes the channel, and the loop must drain it.
+            while (WaitToRead())
             {
-                Handle(command);
+                while (_commands.Reader.TryRead(out var command))
+                {
+                    Handle(command);
+                }
+                PostChunk();
             }
-            CommitOpenSegment();
-            Acknowledge();
-        }
 
-        if (SealOpen() is { } last)
+            Seal(trigger: null, flush: null);
+        }
+        finally
         {
-            _logger.LogInformation("Sealed {Events} pending events as {Key} at shutdown", last.EventCount, last.Key);
+            _committer.Complete();
         }
     }
 
@@ -140,40 +149,41 @@ public sealed class BatchWriter : BackgroundService
 
     private void Handle(Command command)
     {
-        switch (command)
+        try
         {
-            case { Line: { } line }:
-                Append(command, line);
-                break;
-            case { AgeOfSequence: { } sequence }:
-                if (_open?.Sequence == sequence)
-                {
-                    SealOpen();
-                }
-                break;
-            default:
-                var sealedBatch = SealOpen();
-                if (_fault is null || sealedBatch is not null)
-                {
-                    command.Completion.TrySetResult(new AppendResult(0, sealedBatch));
-                }
-                else
-                {
-                    command.Completion.TrySetException(new SpoolWriteException(_fault));
-                }
-                break;
+            switch (command)
+            {
+                case { Line: { } line }:
+                    Append(command, line);
+                    break;
+                case { AgeOfSequence: { } sequence }:
+                    if (_open?.Sequence == sequence)
+                    {
+                        Seal(trigger: null, flush: null);
+                    }
+                    break;
+                default:
+                    Seal(trigger: null, flush: command.Completion);
+                    break;
+            }
+        }
+        catch (Exception ex)
+        {
+            // Nothing here does I/O; still, one bad message must never stop the loop and strand every request.
+            _logger.LogError(ex, "The batch writer could not handle a request");
+            command.Completion.TrySetException(ex);
         }
     }
 
     private void Append(Command command, byte[] line)
     {
-        if (_fault is not null)
+        if (Fault is { } fault)
         {
-            command.Completion.TrySetException(new SpoolWriteException(_fault));
+            command.Completion.TrySetException(new SpoolWriteException(fault));
             return;
         }
 
-        var lineBytes = line.Length + 1;
+        var lineBytes = line.Length + NewLine.Length;
         if (_uploads.QueuedBytes + (_open?.Bytes ?? 0) + lineBytes > _spoolOptions.MaxBytes)
         {
             command.Completion.TrySetException(new SpoolFullException(_spoolOptions.MaxBytes));
@@ -183,112 +193,65 @@ public sealed class BatchWriter : BackgroundService
         // Bytes trigger: an object never grows past BATCH_MAX_BYTES (unless one event alone is larger).
         if (_open is { Events: > 0 } full && full.Bytes + lineBytes > _options.MaxBytes)
         {
-            SealOpen();
+            Seal(trigger: null, flush: null);
         }
 
-        try
-        {
-            _open ??= OpenNewSegment();
-        }
-        catch (IOException ex)
-        {
-            command.Completion.TrySetException(new SpoolWriteException($"The spool cannot create a segment: {ex.Message}"));
-            return;
-        }
-
-        _open.Append(line);
-        var pending = new Pending(command, _open.Events);
-        _uncommitted.Add(pending);
-        PublishOpenCounts();
+        var open = _open ??= NewSegment();
+        _chunk.Write(line);
+        _chunk.Write(NewLine);
+        open.Events++;
+        open.Bytes += lineBytes;
+        var append = new PendingAppend(command.Completion, open.Events);
+        _chunkAppends.Add(append);
 
         // Count trigger: the event that fills the batch seals it and names it in its own response.
-        if (_open.Events >= _options.BatchSize)
+        if (open.Events >= _options.BatchSize)
         {
-            pending.Sealed = SealOpen();
-            pending.OpenEvents = 0;
+            append.OpenEvents = 0;
+            Seal(trigger: append, flush: null);
         }
+        PublishOpenCounts();
     }
 
     /// <summary>
-    /// fsyncs what the open segment gathered since the last commit. Those requests become acknowledgeable; on failure
-    /// the segment is rolled back and exactly those requests are refused.
+    /// Hands the committer the seal of the open segment together with its last gathered lines, as one piece of work,
+    /// so the request that filled the batch cannot be answered before the batch it names exists.
     /// </summary>
-    private void CommitOpenSegment()
+    private void Seal(PendingAppend? trigger, TaskCompletionSource<AppendResult>? flush)
     {
-        if (_uncommitted.Count == 0)
-        {
-            return;
-        }
-
-        try
-        {
-            _open?.Commit();
-            _committed.AddRange(_uncommitted);
-        }
-        catch (IOException ex)
-        {
-            _logger.LogError(ex, "Spool write failed; refusing {Requests} events", _uncommitted.Count);
-            var error = new SpoolWriteException($"The spool could not store the event: {ex.Message}");
-            foreach (var pending in _uncommitted)
-            {
-                pending.Command.Completion.TrySetException(error);
-            }
-            if (_open is { IsBroken: true })
-            {
-                _fault = "The spool's open segment could not be repaired after a failed write; restart the Api.";
-                _logger.LogCritical("{Fault}", _fault);
-            }
-            PublishOpenCounts();
-        }
-        _uncommitted.Clear();
-    }
-
-    /// <summary>Answers every request whose event is on disk (fsynced).</summary>
-    private void Acknowledge()
-    {
-        foreach (var pending in _committed)
-        {
-            pending.Command.Completion.TrySetResult(new AppendResult(pending.OpenEvents, pending.Sealed));
-        }
-        _committed.Clear();
-    }
-
-    private SealedBatch? SealOpen()
-    {
-        CommitOpenSegment();
-        if (_open is null || _open.Events == 0 || _open.IsBroken)
-        {
-            return null;
-        }
-
-        SealedBatch sealedBatch;
-        try
-        {
-            sealedBatch = _open.Seal(_spool);
-        }
-        catch (IOException ex)
-        {
-            // The events are durable in open/; the next start's recovery seals them under the same key.
-            _fault = $"The spool could not seal {_open.Key}: {ex.Message}";
-            _logger.LogCritical(ex, "{Fault}", _fault);
-            return null;
-        }
-
+        var work = new SealWork(_open, TakeChunk(), trigger, flush);
+        // Counts first: once posted, the batch may be stored before this thread runs another line.
         _open = null;
         Volatile.Write(ref _openSequence, 0);
         _ageTimer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         PublishOpenCounts();
-        _uploads.Enqueue(sealedBatch);
-        _logger.LogInformation("Sealed batch {Key} with {Events} events", sealedBatch.Key, sealedBatch.EventCount);
-        return sealedBatch;
+        _committer.Post(work);
     }
 
-    private OpenSegment OpenNewSegment()
+    private void PostChunk()
     {
-        var sequence = _lastSequence + 1;
-        var now = _time.GetUtcNow();
-        var segment = OpenSegment.Create(_spool, sequence, BatchKey.For(now, _options.InstanceId, sequence), now);
-        _lastSequence = sequence;
+        if (TakeChunk() is { } chunk)
+        {
+            _committer.Post(chunk);
+        }
+    }
+
+    private ChunkWork? TakeChunk()
+    {
+        if (_chunkAppends.Count == 0)
+        {
+            return null;
+        }
+        var chunk = new ChunkWork(_open!, _chunk.WrittenSpan.ToArray(), [.. _chunkAppends]);
+        _chunk.Clear();
+        _chunkAppends.Clear();
+        return chunk;
+    }
+
+    private SegmentPlan NewSegment()
+    {
+        var sequence = ++_lastSequence;
+        var segment = new SegmentPlan(sequence, BatchKey.For(_time.GetUtcNow(), _options.InstanceId, sequence));
         Volatile.Write(ref _openSequence, sequence);
         _ageTimer.Change(_options.MaxAge, Timeout.InfiniteTimeSpan);
         return segment;
@@ -329,13 +292,6 @@ public sealed class BatchWriter : BackgroundService
         public long? AgeOfSequence { get; init; }
 
         public TaskCompletionSource<AppendResult> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    }
-
-    private sealed class Pending(Command command, int openEvents)
-    {
-        public Command Command { get; } = command;
-        public int OpenEvents { get; set; } = openEvents;
-        public SealedBatch? Sealed { get; set; }
     }
 }
 

@@ -135,7 +135,7 @@ public static class TrackApi
         var open = writer.OpenEventCount;
         var queued = uploads.Status();
         return TypedResults.Ok(new StatusResponse(
-            Status: "running",
+            Status: writer.Fault is null ? "running" : "spool-faulted",
             BatchSize: open,
             MaxBatchSize: writer.MaxBatchSize,
             S3Bucket: s3.Value.BucketName,
@@ -147,7 +147,8 @@ public static class TrackApi
             BatchesAwaitingUpload: queued.Batches,
             LastUploadAt: queued.LastUploadAt,
             ConsecutiveFailures: queued.ConsecutiveFailures,
-            LastError: queued.LastError));
+            LastError: queued.LastError,
+            SpoolFault: writer.Fault));
     }
 
     private static ProblemHttpResult ServiceUnavailable(string detail) =>
@@ -188,4 +189,5 @@ public sealed record StatusResponse(
     int BatchesAwaitingUpload,
     DateTimeOffset? LastUploadAt,
     int ConsecutiveFailures,
-    string? LastError);
+    string? LastError,
+    string? SpoolFault);

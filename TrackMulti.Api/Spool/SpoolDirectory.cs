@@ -11,7 +11,7 @@ namespace TrackMulti.Api.Spool;
 /// <list type="bullet">
 /// <item><c>open/</c>: the segment being written (one at a time);</item>
 /// <item><c>sealed/</c>: segments that are complete and wait for S3; deleted once S3 confirmed them;</item>
-/// <item><c>sequence</c>: the last sequence handed out, so keys stay unique across restarts.</item>
+/// <item><c>sequence</c>: sequences reserved so far (in blocks), so keys stay unique across restarts.</item>
 /// </list>
 /// Because the key is in the name, a segment uploaded again after a crash or an ambiguous timeout overwrites the
 /// same object instead of adding a duplicate.
@@ -19,6 +19,11 @@ namespace TrackMulti.Api.Spool;
 public sealed class SpoolDirectory
 {
     private const string SequenceFileName = "sequence";
+
+    /// <summary>Sequences are reserved this many at a time, so the reservation is written once per this many segments.</summary>
+    private const long SequenceBlock = 1000;
+
+    private long _reservedThrough = -1;
 
     public SpoolDirectory(string root)
     {
@@ -48,12 +53,29 @@ public sealed class SpoolDirectory
 
     public string SealedPath(long sequence, string key) => Path.Combine(SealedDirectory, FileName(sequence, key));
 
-    /// <summary>Records the last sequence handed out (durably) before a segment with it is created.</summary>
-    public void WriteLastSequence(long sequence)
+    /// <summary>
+    /// Makes sure <paramref name="sequence"/> is covered by the durable reservation before a segment uses it, so a
+    /// restart never hands it out again. Writes a new reservation (atomically: temporary file, fsync, rename) only
+    /// once per <see cref="SequenceBlock"/> sequences.
+    /// </summary>
+    public void ReserveSequence(long sequence)
     {
-        using var file = new FileStream(Path.Combine(Root, SequenceFileName), FileMode.Create, FileAccess.Write, FileShare.None, 0);
-        file.Write(System.Text.Encoding.ASCII.GetBytes(sequence.ToString(CultureInfo.InvariantCulture)));
-        file.Flush(flushToDisk: true);
+        if (sequence <= _reservedThrough)
+        {
+            return;
+        }
+
+        var reserved = sequence + SequenceBlock - 1;
+        var path = Path.Combine(Root, SequenceFileName);
+        var temporary = path + ".tmp";
+        using (var file = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.None, 0))
+        {
+            file.Write(System.Text.Encoding.ASCII.GetBytes(reserved.ToString(CultureInfo.InvariantCulture)));
+            file.Flush(flushToDisk: true);
+        }
+        File.Move(temporary, path, overwrite: true);
+        DirectorySync.Flush(Root);
+        _reservedThrough = reserved;
     }
 
     /// <summary>Deletes a segment S3 has confirmed. A segment that survives (crash first) is uploaded again, harmlessly.</summary>
@@ -116,12 +138,18 @@ public sealed class SpoolDirectory
         return new SpoolRecovery(sealedBatches, lastSequence);
     }
 
+    /// <summary>The highest sequence ever reserved (0 for a new spool). A reservation that cannot be read is an error.</summary>
     private long ReadLastSequence()
     {
         var path = Path.Combine(Root, SequenceFileName);
-        return File.Exists(path) && long.TryParse(File.ReadAllText(path), NumberStyles.None, CultureInfo.InvariantCulture, out var sequence)
+        if (!File.Exists(path))
+        {
+            return 0;
+        }
+        var text = File.ReadAllText(path);
+        return long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var sequence)
             ? sequence
-            : 0;
+            : throw new InvalidDataException($"{path} should hold the last reserved sequence but holds '{text}'.");
     }
 
     /// <summary>Cuts the file after its last line that ends in '\n' and parses as a JSON object, and syncs it.</summary>

@@ -96,7 +96,7 @@ public sealed class BatchUploader(
         {
             spool.Remove(batch);
         }
-        catch (IOException ex)
+        catch (Exception ex)
         {
             // Harmless: a leftover file is uploaded again on the next start, to the same key.
             logger.LogWarning(ex, "Could not delete the uploaded segment {Path}", batch.Path);

@@ -49,12 +49,27 @@ public sealed class UploadQueue(TimeProvider time)
             }
 
             var completion = new TaskCompletionSource<DrainResult>(TaskCreationOptions.RunContinuationsAsynchronously);
-            _drainWaiters.Add((_batches.Last.Value.Sequence, completion));
+            var waiter = (_batches.Last.Value.Sequence, completion);
+            _drainWaiters.Add(waiter);
             _drainRequests++;
             Fire(ref _drainRequested);
             Fire(ref _workArrived);
-            return completion.Task.WaitAsync(cancellationToken);
+            return WaitAsync(waiter, cancellationToken);
         }
+    }
+
+    /// <summary>A caller that stops waiting (a flush that timed out) leaves no waiter behind.</summary>
+    private async Task<DrainResult> WaitAsync((long, TaskCompletionSource<DrainResult> Completion) waiter, CancellationToken cancellationToken)
+    {
+        using var registration = cancellationToken.Register(() =>
+        {
+            lock (_lock)
+            {
+                _drainWaiters.Remove(waiter);
+            }
+            waiter.Completion.TrySetCanceled(cancellationToken);
+        });
+        return await waiter.Completion.Task;
     }
 
     /// <summary>Bytes of sealed batches waiting for S3 (read without the lock, for the writer's spool bound).</summary>

@@ -2,6 +2,8 @@ using System.Text;
 using Microsoft.Extensions.Time.Testing;
 using TrackMulti.Api.Batching;
 using TrackMulti.Api.Spool;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace TrackMulti.Tests.Unit;
 
@@ -168,6 +170,48 @@ public sealed class SpoolTests
         Assert.True((await host.Uploads.DrainAsync(CancellationToken.None)).Succeeded);
         Assert.Equal(acknowledged.Select(n => (double?)n), host.StoredValues());
         await host.StopAsync();
+    }
+
+    [Fact]
+    public async Task A_spool_that_cannot_create_a_segment_refuses_each_event_without_hanging_and_recovers_when_fixed()
+    {
+        await using var host = new BatchingHost();
+        var blocker = Path.Combine(host.SpoolDirectory, "sequence");
+        Directory.CreateDirectory(blocker); // the sequence reservation cannot be written: not an IOException on every OS
+        await host.StartAsync();
+
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        await Assert.ThrowsAsync<SpoolWriteException>(() => host.Writer.AppendAsync(BatchingHost.Event(1), timeout.Token));
+        await Assert.ThrowsAsync<SpoolWriteException>(() => host.Writer.AppendAsync(BatchingHost.Event(2), timeout.Token));
+
+        Directory.Delete(blocker);
+        await host.Writer.AppendAsync(BatchingHost.Event(3), timeout.Token);
+        await host.Writer.SealAsync(timeout.Token);
+        Assert.True((await host.Uploads.DrainAsync(timeout.Token)).Succeeded);
+        Assert.Equal([3.0], host.StoredValues().Select(v => v!.Value));
+    }
+
+    [Fact]
+    public async Task A_seal_that_fails_stops_intake_fails_liveness_and_the_events_come_back_after_a_restart()
+    {
+        await using var host = new BatchingHost(new() { ["BATCH_SIZE"] = "2" });
+        await host.StartAsync();
+        Directory.Delete(SealedDirectory(host)); // the rename into sealed/ will fail
+
+        var results = await host.AppendAsync(2);
+
+        Assert.Null(results[1].Sealed); // acknowledged (it is on disk) but not sealed
+        Assert.NotNull(host.Writer.Fault);
+        await Assert.ThrowsAsync<SpoolWriteException>(() => host.Writer.AppendAsync(BatchingHost.Event(3), CancellationToken.None));
+        var health = await host.Services.GetRequiredService<HealthCheckService>().CheckHealthAsync(c => c.Name == SpoolHealthCheck.Name);
+        Assert.Equal(HealthStatus.Unhealthy, health.Status);
+
+        await host.StopAsync();
+        Directory.CreateDirectory(SealedDirectory(host));
+        await host.StartAsync();
+        Assert.Null(host.Writer.Fault);
+        Assert.True((await host.Uploads.DrainAsync(CancellationToken.None)).Succeeded);
+        Assert.Equal([1.0, 2.0], host.StoredValues().Select(v => v!.Value));
     }
 
     /// <summary>Appends events 1, 2, … until the writer refuses one with <typeparamref name="TRefusal"/>.</summary>
