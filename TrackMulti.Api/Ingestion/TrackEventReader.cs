@@ -16,9 +16,6 @@ public static class TrackEventReader
         AllowDuplicateProperties = false,
     };
 
-    public static TrackEventReadResult Read(ReadOnlySpan<byte> body, DateTimeOffset receivedAt) =>
-        Read(new ReadOnlySequence<byte>(body.ToArray()), receivedAt);
-
     public static TrackEventReadResult Read(ReadOnlySequence<byte> body, DateTimeOffset receivedAt)
     {
         JsonDocument document;

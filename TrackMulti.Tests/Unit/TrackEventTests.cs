@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text;
 using System.Text.Json;
 using TrackMulti.Api.Ingestion;
@@ -8,7 +9,7 @@ public sealed class TrackEventTests
 {
     private static readonly DateTimeOffset ReceivedAt = new(2025, 10, 24, 10, 30, 15, 456, TimeSpan.Zero);
 
-    private static TrackEventReadResult Read(string json) => TrackEventReader.Read(Encoding.UTF8.GetBytes(json), ReceivedAt);
+    private static TrackEventReadResult Read(string json) => TrackEventReader.Read(new ReadOnlySequence<byte>(Encoding.UTF8.GetBytes(json)), ReceivedAt);
 
     [Fact]
     public void A_seed_event_is_written_as_the_received_fields_plus_receivedAt()
