@@ -18,6 +18,10 @@ public static partial class BatchKey
         string.Create(CultureInfo.InvariantCulture,
             $"{Prefix}batch-{sealedAt.UtcDateTime:yyyy-MM-dd'T'HH-mm-ss-fff'Z'}-{instanceId}-{sequence:D6}{Extension}");
 
+    /// <summary>Sorts before the key of every batch sealed at or after <paramref name="time"/> (for listing from a time on).</summary>
+    public static string EarliestAt(DateTimeOffset time) =>
+        string.Create(CultureInfo.InvariantCulture, $"{Prefix}batch-{time.UtcDateTime:yyyy-MM-dd'T'HH-mm-ss-fff'Z'}");
+
     /// <summary>Instance ids are short, lower-case and safe in a key: letters, digits and '-'.</summary>
     public static bool IsValidInstanceId(string instanceId) => InstanceIdPattern().IsMatch(instanceId);
 

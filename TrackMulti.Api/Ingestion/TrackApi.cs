@@ -18,6 +18,7 @@ public static class TrackApi
         api.MapPost("/track", TrackAsync).WithMetadata(new RequestSizeLimitAttribute(MaxTrackBodyBytes));
         api.MapPost("/flush", FlushAsync);
         api.MapGet("/status", GetStatus);
+        api.MapGet("/objects", ListObjectsAsync);
         return api;
     }
 
@@ -151,6 +152,25 @@ public static class TrackApi
             SpoolFault: writer.Fault));
     }
 
+    /// <summary>The newest objects in the bucket with their event counts, for the page.</summary>
+    public static async Task<Results<Ok<ObjectsResponse>, ProblemHttpResult>> ListObjectsAsync(
+        IBatchStore store, ILoggerFactory loggers, CancellationToken cancellationToken, int limit = 10)
+    {
+        if (limit is < 1 or > 100)
+        {
+            return TypedResults.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Bad limit", detail: "'limit' must be between 1 and 100.");
+        }
+        try
+        {
+            return TypedResults.Ok(new ObjectsResponse(store.Location, await store.ListRecentAsync(limit, cancellationToken)));
+        }
+        catch (Exception ex) when (ex is Amazon.Runtime.AmazonServiceException or Amazon.Runtime.AmazonClientException or HttpRequestException)
+        {
+            loggers.CreateLogger(typeof(TrackApi)).LogWarning(ex, "Listing {Bucket} failed", store.Location);
+            return TypedResults.Problem(statusCode: StatusCodes.Status502BadGateway, title: "S3 did not answer the listing", detail: S3Faults.Describe(ex));
+        }
+    }
+
     private static ProblemHttpResult ServiceUnavailable(string detail) =>
         TypedResults.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: "Service unavailable", detail: detail);
 }
@@ -163,6 +183,8 @@ public sealed record FlushedBatch(int Flushed, string Filename, string Bucket)
     public static FlushedBatch? From(SealedBatch? batch, IBatchStore store) =>
         batch is null ? null : new FlushedBatch(batch.EventCount, batch.Key, store.Location);
 }
+
+public sealed record ObjectsResponse(string Bucket, IReadOnlyList<StoredBatch> Objects);
 
 public sealed record FlushResponse(
     bool Success,

@@ -9,4 +9,10 @@ public interface IBatchStore
     string Location { get; }
 
     Task PutAsync(SealedBatch batch, CancellationToken cancellationToken);
+
+    /// <summary>The newest stored batches (of the last day), newest first, with their event counts.</summary>
+    Task<IReadOnlyList<StoredBatch>> ListRecentAsync(int limit, CancellationToken cancellationToken);
 }
+
+/// <param name="Events">Events in the object, from the metadata written with it (null if it was written otherwise).</param>
+public sealed record StoredBatch(string Key, int? Events, long Bytes, DateTimeOffset? LastModified);

@@ -5,9 +5,12 @@ using TrackMulti.Api.Batching;
 
 namespace TrackMulti.Api.Storage;
 
-public sealed class S3BatchStore(IAmazonS3 s3, IOptions<S3Options> options) : IBatchStore
+public sealed class S3BatchStore(IAmazonS3 s3, IOptions<S3Options> options, TimeProvider time) : IBatchStore
 {
     public const string NdjsonContentType = "application/x-ndjson";
+
+    /// <summary>User metadata on every object: how many events (lines) it holds, so listings need not read objects.</summary>
+    public const string EventCountMetadata = "events";
 
     private readonly S3Options _options = options.Value;
 
@@ -26,6 +29,35 @@ public sealed class S3BatchStore(IAmazonS3 s3, IOptions<S3Options> options) : IB
             // real S3 and LocalStack accept either, so plain bodies are used for every custom endpoint.
             UseChunkEncoding = !_options.UsesCustomEndpoint,
         };
+        request.Metadata.Add(EventCountMetadata, batch.EventCount.ToString(System.Globalization.CultureInfo.InvariantCulture));
         await s3.PutObjectAsync(request, cancellationToken);
+    }
+
+    public async Task<IReadOnlyList<StoredBatch>> ListRecentAsync(int limit, CancellationToken cancellationToken)
+    {
+        // Keys begin with their UTC time, so starting after "a day ago" lists only recent objects, in time order.
+        var request = new ListObjectsV2Request
+        {
+            BucketName = _options.BucketName,
+            Prefix = BatchKey.Prefix,
+            StartAfter = BatchKey.EarliestAt(time.GetUtcNow().AddDays(-1)),
+        };
+        var recent = new List<S3Object>();
+        ListObjectsV2Response page;
+        do
+        {
+            page = await s3.ListObjectsV2Async(request, cancellationToken);
+            recent.AddRange(page.S3Objects ?? []);
+            request.ContinuationToken = page.NextContinuationToken;
+        }
+        while (page.IsTruncated == true);
+
+        var newest = recent.OrderByDescending(o => o.LastModified).ThenByDescending(o => o.Key, StringComparer.Ordinal).Take(limit);
+        return await Task.WhenAll(newest.Select(async entry =>
+        {
+            var head = await s3.GetObjectMetadataAsync(_options.BucketName, entry.Key, cancellationToken);
+            int? events = int.TryParse(head.Metadata[EventCountMetadata], out var count) ? count : null;
+            return new StoredBatch(entry.Key, events, entry.Size ?? 0, entry.LastModified is { } modified ? new DateTimeOffset(modified) : null);
+        }));
     }
 }

@@ -210,6 +210,32 @@ public sealed class ApiAgainstS3rverTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Recent_objects_are_listed_newest_first_with_their_event_counts()
+    {
+        var run = Guid.NewGuid().ToString("N");
+        var keys = new List<string>();
+        foreach (var count in new[] { 2, 3 })
+        {
+            for (var n = 0; n < count; n++)
+            {
+                await TrackAsync(SeedEvent(n, run));
+            }
+            using var flush = await _api.Http.PostAsync("/api/flush", null);
+            keys.Add((await flush.Content.ReadFromJsonAsync<JsonNode>())!["filename"]!.GetValue<string>());
+        }
+
+        var listing = Assert.IsType<JsonObject>(await _api.Http.GetFromJsonAsync<JsonNode>("/api/objects?limit=10"));
+
+        Assert.Equal(Bucket, listing["bucket"]!.GetValue<string>());
+        var objects = listing["objects"]!.AsArray();
+        Assert.Equal([keys[1], keys[0]], objects.Select(o => o!["key"]!.GetValue<string>()));
+        Assert.Equal([3, 2], objects.Select(o => o!["events"]!.GetValue<int>()));
+        Assert.All(objects, o => Assert.True(o!["bytes"]!.GetValue<long>() > 0));
+        using var tooMany = await _api.Http.GetAsync("/api/objects?limit=1000");
+        Assert.Equal(HttpStatusCode.BadRequest, tooMany.StatusCode);
+    }
+
+    [Fact]
     public async Task Health_keeps_the_seeds_fields()
     {
         var health = Assert.IsType<JsonObject>(await _api.Http.GetFromJsonAsync<JsonNode>("/health"));

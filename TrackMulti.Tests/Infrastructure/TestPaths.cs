@@ -12,6 +12,9 @@ internal static class TestPaths
     public static string ApiAssembly { get; } =
         Path.Combine(RepositoryRoot, "TrackMulti.Api", "bin", Configuration, "net10.0", "TrackMulti.Api.dll");
 
+    public static string WebAssembly { get; } =
+        Path.Combine(RepositoryRoot, "TrackMulti.Web", "bin", Configuration, "net10.0", "TrackMulti.Web.dll");
+
     /// <summary>s3rver as the AppHost build installs it (npm ci from the AppHost's lock file).</summary>
     public static string S3rverScript { get; } =
         Path.Combine(RepositoryRoot, "TrackMulti.AppHost", "node_modules", "s3rver", "bin", "s3rver.js");

@@ -32,6 +32,16 @@ public sealed class BatchKeyTests
     }
 
     [Fact]
+    public void EarliestAt_sorts_before_every_key_from_that_time_on_and_after_every_earlier_one()
+    {
+        var bound = BatchKey.EarliestAt(SealedAt);
+
+        Assert.True(string.CompareOrdinal(bound, BatchKey.For(SealedAt, "0", 1)) < 0);
+        Assert.True(string.CompareOrdinal(bound, BatchKey.For(SealedAt.AddMilliseconds(1), "a", 1)) < 0);
+        Assert.True(string.CompareOrdinal(bound, BatchKey.For(SealedAt.AddMilliseconds(-1), "zzzz", 999999)) > 0);
+    }
+
+    [Fact]
     public void Non_UTC_times_are_written_in_UTC()
     {
         var local = new DateTimeOffset(2025, 10, 24, 12, 30, 15, 123, TimeSpan.FromHours(2));

@@ -29,6 +29,11 @@ internal sealed class RecordingBatchStore : IBatchStore
         }
     }
 
+    public Task<IReadOnlyList<StoredBatch>> ListRecentAsync(int limit, CancellationToken cancellationToken) =>
+        Task.FromResult<IReadOnlyList<StoredBatch>>(
+            [.. Objects.OrderByDescending(o => o.Key, StringComparer.Ordinal).Take(limit)
+                .Select(o => new StoredBatch(o.Key, o.Value.Count(b => b == (byte)'\n'), o.Value.Length, null))]);
+
     public async Task PutAsync(SealedBatch batch, CancellationToken cancellationToken)
     {
         if (Gate is { } gate)

@@ -1,0 +1,86 @@
+using System.Text.RegularExpressions;
+using Aspire.Hosting.Testing;
+using Microsoft.Playwright;
+using TrackMulti.Tests.AppHost;
+using TrackMulti.Tests.Infrastructure;
+using Xunit.Abstractions;
+
+namespace TrackMulti.Tests.Browser;
+
+/// <summary>The page in a real Chromium against the whole app (s3rver mode), as a visitor uses it.</summary>
+[Collection(WholeAppCollection.Name)]
+public sealed class PageTests(WholeAppFixture fixture, ITestOutputHelper output)
+{
+    private static readonly PageWaitForSelectorOptions Soon = new() { Timeout = 15_000 };
+
+    [SkippableFact]
+    public async Task Three_clicks_reach_FME_and_the_server_and_after_a_flush_S3_holds_them_under_the_pages_user_key()
+    {
+        await using var browser = await BrowserSession.StartAsync();
+        var page = browser.Page;
+        var errors = new List<string>();
+        page.PageError += (_, error) => errors.Add(error);
+
+        await page.GotoAsync(fixture.App.GetEndpoint("web", "http").ToString());
+
+        // The SDK reached ready in its offline localhost mode (no key is configured in the test stack).
+        await page.WaitForSelectorAsync("#sdk-status[data-state=localhost]", Soon);
+        var userKey = await page.InputValueAsync("#user-key");
+        Assert.Matches("^anon-[0-9a-f]{32}$", userKey);
+
+        for (var click = 1; click <= 3; click++)
+        {
+            await page.ClickAsync("#send");
+            await page.WaitForSelectorAsync($"#log li[data-event='{click}'] [data-role=server].ok", Soon);
+        }
+        var lines = page.Locator("#log li[data-event]");
+        Assert.Equal(3, await lines.CountAsync());
+        foreach (var line in await lines.AllAsync())
+        {
+            var text = await line.InnerTextAsync();
+            Assert.Contains("FME: accepted", text);
+            Assert.Contains("server: stored", text);
+        }
+
+        // The SDK validates events itself: an invalid event type is refused the way FME would refuse it.
+        Assert.False(await page.EvaluateAsync<bool>("() => window.trackmulti.client.track('user', 'bad event name!')"));
+        Assert.True(await page.EvaluateAsync<bool>("() => window.trackmulti.client.track('user', 'valid_event')"));
+
+        await page.ClickAsync("#flush");
+        var flushed = await page.WaitForSelectorAsync("#log [data-role=flush].ok", Soon);
+        Assert.Matches(new Regex(@"flushed \d+ events to app-tests/events/batch-"), await flushed!.InnerTextAsync());
+
+        // S3, read with the AWS SDK: the three clicks, each with the page's user key, values 1..3.
+        using var s3 = fixture.CreateS3Client();
+        var mine = (await StoredObject.ReadAllAsync(s3, WholeAppFixture.Bucket))
+            .SelectMany(o => o.Lines())
+            .Where(line => line["key"]?.GetValue<string>() == userKey)
+            .ToList();
+        Assert.Equal([1, 2, 3], mine.Select(line => line["value"]!.GetValue<int>()));
+        Assert.All(mine, line => Assert.Equal("button_click", line["name"]!.GetValue<string>()));
+        Assert.All(mine, line => Assert.Equal("/", line["properties"]!["page"]!.GetValue<string>()));
+
+        // The panels show the server's view: the bucket, and the new object with its event count.
+        await page.WaitForSelectorAsync("dd[data-field=s3Bucket]:text('app-tests')", Soon);
+        await page.WaitForSelectorAsync("#objects tbody tr", Soon);
+
+        output.WriteLine($"Screenshot: {await browser.ScreenshotAsync("page-after-clicks")}");
+        await page.SetViewportSizeAsync(390, 844); // a phone
+        output.WriteLine($"Screenshot: {await browser.ScreenshotAsync("page-on-a-phone")}");
+        Assert.Empty(errors);
+    }
+
+    [SkippableFact]
+    public async Task The_page_carries_no_server_secret_and_no_Api_address()
+    {
+        await using var browser = await BrowserSession.StartAsync();
+
+        var response = await browser.Page.GotoAsync(fixture.App.GetEndpoint("web", "http").ToString());
+        var html = await response!.TextAsync();
+
+        Assert.DoesNotContain("S3RVER", html); // the emulator's credentials
+        Assert.DoesNotContain(fixture.App.GetEndpoint("api", "http").ToString().TrimEnd('/'), html);
+        Assert.DoesNotContain(fixture.App.GetEndpoint("s3", "http").ToString().TrimEnd('/'), html);
+        Assert.Contains("\"authorizationKey\":\"localhost\"", html); // the FME client-side key is public by design
+    }
+}

@@ -1,0 +1,38 @@
+namespace TrackMulti.Tests.Infrastructure;
+
+/// <summary>The built Web run on its own, forwarding /api to the Api at <c>API_URL</c>.</summary>
+internal sealed class WebProcess : IAsyncDisposable
+{
+    private readonly ChildProcess _process;
+
+    private WebProcess(ChildProcess process, string url)
+    {
+        _process = process;
+        Url = url;
+    }
+
+    public string Url { get; }
+
+    private static string ProjectDirectory => Path.Combine(TestPaths.RepositoryRoot, "TrackMulti.Web");
+
+    public static async Task<WebProcess> StartAsync(string apiUrl, string fmeApiKey)
+    {
+        var url = $"http://127.0.0.1:{ChildProcess.FreeTcpPort()}";
+        var assembly = TestPaths.WebAssembly;
+        var process = ChildProcess.Start("dotnet", [assembly], new Dictionary<string, string?>
+        {
+            ["ASPNETCORE_URLS"] = url,
+            ["ASPNETCORE_ENVIRONMENT"] = "Production",
+            // As `dotnet run` does: the project folder is the content root, so wwwroot (with the SDK bundle the build
+            // wrote there) is served from it.
+            ["ASPNETCORE_CONTENTROOT"] = ProjectDirectory,
+            ["API_URL"] = apiUrl,
+            ["HARNESS_FME_API_KEY"] = fmeApiKey,
+            ["OTEL_EXPORTER_OTLP_ENDPOINT"] = null,
+        }, ProjectDirectory);
+        await process.WaitForHttpAsync(url + "/alive", TimeSpan.FromSeconds(60));
+        return new WebProcess(process, url);
+    }
+
+    public ValueTask DisposeAsync() => _process.DisposeAsync();
+}
