@@ -1,6 +1,7 @@
 using TrackMulti.Api.Batching;
 using TrackMulti.Api.Ingestion;
 using TrackMulti.Api.Storage;
+using TrackMulti.Api.Telemetry;
 
 var builder = WebApplication.CreateBuilder(args);
 
@@ -10,9 +11,10 @@ if (builder.Configuration["PORT"] is { Length: > 0 } port)
     builder.WebHost.UseUrls($"http://*:{port}");
 }
 
-builder.AddServiceDefaults();
+builder.AddServiceDefaults(TelemetryExtensions.Sources);
 builder.Services.AddProblemDetails();
 builder.Services.AddSingleton(TimeProvider.System);
+builder.AddTrackTelemetry();
 builder.AddBatchStorage();
 builder.AddBatching();
 

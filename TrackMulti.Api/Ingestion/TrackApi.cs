@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Options;
 using TrackMulti.Api.Batching;
 using TrackMulti.Api.Storage;
+using TrackMulti.Api.Telemetry;
 
 namespace TrackMulti.Api.Ingestion;
 
@@ -24,10 +25,11 @@ public static class TrackApi
 
     public static async Task<Results<Ok<TrackResponse>, ProblemHttpResult, ValidationProblem>> TrackAsync(
         HttpRequest request, BatchWriter writer, IBatchStore store, UploadQueue uploads, IOptions<UploadOptions> upload,
-        TimeProvider time, CancellationToken cancellationToken)
+        TrackMetrics metrics, TimeProvider time, CancellationToken cancellationToken)
     {
         if (!request.HasJsonContentType())
         {
+            metrics.EventRejected("unsupported_media_type");
             return TypedResults.Problem(
                 statusCode: StatusCodes.Status415UnsupportedMediaType,
                 title: "Unsupported content type",
@@ -45,29 +47,35 @@ public static class TrackApi
         catch (BadHttpRequestException ex)
         {
             // Kestrel's own limits (body size: 413, a client that stalls: 408) surface here; say so, don't 500.
+            metrics.EventRejected(ex.StatusCode == StatusCodes.Status413PayloadTooLarge ? "too_large" : "bad_request");
             return TypedResults.Problem(statusCode: ex.StatusCode, title: "Request body refused", detail: ex.Message);
         }
 
         if (read.MalformedReason is { } reason)
         {
+            metrics.EventRejected("malformed");
             return TypedResults.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Malformed request body", detail: reason);
         }
         if (read.FieldErrors is { } errors)
         {
+            metrics.EventRejected("invalid");
             return TypedResults.ValidationProblem(errors, title: "The event is not valid");
         }
 
         try
         {
             var appended = await writer.AppendAsync(read.Event!, cancellationToken);
+            metrics.EventAccepted();
             return TypedResults.Ok(new TrackResponse(true, appended.OpenEventCount, FlushedBatch.From(appended.Sealed, store)));
         }
         catch (IntakeClosedException ex)
         {
+            metrics.EventRejected("shutting_down");
             return ServiceUnavailable(ex.Message);
         }
         catch (SpoolFullException ex)
         {
+            metrics.EventRejected("spool_full");
             // Backpressure: S3 is behind and the spool is at its bound. Come back after the uploader's next round.
             var retryAfter = upload.Value.PauseAfter(Math.Max(1, uploads.Status().ConsecutiveFailures));
             request.HttpContext.Response.Headers.RetryAfter = ((int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
@@ -75,6 +83,7 @@ public static class TrackApi
         }
         catch (SpoolWriteException ex)
         {
+            metrics.EventRejected("spool_error");
             return TypedResults.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: "Event not stored", detail: ex.Message);
         }
     }

@@ -2,6 +2,7 @@ using Microsoft.Extensions.Options;
 using Polly;
 using Polly.Registry;
 using TrackMulti.Api.Spool;
+using TrackMulti.Api.Telemetry;
 
 namespace TrackMulti.Api.Storage;
 
@@ -17,6 +18,8 @@ public sealed class BatchUploader(
     SpoolDirectory spool,
     ResiliencePipelineProvider<string> pipelines,
     IOptions<UploadOptions> options,
+    TrackMetrics metrics,
+    TimeProvider time,
     ILogger<BatchUploader> logger) : BackgroundService
 {
     public const string PipelineName = "s3-upload";
@@ -67,11 +70,25 @@ public sealed class BatchUploader(
             return;
         }
 
+        var attempts = 0;
         try
         {
-            await _pipeline.ExecuteAsync(
-                static async (state, ct) => await state.store.PutAsync(state.batch, ct),
-                (store, batch), stoppingToken);
+            await _pipeline.ExecuteAsync(async ct =>
+            {
+                var attempt = ++attempts;
+                var started = time.GetTimestamp();
+                try
+                {
+                    await store.PutAsync(batch, ct);
+                    metrics.UploadAttempted(attempt, time.GetElapsedTime(started), failureReason: null);
+                }
+                catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
+                {
+                    // Every failed attempt counts, the ones Polly retries too; a cancelled attempt is the attempt timeout.
+                    metrics.UploadAttempted(attempt, time.GetElapsedTime(started), S3Faults.Reason(ex));
+                    throw;
+                }
+            }, stoppingToken);
         }
         catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
         {
@@ -92,6 +109,7 @@ public sealed class BatchUploader(
         }
 
         queue.MarkUploaded(batch);
+        metrics.BatchUploaded(batch);
         try
         {
             spool.Remove(batch);

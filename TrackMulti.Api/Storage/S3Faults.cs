@@ -23,6 +23,22 @@ public static class S3Faults
         _ => false,
     };
 
+    /// <summary>A short, low-cardinality reason for metrics: throttled, timeout, server_error, access_denied, …</summary>
+    public static string Reason(Exception exception) => exception switch
+    {
+        AmazonServiceException { StatusCode: HttpStatusCode.TooManyRequests } => "throttled",
+        AmazonServiceException { ErrorCode: { } code } when ThrottlingCodes.Contains(code) => "throttled",
+        AmazonServiceException { StatusCode: HttpStatusCode.Forbidden } => "access_denied",
+        AmazonServiceException { ErrorCode: "NoSuchBucket" } => "no_such_bucket",
+        AmazonServiceException { StatusCode: var status } when (int)status >= 500 => "server_error",
+        AmazonServiceException { StatusCode: var status } when status != 0 => "client_error",
+        TimeoutRejectedException or TimeoutException or OperationCanceledException => "timeout",
+        HttpRequestException or IOException or SocketException => "connection",
+        AmazonClientException { InnerException: { } inner } => Reason(inner),
+        AmazonServiceException { InnerException: { } inner } => Reason(inner),
+        _ => "other",
+    };
+
     public static string Describe(Exception exception) => exception switch
     {
         AmazonServiceException { StatusCode: var status, ErrorCode: var code } when status != 0 =>

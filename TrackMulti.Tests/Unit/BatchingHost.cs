@@ -4,6 +4,7 @@ using Microsoft.Extensions.Hosting;
 using TrackMulti.Api.Batching;
 using TrackMulti.Api.Ingestion;
 using TrackMulti.Api.Storage;
+using TrackMulti.Api.Telemetry;
 using TrackMulti.Tests.Infrastructure;
 
 namespace TrackMulti.Tests.Unit;
@@ -55,6 +56,7 @@ internal sealed class BatchingHost : IAsyncDisposable
         builder.Services.AddSingleton(_time);
         // Tests that stop while "S3" fails would otherwise wait out the default 30 s of upload attempts.
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(2));
+        builder.AddTrackTelemetry();
         builder.AddBatchStorage();
         builder.AddBatching();
         if (_configure is null)
