@@ -14,7 +14,9 @@ public static class BatchingExtensions
             sp.GetRequiredService<IOptions<SpoolOptions>>().Value.ResolveDirectory(builder.Environment.ContentRootPath)));
         builder.Services.AddSingleton<BatchWriter>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<BatchWriter>());
-        builder.Services.AddHealthChecks().AddCheck<SpoolHealthCheck>(SpoolHealthCheck.Name, tags: [Extensions.LiveTag]);
+        builder.Services.AddHealthChecks()
+            .AddCheck<SpoolHealthCheck>(SpoolHealthCheck.Name, tags: [Extensions.LiveTag])
+            .AddCheck<SpoolWritableCheck>(SpoolWritableCheck.Name);
         return builder;
     }
 }

@@ -25,5 +25,12 @@ public sealed class S3Options
     [Url(ErrorMessage = "AWS_ENDPOINT_URL_S3 must be an absolute http(s) URL.")]
     public string? ServiceUrl { get; set; }
 
+    /// <summary>The readiness check asks S3 at most this often (<c>S3_HEALTH_CACHE_SECONDS</c>, default 15).</summary>
+    [ConfigurationKeyName("S3_HEALTH_CACHE_SECONDS")]
+    [Range(0.1, 3600, ErrorMessage = "S3_HEALTH_CACHE_SECONDS must be between {1} and {2}.")]
+    public double HealthCacheSeconds { get; set; } = 15;
+
+    public TimeSpan HealthCacheTime => TimeSpan.FromSeconds(HealthCacheSeconds);
+
     public bool UsesCustomEndpoint => !string.IsNullOrWhiteSpace(ServiceUrl);
 }

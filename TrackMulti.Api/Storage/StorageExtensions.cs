@@ -18,6 +18,7 @@ public static class StorageExtensions
         builder.Services.AddSingleton<IAmazonS3>(sp => new AmazonS3Client(CreateS3Config(sp.GetRequiredService<IOptions<S3Options>>().Value)));
         builder.Services.AddSingleton<IBatchStore, S3BatchStore>();
         builder.Services.AddSingleton<UploadQueue>();
+        builder.Services.AddHealthChecks().AddCheck<BucketReadinessCheck>(BucketReadinessCheck.Name);
 
         builder.Services.AddResiliencePipeline(BatchUploader.PipelineName, (pipeline, context) =>
         {

@@ -20,7 +20,7 @@ public sealed class ApiAgainstS3rverTests : IAsyncLifetime
     {
         _s3 = await S3rverProcess.StartAsync();
         await _s3.CreateBucketAsync(Bucket);
-        _api = await ApiProcess.StartAgainstAsync(_s3, Bucket, _spool, ("BATCH_SIZE", "100"));
+        _api = await ApiProcess.StartAgainstAsync(_s3, Bucket, _spool, ("BATCH_SIZE", "100"), ("S3_HEALTH_CACHE_SECONDS", "0.2"));
     }
 
     public async Task DisposeAsync()
@@ -233,6 +233,46 @@ public sealed class ApiAgainstS3rverTests : IAsyncLifetime
         Assert.All(objects, o => Assert.True(o!["bytes"]!.GetValue<long>() > 0));
         using var tooMany = await _api.Http.GetAsync("/api/objects?limit=1000");
         Assert.Equal(HttpStatusCode.BadRequest, tooMany.StatusCode);
+    }
+
+    [Fact]
+    public async Task Readiness_fails_while_S3_is_unreachable_and_recovers_after_while_liveness_stays_up()
+    {
+        Assert.Equal(HttpStatusCode.OK, await StatusOfAsync("/ready"));
+
+        await _s3.StopAsync();
+        Assert.True(await EventuallyAsync(async () => await StatusOfAsync("/ready") == HttpStatusCode.ServiceUnavailable));
+        Assert.Equal(HttpStatusCode.OK, await StatusOfAsync("/alive"));
+        using (var health = await _api.Http.GetAsync("/health"))
+        {
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, health.StatusCode);
+            var body = Assert.IsType<JsonObject>(await health.Content.ReadFromJsonAsync<JsonNode>());
+            Assert.Equal("Unhealthy", body["checks"]!["s3-bucket"]!.GetValue<string>());
+            Assert.Equal("Healthy", body["checks"]!["spool-writable"]!.GetValue<string>());
+            Assert.Equal("Harness FME + S3 Event Batching Server", body["service"]!.GetValue<string>());
+        }
+
+        await _s3.StartAgainAsync();
+        Assert.True(await EventuallyAsync(async () => await StatusOfAsync("/ready") == HttpStatusCode.OK));
+    }
+
+    private async Task<HttpStatusCode> StatusOfAsync(string path)
+    {
+        using var response = await _api.Http.GetAsync(path);
+        return response.StatusCode;
+    }
+
+    private static async Task<bool> EventuallyAsync(Func<Task<bool>> condition)
+    {
+        for (var i = 0; i < 100; i++)
+        {
+            if (await condition())
+            {
+                return true;
+            }
+            await Task.Delay(100);
+        }
+        return false;
     }
 
     [Fact]
