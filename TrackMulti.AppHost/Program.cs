@@ -1,5 +1,4 @@
 using TrackMulti.AppHost;
-using ServiceDefaults = Microsoft.Extensions.Hosting.Extensions;
 using TrackMulti.AppHost.S3;
 
 var builder = DistributedApplication.CreateBuilder(args);
@@ -16,11 +15,16 @@ var fmeApiKey = builder.AddParameter("fme-api-key",
 var api = builder.AddProject<Projects.TrackMulti_Api>("api")
     .WithEnvironment("S3_BUCKET_NAME", bucket)
     .WithEnvironment("AWS_REGION", region)
-    .WithEnvironment("SPOOL_DIR", settings.SpoolDirectory)
-    // PORT is the page's port here; a PORT inherited from the shell must not move the Api onto it.
-    .WithEnvironment("PORT", "")
     .WithPassThroughSettings(builder.Configuration, ApiSettings.PassedThrough)
-    .WithHttpHealthCheck(ServiceDefaults.ReadyPath);
+    .WithHealthEndpoints();
+
+if (builder.ExecutionContext.IsRunMode)
+{
+    // A deployment mounts its own volume and sets SPOOL_DIR there; locally the spool sits beside the s3rver data.
+    api.WithEnvironment("SPOOL_DIR", settings.SpoolDirectory)
+        // PORT is the page's port here; a PORT inherited from the shell must not move the Api onto it.
+        .WithEnvironment("PORT", "");
+}
 
 if (builder.AddS3Emulator(settings) is { } emulator)
 {
@@ -39,7 +43,7 @@ var web = builder.AddProject<Projects.TrackMulti_Web>("web")
     .WaitFor(api)
     .WithEnvironment("HARNESS_FME_API_KEY", fmeApiKey)
     .WithExternalHttpEndpoints()
-    .WithHttpHealthCheck(ServiceDefaults.ReadyPath);
+    .WithHealthEndpoints();
 
 if (settings.WebPort is { } port)
 {

@@ -172,6 +172,25 @@ public sealed class AppModelTests
         Assert.Equal("", (await ManifestEnvironmentAsync(Resource<ProjectResource>(builder, "api")))["PORT"]);
     }
 
+#pragma warning disable ASPIREPROBES001 // reading the probes the AppHost declares
+    [Theory]
+    [InlineData("api")]
+    [InlineData("web")]
+    public async Task Each_service_declares_readiness_and_liveness_probes_and_readiness_gates_it_locally(string name)
+    {
+        await using var builder = await ModelAsync("S3_EMULATOR=s3rver");
+        var project = Resource<ProjectResource>(builder, name);
+
+        var probes = project.Annotations.OfType<EndpointProbeAnnotation>().ToDictionary(p => p.Type, p => p.Path);
+        Assert.Equal("/ready", probes[ProbeType.Readiness]);
+        Assert.Equal("/alive", probes[ProbeType.Liveness]);
+        // In run mode each probe is also a health check of the resource: WaitFor and the dashboard use them.
+        Assert.Equal(
+            [$"{name}_http_/alive_200_check", $"{name}_http_/ready_200_check"],
+            project.Annotations.OfType<HealthCheckAnnotation>().Select(h => h.Key).Order());
+    }
+#pragma warning restore ASPIREPROBES001
+
     [Fact]
     public async Task An_unknown_emulator_mode_is_refused_with_the_choices()
     {

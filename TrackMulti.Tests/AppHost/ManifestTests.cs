@@ -1,0 +1,48 @@
+using System.Text.Json.Nodes;
+using TrackMulti.Tests.Infrastructure;
+
+namespace TrackMulti.Tests.AppHost;
+
+/// <summary>The deploy manifest, generated the documented way: `dotnet run --project TrackMulti.AppHost -- --publisher manifest`.</summary>
+public sealed class ManifestTests
+{
+    [Fact]
+    public async Task The_manifest_has_the_two_services_and_their_parameters_and_no_emulator_or_local_path()
+    {
+        var output = Path.Combine(TestPaths.NewTemporaryDirectory("manifest"), "aspire-manifest.json");
+        await using (var publish = ChildProcess.Start(
+            "dotnet",
+            ["run", "--project", Path.Combine(TestPaths.RepositoryRoot, "TrackMulti.AppHost"), "--no-build", "-c", TestPaths.Configuration,
+                "--", "--publisher", "manifest", "--output-path", output],
+            new Dictionary<string, string?> { ["TRACKMULTI_DOTENV"] = "", ["S3_EMULATOR"] = "s3rver" }))
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+            while (!publish.HasExited && !File.Exists(output))
+            {
+                await Task.Delay(200, timeout.Token);
+            }
+            await Task.Delay(500, timeout.Token); // let the writer finish
+            Assert.True(File.Exists(output), publish.Output);
+        }
+
+        var resources = Assert.IsType<JsonObject>(JsonNode.Parse(await File.ReadAllTextAsync(output))!["resources"]);
+
+        // Emulators exist in run mode only, even when S3_EMULATOR asks for one.
+        Assert.Equal(["api", "aws-region", "fme-api-key", "s3-bucket-name", "web"], resources.Select(r => r.Key).Order());
+        Assert.Equal("project.v0", resources["api"]!["type"]!.GetValue<string>());
+        Assert.Equal("project.v0", resources["web"]!["type"]!.GetValue<string>());
+        Assert.True(resources["fme-api-key"]!["inputs"]!["value"]!["secret"]!.GetValue<bool>());
+        Assert.Equal("trackmulti-events", resources["s3-bucket-name"]!["inputs"]!["value"]!["default"]!["value"]!.GetValue<string>());
+
+        var apiEnv = resources["api"]!["env"]!.AsObject();
+        Assert.Equal("{s3-bucket-name.value}", apiEnv["S3_BUCKET_NAME"]!.GetValue<string>());
+        Assert.Equal("{aws-region.value}", apiEnv["AWS_REGION"]!.GetValue<string>());
+        Assert.False(apiEnv.ContainsKey("AWS_ENDPOINT_URL_S3"));
+        Assert.False(apiEnv.ContainsKey("SPOOL_DIR")); // a local path has no meaning in a deployment
+        var webEnv = resources["web"]!["env"]!.AsObject();
+        Assert.Equal("{fme-api-key.value}", webEnv["HARNESS_FME_API_KEY"]!.GetValue<string>());
+        Assert.Equal("{api.bindings.http.url}", webEnv["services__api__http__0"]!.GetValue<string>());
+        Assert.True(resources["web"]!["bindings"]!["http"]!["external"]!.GetValue<bool>());
+        Assert.DoesNotContain(TestPaths.RepositoryRoot, resources["api"]!["env"]!.ToJsonString());
+    }
+}
