@@ -71,9 +71,10 @@ public sealed class BatchWriter : BackgroundService
     /// <exception cref="IntakeClosedException">The service is shutting down.</exception>
     /// <exception cref="SpoolFullException">The spool has reached <c>SPOOL_MAX_BYTES</c>.</exception>
     /// <exception cref="SpoolWriteException">The disk refused the write (full, failing).</exception>
-    public async Task<AppendResult> AppendAsync(TrackEvent evt, CancellationToken cancellationToken)
+    /// <param name="origin">The trace context of the request that carried the event (its upload span links to it).</param>
+    public async Task<AppendResult> AppendAsync(TrackEvent evt, CancellationToken cancellationToken, System.Diagnostics.ActivityContext origin = default)
     {
-        var command = new Command(evt.ToJsonLine());
+        var command = new Command(evt.ToJsonLine()) { Origin = origin };
         await SendAsync(command, cancellationToken);
         return await command.Completion.Task.WaitAsync(cancellationToken);
     }
@@ -197,6 +198,10 @@ public sealed class BatchWriter : BackgroundService
         }
 
         var open = _open ??= NewSegment();
+        if (command.Origin != default && open.Origins.Count < SealedBatch.MaxOrigins)
+        {
+            open.Origins.Add(command.Origin);
+        }
         _chunk.Write(line);
         _chunk.Write(NewLine);
         open.Events++;
@@ -290,6 +295,8 @@ public sealed class BatchWriter : BackgroundService
     private sealed record Command(byte[]? Line)
     {
         public long? AgeOfSequence { get; init; }
+
+        public System.Diagnostics.ActivityContext Origin { get; init; }
 
         public TaskCompletionSource<AppendResult> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }

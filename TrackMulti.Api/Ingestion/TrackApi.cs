@@ -64,7 +64,7 @@ public static class TrackApi
 
         try
         {
-            var appended = await writer.AppendAsync(read.Event!, cancellationToken);
+            var appended = await writer.AppendAsync(read.Event!, cancellationToken, System.Diagnostics.Activity.Current?.Context ?? default);
             metrics.EventAccepted();
             return TypedResults.Ok(new TrackResponse(true, appended.OpenEventCount, FlushedBatch.From(appended.Sealed, store)));
         }

@@ -114,7 +114,7 @@ internal sealed class SpoolCommitter(SpoolDirectory spool, UploadQueue uploads, 
                 _segment = null;
                 if (segment.Events > 0)
                 {
-                    sealedBatch = segment.Seal(spool);
+                    sealedBatch = segment.Seal(spool) with { Origins = planned.Origins };
                     uploads.Enqueue(sealedBatch);
                     logger.LogInformation("Sealed batch {Key} with {Events} events", sealedBatch.Key, sealedBatch.EventCount);
                 }
@@ -207,6 +207,9 @@ internal sealed class SegmentPlan(long sequence, string key)
     public string Key { get; } = key;
     public int Events { get; set; }
     public long Bytes { get; set; }
+
+    /// <summary>Trace contexts of the first requests into this segment (bounded), for the upload span's links.</summary>
+    public List<System.Diagnostics.ActivityContext> Origins { get; } = [];
 }
 
 /// <summary>An append waiting to be acknowledged.</summary>

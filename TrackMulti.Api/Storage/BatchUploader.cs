@@ -70,6 +70,7 @@ public sealed class BatchUploader(
             return;
         }
 
+        using var span = TrackTracing.StartUpload(batch, store.Location);
         var attempts = 0;
         try
         {
@@ -92,6 +93,8 @@ public sealed class BatchUploader(
         }
         catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
         {
+            span?.SetTag("trackmulti.upload.attempts", attempts);
+            span?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, S3Faults.Reason(ex));
             var reason = S3Faults.Describe(ex);
             var (failures, drainRequests) = queue.MarkFailed(batch, reason);
             var pause = options.Value.PauseAfter(failures);
@@ -104,10 +107,12 @@ public sealed class BatchUploader(
                 // Not transient (access denied, missing bucket): retrying soon will not help, but the batch is kept.
                 logger.LogError(ex, "Upload of {Key} failed and needs attention: {Reason}; retrying in {Pause}", batch.Key, reason, pause);
             }
+            span?.Dispose(); // the span is the attempt round, not the pause after it
             await queue.PauseAsync(pause, drainRequests, stoppingToken);
             return;
         }
 
+        span?.SetTag("trackmulti.upload.attempts", attempts);
         queue.MarkUploaded(batch);
         metrics.BatchUploaded(batch);
         try

@@ -2,6 +2,8 @@ using Aspire.Hosting;
 using Aspire.Hosting.ApplicationModel;
 using Aspire.Hosting.Testing;
 using Amazon.S3;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 using TrackMulti.Tests.Infrastructure;
 
 namespace TrackMulti.Tests.AppHost;
@@ -35,11 +37,22 @@ public sealed class WholeAppFixture : IAsyncLifetime
                 "PORT=",
                 $"SPOOL_DIR={SpoolDirectory}",
                 "TRACKMULTI_DOTENV=",
+                // The dashboard runs too, so tests can read traces from its telemetry API; no dev certificate here.
+                "ASPIRE_ALLOW_UNSECURED_TRANSPORT=true",
             ],
+            (options, _) => options.DisableDashboard = false,
             cts.Token);
         App = await builder.BuildAsync(cts.Token);
         await App.StartAsync(cts.Token);
         await App.ResourceNotifications.WaitForResourceHealthyAsync("web", cts.Token);
+    }
+
+    /// <summary>The dashboard's telemetry HTTP API (spans, logs), authorised with the AppHost's dashboard API key.</summary>
+    public HttpClient CreateDashboardClient()
+    {
+        var client = new HttpClient { BaseAddress = App.GetEndpoint("aspire-dashboard", "http") };
+        client.DefaultRequestHeaders.Add("X-API-Key", App.Services.GetRequiredService<IConfiguration>()["AppHost:DashboardApiKey"]);
+        return client;
     }
 
     public IAmazonS3 CreateS3Client() => S3rverProcess.CreateClient(App.GetEndpoint("s3", "http").ToString());

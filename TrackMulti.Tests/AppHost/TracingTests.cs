@@ -1,0 +1,61 @@
+using System.Diagnostics;
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
+using Aspire.Hosting.Testing;
+
+namespace TrackMulti.Tests.AppHost;
+
+/// <summary>Traces as the dashboard shows them, read back from its telemetry HTTP API.</summary>
+[Collection(WholeAppCollection.Name)]
+public sealed class TracingTests(WholeAppFixture fixture)
+{
+    [Fact]
+    public async Task The_upload_span_links_to_the_track_request_that_fed_it_and_holds_the_S3_PUT()
+    {
+        // A click's trace, started by "the browser": the Web forwards it to the Api with the same trace id.
+        var traceId = ActivityTraceId.CreateRandom().ToHexString();
+        using var web = fixture.App.CreateHttpClient("web");
+        using var track = new HttpRequestMessage(HttpMethod.Post, "/api/track") { Content = JsonContent.Create(new JsonObject { ["name"] = "traced_click" }) };
+        track.Headers.Add("traceparent", $"00-{traceId}-{ActivitySpanId.CreateRandom().ToHexString()}-01");
+        (await web.SendAsync(track)).EnsureSuccessStatusCode();
+        using var api = fixture.App.CreateHttpClient("api");
+        var flush = await (await api.PostAsync("/api/flush", null)).Content.ReadFromJsonAsync<JsonObject>();
+        var key = flush!["filename"]!.GetValue<string>();
+
+        using var dashboard = fixture.CreateDashboardClient();
+        JsonObject? trackSpan = null, uploadSpan = null, putSpan = null;
+        for (var i = 0; i < 60 && putSpan is null; i++)
+        {
+            await Task.Delay(500);
+            var spans = await SpansAsync(dashboard, "api");
+            trackSpan = spans.FirstOrDefault(s => Str(s, "traceId") == traceId && Str(s, "name") == "POST /api/track");
+            uploadSpan = spans.FirstOrDefault(s => Str(s, "name") == "upload batch" && Attribute(s, "aws.s3.key") == key);
+            putSpan = uploadSpan is null ? null : spans.FirstOrDefault(s => Str(s, "parentSpanId") == Str(uploadSpan, "spanId") && Str(s, "name") == "PUT");
+        }
+
+        Assert.NotNull(trackSpan);
+        Assert.NotNull(uploadSpan);
+        Assert.NotEqual(traceId, Str(uploadSpan, "traceId")); // the upload is its own trace…
+        var links = uploadSpan["links"]!.AsArray().Select(l => (Str(l!.AsObject(), "traceId"), Str(l!.AsObject(), "spanId")));
+        Assert.Contains((traceId, Str(trackSpan, "spanId")), links); // …linked to the request that fed it
+        Assert.Equal(WholeAppFixture.Bucket, Attribute(uploadSpan, "aws.s3.bucket"));
+        Assert.Equal("1", Attribute(uploadSpan, "trackmulti.batch.events"));
+        Assert.NotNull(putSpan); // the SDK's HTTP call beneath it
+        Assert.EndsWith(key, Attribute(putSpan, "url.full"));
+    }
+
+    private static async Task<List<JsonObject>> SpansAsync(HttpClient dashboard, string resource)
+    {
+        var body = await dashboard.GetFromJsonAsync<JsonObject>($"/api/telemetry/spans?resource={resource}");
+        return [.. body!["data"]!["resourceSpans"]!.AsArray()
+            .SelectMany(r => r!["scopeSpans"]!.AsArray())
+            .SelectMany(s => s!["spans"]!.AsArray())
+            .Select(s => s!.AsObject())];
+    }
+
+    private static string? Str(JsonObject node, string name) => node[name]?.GetValue<string>();
+
+    private static string? Attribute(JsonObject span, string key) =>
+        span["attributes"]?.AsArray().FirstOrDefault(a => Str(a!.AsObject(), "key") == key)?["value"]?.AsObject()
+            .Select(v => v.Value?.ToString()).FirstOrDefault();
+}
