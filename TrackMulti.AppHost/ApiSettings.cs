@@ -15,6 +15,7 @@ public static class ApiSettings
         "UPLOAD_RETRY_BASE_DELAY_MS",
         "UPLOAD_PAUSE_MAX_SECONDS",
         "FLUSH_TIMEOUT_SECONDS",
+        "S3_HEALTH_CACHE_SECONDS",
     ];
 
     public static IResourceBuilder<ProjectResource> WithPassThroughSettings(
