@@ -44,5 +44,14 @@ public sealed class ManifestTests
         Assert.Equal("{api.bindings.http.url}", webEnv["services__api__http__0"]!.GetValue<string>());
         Assert.True(resources["web"]!["bindings"]!["http"]!["external"]!.GetValue<bool>());
         Assert.DoesNotContain(TestPaths.RepositoryRoot, resources["api"]!["env"]!.ToJsonString());
+
+        // Each service carries its health endpoints for the platform's probes.
+        foreach (var service in new[] { "api", "web" })
+        {
+            var probes = resources[service]!["probes"]!.AsArray()
+                .ToDictionary(p => p!["type"]!.GetValue<string>(), p => (p!["path"]!.GetValue<string>(), p!["endpoint"]!.GetValue<string>()));
+            Assert.Equal(("/ready", "http"), probes["readiness"]);
+            Assert.Equal(("/alive", "http"), probes["liveness"]);
+        }
     }
 }
