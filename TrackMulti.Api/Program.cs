@@ -14,6 +14,7 @@ if (builder.Configuration["PORT"] is { Length: > 0 } port)
 builder.AddServiceDefaults(TelemetryExtensions.Sources);
 builder.Services.AddProblemDetails();
 builder.Services.AddSingleton(TimeProvider.System);
+builder.AddIngestion();
 builder.AddTrackTelemetry();
 builder.AddBatchStorage();
 builder.AddBatching();
@@ -22,6 +23,8 @@ var app = builder.Build();
 
 app.UseExceptionHandler();
 app.UseStatusCodePages();
+app.UseCors();
+app.UseRateLimiter();
 app.MapDefaultEndpoints();
 app.MapServiceInfo();
 app.MapTrackApi();

@@ -16,6 +16,10 @@ public static class ApiSettings
         "UPLOAD_PAUSE_MAX_SECONDS",
         "FLUSH_TIMEOUT_SECONDS",
         "S3_HEALTH_CACHE_SECONDS",
+        "TRACK_MAX_BODY_BYTES",
+        "RATE_LIMIT_PER_SECOND",
+        "RATE_LIMIT_BURST",
+        "CORS_ALLOWED_ORIGINS",
     ];
 
     public static IResourceBuilder<ProjectResource> WithPassThroughSettings(
@@ -30,6 +34,16 @@ public static class ApiSettings
         }
         return project;
     }
+
+    /// <summary>
+    /// A secret parameter for one of the Api's keys: the value configured under <paramref name="setting"/>, or else
+    /// a random one generated for the run (and left for the deployment to supply).
+    /// </summary>
+    public static IResourceBuilder<ParameterResource> AddApiKeyParameter(
+        this IDistributedApplicationBuilder builder, string name, string setting) =>
+        builder.Configuration[setting] is { Length: > 0 } configured
+            ? builder.AddParameter(name, configured, secret: true)
+            : builder.AddParameter(name, new GenerateParameterDefault { MinLength = 32, Special = false }, secret: true);
 
     /// <summary>
     /// For real AWS: keys from configuration (.env included) travel as secret parameters, a profile name as is;

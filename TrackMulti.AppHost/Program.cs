@@ -12,9 +12,15 @@ var region = builder.AddParameter("aws-region", settings.Region, publishValueAsD
 var fmeApiKey = builder.AddParameter("fme-api-key",
     () => builder.Configuration["HARNESS_FME_API_KEY"] is { Length: > 0 } key ? key : AppHostSettings.DefaultFmeKey, secret: true);
 
+// The Api's own keys: only the Web (server side) knows them, so the local stack runs with keys on.
+var ingestApiKey = builder.AddApiKeyParameter("ingest-api-key", "INGEST_API_KEY");
+var adminApiKey = builder.AddApiKeyParameter("admin-api-key", "ADMIN_API_KEY");
+
 var api = builder.AddProject<Projects.TrackMulti_Api>("api")
     .WithEnvironment("S3_BUCKET_NAME", bucket)
     .WithEnvironment("AWS_REGION", region)
+    .WithEnvironment("INGEST_API_KEY", ingestApiKey)
+    .WithEnvironment("ADMIN_API_KEY", adminApiKey)
     .WithPassThroughSettings(builder.Configuration, ApiSettings.PassedThrough)
     .WithHealthEndpoints();
 
@@ -42,6 +48,8 @@ var web = builder.AddProject<Projects.TrackMulti_Web>("web")
     .WithReference(api)
     .WaitFor(api)
     .WithEnvironment("HARNESS_FME_API_KEY", fmeApiKey)
+    .WithEnvironment("INGEST_API_KEY", ingestApiKey)
+    .WithEnvironment("ADMIN_API_KEY", adminApiKey)
     .WithExternalHttpEndpoints()
     .WithHealthEndpoints();
 

@@ -13,6 +13,7 @@ if (!app.Environment.IsDevelopment())
     app.UseExceptionHandler("/Error");
 }
 
+app.UseSecurityHeaders();
 app.UseStaticFiles();
 app.MapDefaultEndpoints();
 app.MapRazorPages();

@@ -28,7 +28,7 @@ wait_for http://127.0.0.1:4599/
 # The Api as deployed: Release, spool on local disk, seed variables, logging at warnings only.
 PORT=5290 SPOOL_DIR="$work/spool" S3_BUCKET_NAME=bench-events AWS_REGION=us-east-1 BATCH_SIZE=${BATCH_SIZE:-100} \
 AWS_ENDPOINT_URL_S3=http://127.0.0.1:4599 AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER \
-Logging__LogLevel__Default=Warning ASPNETCORE_ENVIRONMENT=Production \
+Logging__LogLevel__Default=Warning ASPNETCORE_ENVIRONMENT=Production RATE_LIMIT_PER_SECOND=0 \
   dotnet TrackMulti.Api/bin/Release/net10.0/TrackMulti.Api.dll >"$work/api.log" 2>&1 &
 pids+=($!)
 wait_for http://127.0.0.1:5290/alive

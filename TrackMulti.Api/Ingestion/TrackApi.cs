@@ -10,16 +10,23 @@ namespace TrackMulti.Api.Ingestion;
 /// <summary>The seed's API: <c>POST /api/track</c>, <c>POST /api/flush</c>, <c>GET /api/status</c>, same shapes.</summary>
 public static class TrackApi
 {
-    /// <summary>One event is small; anything larger is refused by the server before it is read (413).</summary>
-    public const int MaxTrackBodyBytes = 64 * 1024;
-
     public static RouteGroupBuilder MapTrackApi(this IEndpointRouteBuilder app)
     {
+        var options = app.ServiceProvider.GetRequiredService<IOptions<IngestionOptions>>().Value;
         var api = app.MapGroup("/api");
-        api.MapPost("/track", TrackAsync).WithMetadata(new RequestSizeLimitAttribute(MaxTrackBodyBytes));
-        api.MapPost("/flush", FlushAsync);
+        if (options.CorsOrigins.Length > 0)
+        {
+            api.RequireCors(IngestionExtensions.CorsPolicy);
+        }
+
+        // One event is small: anything larger is refused by Kestrel before it is read (413).
+        api.MapPost("/track", TrackAsync)
+            .WithMetadata(new RequestSizeLimitAttribute(options.MaxTrackBodyBytes))
+            .RequireRateLimiting(IngestionExtensions.PerClientPolicy)
+            .RequireIngestKey();
+        api.MapPost("/flush", FlushAsync).RequireAdminKey();
         api.MapGet("/status", GetStatus);
-        api.MapGet("/objects", ListObjectsAsync);
+        api.MapGet("/objects", ListObjectsAsync).RequireAdminKey();
         return api;
     }
 
@@ -32,6 +39,7 @@ public static class TrackApi
             metrics.EventRejected("unsupported_media_type");
             return TypedResults.Problem(
                 statusCode: StatusCodes.Status415UnsupportedMediaType,
+                type: Problems.UnsupportedMediaType,
                 title: "Unsupported content type",
                 detail: "Send the event as JSON with 'Content-Type: application/json'.");
         }
@@ -39,27 +47,30 @@ public static class TrackApi
         TrackEventReadResult read;
         try
         {
-            // The whole body (at most MaxTrackBodyBytes, enforced by Kestrel) straight from the request pipe.
-            var body = await request.BodyReader.ReadAtLeastAsync(MaxTrackBodyBytes + 1, cancellationToken);
+            // The whole body (at most TRACK_MAX_BODY_BYTES, enforced by Kestrel) straight from the request pipe.
+            var body = await request.BodyReader.ReadAtLeastAsync(int.MaxValue, cancellationToken);
             read = TrackEventReader.Read(body.Buffer, time.GetUtcNow());
             request.BodyReader.AdvanceTo(body.Buffer.End);
         }
         catch (BadHttpRequestException ex)
         {
             // Kestrel's own limits (body size: 413, a client that stalls: 408) surface here; say so, don't 500.
-            metrics.EventRejected(ex.StatusCode == StatusCodes.Status413PayloadTooLarge ? "too_large" : "bad_request");
-            return TypedResults.Problem(statusCode: ex.StatusCode, title: "Request body refused", detail: ex.Message);
+            var tooLarge = ex.StatusCode == StatusCodes.Status413PayloadTooLarge;
+            metrics.EventRejected(tooLarge ? "too_large" : "bad_request");
+            return TypedResults.Problem(statusCode: ex.StatusCode, type: tooLarge ? Problems.BodyTooLarge : Problems.BadRequest,
+                title: "Request body refused", detail: ex.Message);
         }
 
         if (read.MalformedReason is { } reason)
         {
             metrics.EventRejected("malformed");
-            return TypedResults.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Malformed request body", detail: reason);
+            return TypedResults.Problem(statusCode: StatusCodes.Status400BadRequest, type: Problems.MalformedJson,
+                title: "Malformed request body", detail: reason);
         }
         if (read.FieldErrors is { } errors)
         {
             metrics.EventRejected("invalid");
-            return TypedResults.ValidationProblem(errors, title: "The event is not valid");
+            return TypedResults.ValidationProblem(errors, type: Problems.InvalidEvent, title: "The event is not valid");
         }
 
         try
@@ -71,7 +82,7 @@ public static class TrackApi
         catch (IntakeClosedException ex)
         {
             metrics.EventRejected("shutting_down");
-            return ServiceUnavailable(ex.Message);
+            return ServiceUnavailable(Problems.ShuttingDown, ex.Message);
         }
         catch (SpoolFullException ex)
         {
@@ -79,12 +90,14 @@ public static class TrackApi
             // Backpressure: S3 is behind and the spool is at its bound. Come back after the uploader's next round.
             var retryAfter = upload.Value.PauseAfter(Math.Max(1, uploads.Status().ConsecutiveFailures));
             request.HttpContext.Response.Headers.RetryAfter = ((int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
-            return TypedResults.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: "Spool full", detail: ex.Message);
+            return TypedResults.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, type: Problems.SpoolFull,
+                title: "Spool full", detail: ex.Message);
         }
         catch (SpoolWriteException ex)
         {
             metrics.EventRejected("spool_error");
-            return TypedResults.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: "Event not stored", detail: ex.Message);
+            return TypedResults.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, type: Problems.SpoolError,
+                title: "Event not stored", detail: ex.Message);
         }
     }
 
@@ -98,7 +111,7 @@ public static class TrackApi
         }
         catch (Exception ex) when (ex is IntakeClosedException or SpoolWriteException)
         {
-            return ServiceUnavailable(ex.Message);
+            return ServiceUnavailable(ex is IntakeClosedException ? Problems.ShuttingDown : Problems.SpoolError, ex.Message);
         }
 
         var timeout = options.Value.FlushTimeout;
@@ -127,6 +140,7 @@ public static class TrackApi
         // Nothing is lost: the batches stay queued under their keys and the uploader keeps trying.
         return TypedResults.Problem(
             statusCode: StatusCodes.Status503ServiceUnavailable,
+            type: Problems.FlushNotConfirmed,
             title: "Flush not confirmed by S3",
             detail: drained.Error,
             extensions: new Dictionary<string, object?>
@@ -167,7 +181,8 @@ public static class TrackApi
     {
         if (limit is < 1 or > 100)
         {
-            return TypedResults.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Bad limit", detail: "'limit' must be between 1 and 100.");
+            return TypedResults.Problem(statusCode: StatusCodes.Status400BadRequest, type: Problems.BadLimit,
+                title: "Bad limit", detail: "'limit' must be between 1 and 100.");
         }
         try
         {
@@ -176,12 +191,13 @@ public static class TrackApi
         catch (Exception ex) when (ex is Amazon.Runtime.AmazonServiceException or Amazon.Runtime.AmazonClientException or HttpRequestException)
         {
             loggers.CreateLogger(typeof(TrackApi)).LogWarning(ex, "Listing {Bucket} failed", store.Location);
-            return TypedResults.Problem(statusCode: StatusCodes.Status502BadGateway, title: "S3 did not answer the listing", detail: S3Faults.Describe(ex));
+            return TypedResults.Problem(statusCode: StatusCodes.Status502BadGateway, type: Problems.S3Unavailable,
+                title: "S3 did not answer the listing", detail: S3Faults.Describe(ex));
         }
     }
 
-    private static ProblemHttpResult ServiceUnavailable(string detail) =>
-        TypedResults.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: "Service unavailable", detail: detail);
+    private static ProblemHttpResult ServiceUnavailable(string type, string detail) =>
+        TypedResults.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, type: type, title: "Service unavailable", detail: detail);
 }
 
 public sealed record TrackResponse(bool Success, int BatchSize, FlushedBatch? Flushed);

@@ -22,12 +22,17 @@ public sealed record TrackEvent
     [JsonPropertyOrder(2)]
     public string? Key { get; init; }
 
+    /// <summary>The value exactly as received: a JSON number, or an explicit null (absent when the client sent none).</summary>
     [JsonPropertyOrder(3)]
-    public double? Value { get; init; }
+    public JsonElement? Value { get; init; }
 
-    /// <summary>The event's properties object, as received.</summary>
+    /// <summary>The event's properties object (or an explicit null), as received.</summary>
     [JsonPropertyOrder(4)]
     public JsonElement? Properties { get; init; }
+
+    /// <summary>The value as FME takes it: a number, or null.</summary>
+    [JsonIgnore]
+    public double? NumericValue => Value is { ValueKind: JsonValueKind.Number } number ? number.GetDouble() : null;
 
     [JsonPropertyOrder(5)]
     [JsonConverter(typeof(IsoMillisecondsConverter))]

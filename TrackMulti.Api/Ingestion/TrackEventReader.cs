@@ -4,11 +4,17 @@ using System.Text.Json;
 namespace TrackMulti.Api.Ingestion;
 
 /// <summary>
-/// Turns a request body into a <see cref="TrackEvent"/>, or into the list of what is wrong with it, field by field.
-/// Nothing is stored unless this succeeds.
+/// Turns a request body into a <see cref="TrackEvent"/>, or into the list of what is wrong with it, field by field,
+/// by the rules the FME SDKs apply to <c>track()</c>, so S3 never holds an event FME would have refused.
+/// Nothing is stored unless this succeeds. Top-level fields the model does not name are kept as sent, except
+/// <c>receivedAt</c>, which is the server's.
 /// </summary>
-public static class TrackEventReader
+public static partial class TrackEventReader
 {
+    public const int MaxKeyLength = 250;
+    public const int MaxProperties = 300;
+    public const int MaxPropertiesBytes = 32 * 1024;
+
     private static readonly JsonDocumentOptions Options = new()
     {
         MaxDepth = 32,
@@ -18,6 +24,13 @@ public static class TrackEventReader
 
     public static TrackEventReadResult Read(ReadOnlySequence<byte> body, DateTimeOffset receivedAt)
     {
+        // The parser checks UTF-8 only in what it decodes; fields kept as sent must be valid too, or the NDJSON is not.
+        ReadOnlySpan<byte> bytes = body.IsSingleSegment ? body.FirstSpan : body.ToArray();
+        if (!System.Text.Unicode.Utf8.IsValid(bytes))
+        {
+            return TrackEventReadResult.Malformed("The request body is not valid UTF-8.");
+        }
+
         JsonDocument document;
         try
         {
@@ -43,10 +56,27 @@ public static class TrackEventReader
 
         var errors = new Dictionary<string, string[]>();
         var name = ReadString(root, "name", required: true, errors);
-        var trafficType = ReadString(root, "trafficType", required: false, errors) ?? TrackEvent.DefaultTrafficType;
-        var key = ReadString(root, "key", required: false, errors);
+        if (name is not null && !EventTypePattern().IsMatch(name))
+        {
+            errors["name"] = ["'name' must start with a letter or digit and hold at most 80 letters, digits, '-', '_', '.' or ':' (the FME event type rule)."];
+        }
+        // The SDKs lower-case traffic types (with a warning); so does the Api, so both stores agree.
+        var trafficType = ReadString(root, "trafficType", required: false, errors)?.ToLowerInvariant() ?? TrackEvent.DefaultTrafficType;
+        var key = ReadString(root, "key", required: false, errors)?.Trim();
+        if (key is { Length: > MaxKeyLength })
+        {
+            errors["key"] = [$"'key' must be at most {MaxKeyLength} characters after trimming."];
+        }
         var value = ReadNumber(root, "value", errors);
         var properties = ReadObject(root, "properties", errors);
+        if (properties is { ValueKind: JsonValueKind.Object } props)
+        {
+            CheckProperties(props, errors);
+        }
+        if (root.TryGetProperty("receivedAt", out _))
+        {
+            errors["receivedAt"] = ["'receivedAt' is set by the server; leave it out."];
+        }
 
         if (errors.Count > 0)
         {
@@ -56,7 +86,7 @@ public static class TrackEventReader
         Dictionary<string, JsonElement>? others = null;
         foreach (var field in root.EnumerateObject())
         {
-            if (field.Name is not ("name" or "trafficType" or "key" or "value" or "properties" or "receivedAt"))
+            if (field.Name is not ("name" or "trafficType" or "key" or "value" or "properties"))
             {
                 (others ??= [])[field.Name] = field.Value.Clone();
             }
@@ -73,6 +103,36 @@ public static class TrackEventReader
             OtherFields = others,
         });
     }
+
+    /// <summary>FME's limits on properties: flat values only, at most 300 of them, at most 32 KB.</summary>
+    private static void CheckProperties(JsonElement properties, Dictionary<string, string[]> errors)
+    {
+        var problems = new List<string>();
+        var count = 0;
+        foreach (var property in properties.EnumerateObject())
+        {
+            count++;
+            if (property.Value.ValueKind is JsonValueKind.Object or JsonValueKind.Array)
+            {
+                problems.Add($"'properties.{property.Name}' must be a string, number, boolean or null, not an {(property.Value.ValueKind == JsonValueKind.Object ? "object" : "array")}.");
+            }
+        }
+        if (count > MaxProperties)
+        {
+            problems.Add($"'properties' has {count} entries; at most {MaxProperties} are allowed.");
+        }
+        if (System.Text.Encoding.UTF8.GetByteCount(properties.GetRawText()) is var size and > MaxPropertiesBytes)
+        {
+            problems.Add($"'properties' is {size} bytes; at most {MaxPropertiesBytes} are allowed.");
+        }
+        if (problems.Count > 0)
+        {
+            errors["properties"] = [.. problems];
+        }
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex("^[a-zA-Z0-9][-_.:a-zA-Z0-9]{0,79}$")]
+    private static partial System.Text.RegularExpressions.Regex EventTypePattern();
 
     private static string? ReadString(JsonElement root, string field, bool required, Dictionary<string, string[]> errors)
     {
@@ -100,11 +160,16 @@ public static class TrackEventReader
         return text;
     }
 
-    private static double? ReadNumber(JsonElement root, string field, Dictionary<string, string[]> errors)
+    /// <summary>A finite number or an explicit null, kept as received (so "1.50" stays "1.50").</summary>
+    private static JsonElement? ReadNumber(JsonElement root, string field, Dictionary<string, string[]> errors)
     {
-        if (!root.TryGetProperty(field, out var element) || element.ValueKind == JsonValueKind.Null)
+        if (!root.TryGetProperty(field, out var element))
         {
             return null;
+        }
+        if (element.ValueKind == JsonValueKind.Null)
+        {
+            return element.Clone();
         }
 
         if (element.ValueKind != JsonValueKind.Number || !element.TryGetDouble(out var number) || !double.IsFinite(number))
@@ -112,14 +177,19 @@ public static class TrackEventReader
             errors[field] = [$"'{field}' must be a finite number or null."];
             return null;
         }
-        return number;
+        return element.Clone();
     }
 
+    /// <summary>An object, or an explicit null, kept as received.</summary>
     private static JsonElement? ReadObject(JsonElement root, string field, Dictionary<string, string[]> errors)
     {
-        if (!root.TryGetProperty(field, out var element) || element.ValueKind == JsonValueKind.Null)
+        if (!root.TryGetProperty(field, out var element))
         {
             return null;
+        }
+        if (element.ValueKind == JsonValueKind.Null)
+        {
+            return element.Clone();
         }
 
         if (element.ValueKind != JsonValueKind.Object)

@@ -28,7 +28,13 @@ public sealed class ManifestTests
         var resources = Assert.IsType<JsonObject>(JsonNode.Parse(await File.ReadAllTextAsync(output))!["resources"]);
 
         // Emulators exist in run mode only, even when S3_EMULATOR asks for one.
-        Assert.Equal(["api", "aws-region", "fme-api-key", "s3-bucket-name", "web"], resources.Select(r => r.Key).Order());
+        Assert.Equal(
+            ["admin-api-key", "api", "aws-region", "fme-api-key", "ingest-api-key", "s3-bucket-name", "web"],
+            resources.Select(r => r.Key).Order());
+        Assert.True(resources["ingest-api-key"]!["inputs"]!["value"]!["secret"]!.GetValue<bool>());
+        Assert.True(resources["admin-api-key"]!["inputs"]!["value"]!["secret"]!.GetValue<bool>());
+        Assert.Equal("{ingest-api-key.value}", resources["api"]!["env"]!["INGEST_API_KEY"]!.GetValue<string>());
+        Assert.Equal("{ingest-api-key.value}", resources["web"]!["env"]!["INGEST_API_KEY"]!.GetValue<string>());
         Assert.Equal("project.v0", resources["api"]!["type"]!.GetValue<string>());
         Assert.Equal("project.v0", resources["web"]!["type"]!.GetValue<string>());
         Assert.True(resources["fme-api-key"]!["inputs"]!["value"]!["secret"]!.GetValue<bool>());

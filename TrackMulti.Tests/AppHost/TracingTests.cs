@@ -18,8 +18,7 @@ public sealed class TracingTests(WholeAppFixture fixture)
         using var track = new HttpRequestMessage(HttpMethod.Post, "/api/track") { Content = JsonContent.Create(new JsonObject { ["name"] = "traced_click" }) };
         track.Headers.Add("traceparent", $"00-{traceId}-{ActivitySpanId.CreateRandom().ToHexString()}-01");
         (await web.SendAsync(track)).EnsureSuccessStatusCode();
-        using var api = fixture.App.CreateHttpClient("api");
-        var flush = await (await api.PostAsync("/api/flush", null)).Content.ReadFromJsonAsync<JsonObject>();
+        var flush = await (await web.PostAsync("/api/flush", null)).Content.ReadFromJsonAsync<JsonObject>();
         var key = flush!["filename"]!.GetValue<string>();
 
         using var dashboard = fixture.CreateDashboardClient();

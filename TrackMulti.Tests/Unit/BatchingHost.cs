@@ -86,7 +86,7 @@ internal sealed class BatchingHost : IAsyncDisposable
     {
         TrafficType = "user",
         Name = "button_click",
-        Value = n,
+        Value = System.Text.Json.JsonSerializer.SerializeToElement(n),
         Properties = padding > 0 ? System.Text.Json.JsonSerializer.SerializeToElement(new { pad = new string('x', padding) }) : null,
         ReceivedAt = DateTimeOffset.UnixEpoch.AddSeconds(n),
     };
@@ -105,7 +105,7 @@ internal sealed class BatchingHost : IAsyncDisposable
     public List<double?> StoredValues() =>
         [.. Store.Objects.OrderBy(o => o.Key, StringComparer.Ordinal)
             .SelectMany(o => System.Text.Encoding.UTF8.GetString(o.Value).Split('\n', StringSplitOptions.RemoveEmptyEntries))
-            .Select(line => TrackEvent.FromJsonLine(System.Text.Encoding.UTF8.GetBytes(line)).Value)];
+            .Select(line => TrackEvent.FromJsonLine(System.Text.Encoding.UTF8.GetBytes(line)).NumericValue)];
 
     public async ValueTask DisposeAsync()
     {

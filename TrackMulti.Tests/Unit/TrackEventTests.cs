@@ -23,13 +23,25 @@ public sealed class TrackEventTests
     }
 
     [Fact]
-    public void Unknown_top_level_fields_are_kept_after_receivedAt_and_a_client_receivedAt_is_replaced()
+    public void Unknown_top_level_fields_are_kept_after_receivedAt_and_a_client_receivedAt_is_refused()
     {
-        var read = Read("""{"name":"signup","key":"user-7","campaign":{"id":3},"receivedAt":"1999-01-01T00:00:00.000Z"}""");
+        var read = Read("""{"name":"signup","key":"user-7","campaign":{"id":3}}""");
 
         Assert.Equal(
             """{"trafficType":"user","name":"signup","key":"user-7","receivedAt":"2025-10-24T10:30:15.456Z","campaign":{"id":3}}""",
             Encoding.UTF8.GetString(read.Event!.ToJsonLine()));
+        Assert.Contains("set by the server", Assert.Single(Read("""{"name":"a","receivedAt":"1999-01-01T00:00:00.000Z"}""").FieldErrors!["receivedAt"]));
+    }
+
+    [Fact]
+    public void Values_and_properties_are_written_exactly_as_received_explicit_nulls_included()
+    {
+        Assert.Equal(
+            """{"trafficType":"user","name":"a","value":1.50,"properties":null,"receivedAt":"2025-10-24T10:30:15.456Z"}""",
+            Encoding.UTF8.GetString(Read("""{"name":"a","value":1.50,"properties":null}""").Event!.ToJsonLine()));
+        Assert.Equal(
+            """{"trafficType":"user","name":"a","value":null,"receivedAt":"2025-10-24T10:30:15.456Z"}""",
+            Encoding.UTF8.GetString(Read("""{"name":"a","value":null}""").Event!.ToJsonLine()));
     }
 
     [Fact]
@@ -41,7 +53,7 @@ public sealed class TrackEventTests
 
         Assert.Equal(original.Name, roundTripped.Name);
         Assert.Equal(original.TrafficType, roundTripped.TrafficType);
-        Assert.Equal(original.Value, roundTripped.Value);
+        Assert.Equal(original.NumericValue, roundTripped.NumericValue);
         Assert.Equal(original.ReceivedAt, roundTripped.ReceivedAt);
         Assert.True(JsonElement.DeepEquals(original.Properties!.Value, roundTripped.Properties!.Value));
     }
@@ -65,6 +77,7 @@ public sealed class TrackEventTests
     [InlineData("""{"name":42}""", "name", "string")]
     [InlineData("""{"name":"x","trafficType":7}""", "trafficType", "string")]
     [InlineData("""{"name":"x","value":"1"}""", "value", "number")]
+    [InlineData("""{"name":"bad event name!"}""", "name", "FME event type rule")]
     [InlineData("""{"name":"x","properties":[1]}""", "properties", "object")]
     [InlineData("""{"name":"x","key":false}""", "key", "string")]
     public void Each_invalid_field_is_named(string body, string field, string expected)

@@ -1,0 +1,66 @@
+using System.Security.Cryptography;
+using System.Text;
+using Microsoft.Extensions.Options;
+using TrackMulti.Api.Telemetry;
+
+namespace TrackMulti.Api.Ingestion;
+
+/// <summary>
+/// Requires an API key on an endpoint when one is configured: <c>Authorization: Bearer &lt;key&gt;</c> or
+/// <c>X-Api-Key: &lt;key&gt;</c>. Compared in constant time (of SHA-256 digests, so the length does not leak either).
+/// </summary>
+public static class ApiKeys
+{
+    public const string HeaderName = "X-Api-Key";
+
+    public static TBuilder RequireIngestKey<TBuilder>(this TBuilder endpoint) where TBuilder : IEndpointConventionBuilder =>
+        endpoint.AddEndpointFilter(Filter(o => o.IngestApiKey, countsAsRejectedEvent: true));
+
+    public static TBuilder RequireAdminKey<TBuilder>(this TBuilder endpoint) where TBuilder : IEndpointConventionBuilder =>
+        endpoint.AddEndpointFilter(Filter(o => o.AdminApiKey, countsAsRejectedEvent: false));
+
+    /// <summary>The key a request presents, if any (used by the rate limiter to tell clients apart too).</summary>
+    public static string? Presented(HttpRequest request)
+    {
+        if (request.Headers.Authorization.ToString() is { Length: > 7 } authorization
+            && authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+        {
+            return authorization[7..].Trim();
+        }
+        return request.Headers[HeaderName].ToString() is { Length: > 0 } key ? key.Trim() : null;
+    }
+
+    public static bool Matches(string presented, string expected) =>
+        CryptographicOperations.FixedTimeEquals(
+            SHA256.HashData(Encoding.UTF8.GetBytes(presented)), SHA256.HashData(Encoding.UTF8.GetBytes(expected)));
+
+    private static Func<EndpointFilterInvocationContext, EndpointFilterDelegate, ValueTask<object?>> Filter(
+        Func<IngestionOptions, string?> expectedKey, bool countsAsRejectedEvent) =>
+        async (context, next) =>
+        {
+            var http = context.HttpContext;
+            if (expectedKey(http.RequestServices.GetRequiredService<IOptions<IngestionOptions>>().Value) is not { Length: > 0 } expected)
+            {
+                return await next(context);
+            }
+
+            var presented = Presented(http.Request);
+            if (presented is not null && Matches(presented, expected))
+            {
+                return await next(context);
+            }
+
+            if (countsAsRejectedEvent)
+            {
+                http.RequestServices.GetRequiredService<TrackMetrics>().EventRejected(presented is null ? "missing_api_key" : "wrong_api_key");
+            }
+            if (presented is null)
+            {
+                http.Response.Headers.WWWAuthenticate = "Bearer";
+                return TypedResults.Problem(statusCode: StatusCodes.Status401Unauthorized, type: Problems.MissingApiKey,
+                    title: "API key required", detail: $"Send the key as 'Authorization: Bearer <key>' or '{HeaderName}: <key>'.");
+            }
+            return TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden, type: Problems.WrongApiKey,
+                title: "API key not accepted", detail: "The key sent is not the one this endpoint requires.");
+        };
+}

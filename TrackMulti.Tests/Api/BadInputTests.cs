@@ -1,0 +1,213 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json.Nodes;
+using TrackMulti.Tests.Infrastructure;
+
+namespace TrackMulti.Tests.Api;
+
+/// <summary>One Api (keys on) against s3rver, shared by the bad-input corpus: nothing it refuses may change anything.</summary>
+public sealed class KeyedApiFixture : IAsyncLifetime
+{
+    public const string Bucket = "bad-input";
+    public const string IngestKey = "ingest-key-0123456789abcdef0123456789";
+    public const string AdminKey = "admin-key-0123456789abcdef01234567890";
+
+    private readonly string _spool = TestPaths.NewTemporaryDirectory("bad-input-spool");
+    private S3rverProcess _s3 = null!;
+
+    internal ApiProcess Api { get; private set; } = null!;
+    internal S3rverProcess S3 => _s3;
+
+    public async Task InitializeAsync()
+    {
+        _s3 = await S3rverProcess.StartAsync();
+        await _s3.CreateBucketAsync(Bucket);
+        Api = await ApiProcess.StartAgainstAsync(_s3, Bucket, _spool, ("INGEST_API_KEY", IngestKey), ("ADMIN_API_KEY", AdminKey));
+    }
+
+    public async Task DisposeAsync()
+    {
+        await Api.DisposeAsync();
+        await _s3.DisposeAsync();
+        Directory.Delete(_spool, recursive: true);
+    }
+}
+
+/// <summary>
+/// A table of bad requests, each rule at its edge: every one gets its exact status and problem type, and leaves the
+/// spool and the pending count as they were.
+/// </summary>
+public sealed class BadInputTests(KeyedApiFixture fixture) : IClassFixture<KeyedApiFixture>
+{
+    private const string Json = "application/json";
+    private const string Malformed = "urn:trackmulti:problem:malformed-json";
+    private const string Invalid = "urn:trackmulti:problem:invalid-event";
+    private const string TooLarge = "urn:trackmulti:problem:body-too-large";
+    private const string MediaType = "urn:trackmulti:problem:unsupported-media-type";
+    private const string MissingKey = "urn:trackmulti:problem:missing-api-key";
+    private const string WrongKey = "urn:trackmulti:problem:wrong-api-key";
+
+    public sealed record Case(string Name, string Path, string? ContentType, byte[] Body, string? Key, string? Bearer, int Status, string Type, string? Field = null)
+    {
+        public override string ToString() => Name;
+    }
+
+    private static Case Body(string name, string body, int status, string type, string? field = null) =>
+        new(name, "/api/track", Json, Encoding.UTF8.GetBytes(body), KeyedApiFixture.IngestKey, null, status, type, field);
+
+    private static string Properties(int count) =>
+        "{" + string.Join(",", Enumerable.Range(0, count).Select(i => $"\"p{i}\":{i}")) + "}";
+
+    public static IEnumerable<object[]> Cases()
+    {
+        var cases = new List<Case>
+        {
+            // Not JSON, or not one object
+            Body("empty body", "", 400, Malformed),
+            Body("whitespace body", "   \n ", 400, Malformed),
+            Body("truncated JSON", """{"name":"a" """, 400, Malformed),
+            Body("trailing comma", """{"name":"a",}""", 400, Malformed),
+            Body("single quotes", "{'name':'a'}", 400, Malformed),
+            Body("two objects", """{"name":"a"} {"name":"b"}""", 400, Malformed),
+            Body("NaN literal", """{"name":"a","value":NaN}""", 400, Malformed),
+            Body("Infinity literal", """{"name":"a","value":Infinity}""", 400, Malformed),
+            Body("duplicate name", """{"name":"a","name":"b"}""", 400, Malformed),
+            Body("duplicate property", """{"name":"a","properties":{"x":1,"x":2}}""", 400, Malformed),
+            Body("comment", """{"name":"a" /* c */}""", 400, Malformed),
+            Body("nesting deeper than 32", """{"name":"a","deep":""" + new string('[', 40) + new string(']', 40) + "}", 400, Malformed),
+            Body("array body", """[{"name":"a"}]""", 400, Malformed),
+            Body("string body", "\"a\"", 400, Malformed),
+            Body("number body", "42", 400, Malformed),
+            Body("null body", "null", 400, Malformed),
+            new("invalid UTF-8", "/api/track", Json, [.. "{\"name\":\"a\",\"x\":\""u8.ToArray(), 0xC3, 0x28, .. "\"}"u8.ToArray()],
+                KeyedApiFixture.IngestKey, null, 400, Malformed),
+            // name: the FME event type rule
+            Body("missing name", "{}", 400, Invalid, "name"),
+            Body("null name", """{"name":null}""", 400, Invalid, "name"),
+            Body("empty name", """{"name":""}""", 400, Invalid, "name"),
+            Body("blank name", """{"name":"   "}""", 400, Invalid, "name"),
+            Body("numeric name", """{"name":5}""", 400, Invalid, "name"),
+            Body("81-character name", $$"""{"name":"{{new string('a', 81)}}"}""", 400, Invalid, "name"),
+            Body("name starting with '-'", """{"name":"-abc"}""", 400, Invalid, "name"),
+            Body("name starting with '_'", """{"name":"_abc"}""", 400, Invalid, "name"),
+            Body("name with a space", """{"name":"bad event"}""", 400, Invalid, "name"),
+            Body("name with '!'", """{"name":"bad!"}""", 400, Invalid, "name"),
+            Body("name with '/'", """{"name":"a/b"}""", 400, Invalid, "name"),
+            Body("name with an accent", """{"name":"événement"}""", 400, Invalid, "name"),
+            // trafficType
+            Body("numeric trafficType", """{"name":"a","trafficType":1}""", 400, Invalid, "trafficType"),
+            Body("empty trafficType", """{"name":"a","trafficType":""}""", 400, Invalid, "trafficType"),
+            Body("object trafficType", """{"name":"a","trafficType":{}}""", 400, Invalid, "trafficType"),
+            // key
+            Body("empty key", """{"name":"a","key":""}""", 400, Invalid, "key"),
+            Body("blank key", """{"name":"a","key":"   "}""", 400, Invalid, "key"),
+            Body("251-character key", $$"""{"name":"a","key":"{{new string('k', 251)}}"}""", 400, Invalid, "key"),
+            Body("numeric key", """{"name":"a","key":42}""", 400, Invalid, "key"),
+            // value
+            Body("string value", """{"name":"a","value":"1"}""", 400, Invalid, "value"),
+            Body("boolean value", """{"name":"a","value":true}""", 400, Invalid, "value"),
+            Body("overflowing value", """{"name":"a","value":1e400}""", 400, Invalid, "value"),
+            Body("negative overflowing value", """{"name":"a","value":-1e400}""", 400, Invalid, "value"),
+            Body("object value", """{"name":"a","value":{}}""", 400, Invalid, "value"),
+            Body("array value", """{"name":"a","value":[1]}""", 400, Invalid, "value"),
+            // properties
+            Body("array properties", """{"name":"a","properties":[]}""", 400, Invalid, "properties"),
+            Body("string properties", """{"name":"a","properties":"x"}""", 400, Invalid, "properties"),
+            Body("numeric properties", """{"name":"a","properties":1}""", 400, Invalid, "properties"),
+            Body("nested object property", """{"name":"a","properties":{"o":{"b":1}}}""", 400, Invalid, "properties"),
+            Body("nested array property", """{"name":"a","properties":{"o":[1]}}""", 400, Invalid, "properties"),
+            Body("301 properties", $$$"""{"name":"a","properties":{{{Properties(301)}}}}""", 400, Invalid, "properties"),
+            Body("properties over 32 KB", $$$"""{"name":"a","properties":{"s":"{{{new string('x', 32 * 1024)}}}"}}""", 400, Invalid, "properties"),
+            Body("receivedAt from the client", """{"name":"a","receivedAt":"2025-01-01T00:00:00.000Z"}""", 400, Invalid, "receivedAt"),
+            Body("two bad fields", """{"name":"a b","value":"x"}""", 400, Invalid, "value"),
+            // size
+            Body("body over 64 KiB", $$"""{"name":"a","pad":"{{new string('x', 70 * 1024)}}"}""", 413, TooLarge),
+            Body("1 MiB body", $$"""{"name":"a","pad":"{{new string('x', 1024 * 1024)}}"}""", 413, TooLarge),
+            // content type
+            new("text/plain", "/api/track", "text/plain", """{"name":"a"}"""u8.ToArray(), KeyedApiFixture.IngestKey, null, 415, MediaType),
+            new("no content type", "/api/track", null, """{"name":"a"}"""u8.ToArray(), KeyedApiFixture.IngestKey, null, 415, MediaType),
+            new("form post", "/api/track", "application/x-www-form-urlencoded", "name=a"u8.ToArray(), KeyedApiFixture.IngestKey, null, 415, MediaType),
+            new("XML", "/api/track", "application/xml", "<name>a</name>"u8.ToArray(), KeyedApiFixture.IngestKey, null, 415, MediaType),
+            // keys
+            new("no key", "/api/track", Json, """{"name":"a"}"""u8.ToArray(), null, null, 401, MissingKey),
+            new("wrong X-Api-Key", "/api/track", Json, """{"name":"a"}"""u8.ToArray(), "nope", null, 403, WrongKey),
+            new("wrong Bearer key", "/api/track", Json, """{"name":"a"}"""u8.ToArray(), null, "nope", 403, WrongKey),
+            new("key in the wrong case", "/api/track", Json, """{"name":"a"}"""u8.ToArray(), KeyedApiFixture.IngestKey.ToUpperInvariant(), null, 403, WrongKey),
+            new("admin key on track", "/api/track", Json, """{"name":"a"}"""u8.ToArray(), KeyedApiFixture.AdminKey, null, 403, WrongKey),
+            new("flush without a key", "/api/flush", null, [], null, null, 401, MissingKey),
+            new("flush with the ingest key", "/api/flush", null, [], KeyedApiFixture.IngestKey, null, 403, WrongKey),
+            new("object list without a key", "/api/objects", null, [], null, null, 401, MissingKey),
+        };
+        return cases.Select(c => new object[] { c });
+    }
+
+    [Fact]
+    public void The_corpus_has_at_least_60_cases() => Assert.True(Cases().Count() >= 60);
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public async Task Each_bad_request_gets_its_status_and_problem_type_and_changes_nothing(Case bad)
+    {
+        var before = await fixture.Api.StatusAsync();
+
+        using var request = new HttpRequestMessage(bad.Path == "/api/objects" ? HttpMethod.Get : HttpMethod.Post, bad.Path);
+        if (bad.Path != "/api/objects")
+        {
+            request.Content = new ByteArrayContent(bad.Body);
+            if (bad.ContentType is not null)
+            {
+                request.Content.Headers.ContentType = MediaTypeHeaderValue.Parse(bad.ContentType);
+            }
+        }
+        if (bad.Key is not null)
+        {
+            request.Headers.Add("X-Api-Key", bad.Key);
+        }
+        if (bad.Bearer is not null)
+        {
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", bad.Bearer);
+        }
+        using var response = await fixture.Api.Http.SendAsync(request);
+
+        Assert.Equal(bad.Status, (int)response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        var problem = Assert.IsType<JsonObject>(await response.Content.ReadFromJsonAsync<JsonNode>());
+        Assert.Equal(bad.Type, problem["type"]!.GetValue<string>());
+        Assert.Equal(bad.Status, problem["status"]!.GetValue<int>());
+        if (bad.Field is not null)
+        {
+            Assert.NotNull(problem["errors"]![bad.Field]);
+        }
+        if (bad.Status == 401)
+        {
+            Assert.Equal("Bearer", response.Headers.WwwAuthenticate.ToString());
+        }
+
+        var after = await fixture.Api.StatusAsync();
+        Assert.Equal(before["pendingEvents"]!.GetValue<int>(), after["pendingEvents"]!.GetValue<int>());
+        Assert.Equal(before["spooledBytes"]!.GetValue<long>(), after["spooledBytes"]!.GetValue<long>());
+        Assert.Equal(before["batchSize"]!.GetValue<int>(), after["batchSize"]!.GetValue<int>());
+    }
+
+    [Fact]
+    public async Task The_keys_never_appear_in_the_logs()
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/api/track") { Content = JsonContent.Create(new JsonObject { ["name"] = "logged" }) };
+        request.Headers.Add("X-Api-Key", KeyedApiFixture.IngestKey);
+        (await fixture.Api.Http.SendAsync(request)).EnsureSuccessStatusCode();
+        using var flush = new HttpRequestMessage(HttpMethod.Post, "/api/flush");
+        flush.Headers.Authorization = new AuthenticationHeaderValue("Bearer", KeyedApiFixture.AdminKey);
+        (await fixture.Api.Http.SendAsync(flush)).EnsureSuccessStatusCode();
+
+        for (var i = 0; i < 50 && !fixture.Api.Output.Contains("Uploaded"); i++)
+        {
+            await Task.Delay(100); // the upload's log line follows the flush's answer
+        }
+        Assert.Contains("Uploaded", fixture.Api.Output); // the log is captured…
+        Assert.DoesNotContain(KeyedApiFixture.IngestKey, fixture.Api.Output); // …and holds no key
+        Assert.DoesNotContain(KeyedApiFixture.AdminKey, fixture.Api.Output);
+        Assert.DoesNotContain(S3rverProcess.AccessKey + "\"", fixture.Api.Output);
+    }
+}
