@@ -1,5 +1,8 @@
 using System.Text.RegularExpressions;
+using Aspire.Hosting;
+using Aspire.Hosting.ApplicationModel;
 using Aspire.Hosting.Testing;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Playwright;
 using TrackMulti.Tests.AppHost;
 using TrackMulti.Tests.Infrastructure;
@@ -20,6 +23,13 @@ public sealed class PageTests(WholeAppFixture fixture, ITestOutputHelper output)
         var page = browser.Page;
         var errors = new List<string>();
         page.PageError += (_, error) => errors.Add(error);
+        page.Console += (_, message) =>
+        {
+            if (message.Text.Contains("Content Security Policy", StringComparison.OrdinalIgnoreCase))
+            {
+                errors.Add(message.Text); // the page and the SDK must live within the CSP
+            }
+        };
 
         await page.GotoAsync(fixture.App.GetEndpoint("web", "http").ToString());
 
@@ -77,6 +87,19 @@ public sealed class PageTests(WholeAppFixture fixture, ITestOutputHelper output)
 
         var response = await browser.Page.GotoAsync(fixture.App.GetEndpoint("web", "http").ToString());
         var html = await response!.TextAsync();
+
+        // The Api's keys exist (the AppHost generates them) and stay on the server.
+        var model = fixture.App.Services.GetRequiredService<DistributedApplicationModel>();
+        foreach (var name in new[] { "ingest-api-key", "admin-api-key" })
+        {
+            var key = await model.Resources.OfType<ParameterResource>().Single(p => p.Name == name).GetValueAsync(CancellationToken.None);
+            Assert.False(string.IsNullOrEmpty(key));
+            Assert.DoesNotContain(key!, html);
+        }
+        var csp = await response.HeaderValueAsync("content-security-policy");
+        Assert.Contains("default-src 'self'", csp);
+        Assert.Contains("https://*.split.io", csp);
+        Assert.Equal("nosniff", await response.HeaderValueAsync("x-content-type-options"));
 
         Assert.DoesNotContain("S3RVER", html); // the emulator's credentials
         Assert.DoesNotContain(fixture.App.GetEndpoint("api", "http").ToString().TrimEnd('/'), html);
