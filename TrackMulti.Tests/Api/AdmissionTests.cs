@@ -43,6 +43,8 @@ public sealed class AdmissionTests : IAsyncLifetime
             """{"trafficType":"user","name":"null_value","value":null}""",
             $$$"""{"trafficType":"account","name":"A1-b_c.d:e","key":"{{{new string('k', 250)}}}","value":-0.5,"properties":{"s":"x","n":1.25,"b":true,"z":null}}""",
             """{"trafficType":"user","name":"unknown_field","campaign":{"id":3,"tags":["a"]}}""",
+            // properties of exactly 32 KB: {"s":"…"} is 8 bytes plus the string
+            $$$"""{"trafficType":"user","name":"max_properties_size","properties":{"s":"{{{new string('x', 32 * 1024 - 8)}}}"}}""",
         };
 
         foreach (var body in valid)
