@@ -9,32 +9,16 @@ namespace TrackMulti.Tests.Api;
 /// <summary>What the Api lets in: valid events at the rules' edges land unchanged, the rate limit, CORS.</summary>
 public sealed class AdmissionTests : IAsyncLifetime
 {
-    private const string Bucket = "admission";
-    private readonly string _spool = TestPaths.NewTemporaryDirectory("admission-spool");
-    private S3rverProcess _s3 = null!;
+    private S3rverBucket _bucket = null!;
 
-    public async Task InitializeAsync()
-    {
-        _s3 = await S3rverProcess.StartAsync();
-        await _s3.CreateBucketAsync(Bucket);
-    }
+    public async Task InitializeAsync() => _bucket = await S3rverBucket.StartAsync("admission");
 
-    public async Task DisposeAsync()
-    {
-        await _s3.DisposeAsync();
-        Directory.Delete(_spool, recursive: true);
-    }
-
-    private async Task<List<JsonObject>> StoredLinesAsync()
-    {
-        using var s3 = _s3.CreateClient();
-        return [.. (await StoredObject.ReadAllAsync(s3, Bucket)).SelectMany(o => o.Lines())];
-    }
+    public async Task DisposeAsync() => await _bucket.DisposeAsync();
 
     [Fact]
     public async Task Events_exactly_at_the_rules_edges_are_accepted_and_land_byte_for_byte_as_sent()
     {
-        await using var api = await ApiProcess.StartAgainstAsync(_s3, Bucket, _spool);
+        await using var api = await _bucket.StartApiAsync();
         var properties = "{" + string.Join(",", Enumerable.Range(0, 300).Select(i => $"\"p{i}\":{i}")) + "}";
         var valid = new[]
         {
@@ -57,8 +41,7 @@ public sealed class AdmissionTests : IAsyncLifetime
             Assert.Equal(HttpStatusCode.OK, flush.StatusCode);
         }
 
-        using var s3 = _s3.CreateClient();
-        var lines = Encoding.UTF8.GetString(Assert.Single(await StoredObject.ReadAllAsync(s3, Bucket)).Content).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        var lines = Encoding.UTF8.GetString(Assert.Single(await _bucket.ObjectsAsync()).Content).Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal(valid.Length, lines.Length);
         for (var i = 0; i < valid.Length; i++)
         {
@@ -75,7 +58,7 @@ public sealed class AdmissionTests : IAsyncLifetime
     [Fact]
     public async Task A_burst_over_the_rate_limit_gets_429_with_Retry_After_and_every_admitted_event_is_stored()
     {
-        await using var api = await ApiProcess.StartAgainstAsync(_s3, Bucket, _spool, ("RATE_LIMIT_PER_SECOND", "5"), ("RATE_LIMIT_BURST", "10"));
+        await using var api = await _bucket.StartApiAsync(("RATE_LIMIT_PER_SECOND", "5"), ("RATE_LIMIT_BURST", "10"));
 
         var admitted = new List<int>();
         var limited = new List<HttpResponseMessage>();
@@ -108,20 +91,20 @@ public sealed class AdmissionTests : IAsyncLifetime
         {
             Assert.Equal(HttpStatusCode.OK, flush.StatusCode);
         }
-        Assert.Equal(admitted, (await StoredLinesAsync()).Select(l => l["value"]!.GetValue<int>()));
+        Assert.Equal(admitted, (await _bucket.LinesAsync()).Select(l => l["value"]!.GetValue<int>()));
     }
 
     [Fact]
     public async Task CORS_is_closed_unless_an_origin_is_listed()
     {
-        await using (var closed = await ApiProcess.StartAgainstAsync(_s3, Bucket, _spool))
+        await using (var closed = await _bucket.StartApiAsync())
         {
             using var preflight = Preflight("https://shop.example");
             using var response = await closed.Http.SendAsync(preflight);
             Assert.False(response.Headers.Contains("Access-Control-Allow-Origin"));
         }
 
-        await using var open = await ApiProcess.StartAgainstAsync(_s3, Bucket, _spool, ("CORS_ALLOWED_ORIGINS", "https://shop.example"));
+        await using var open = await _bucket.StartApiAsync(("CORS_ALLOWED_ORIGINS", "https://shop.example"));
         using (var allowed = await open.Http.SendAsync(Preflight("https://shop.example")))
         {
             Assert.Equal("https://shop.example", allowed.Headers.GetValues("Access-Control-Allow-Origin").Single());

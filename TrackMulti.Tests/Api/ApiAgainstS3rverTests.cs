@@ -12,22 +12,21 @@ namespace TrackMulti.Tests.Api;
 public sealed class ApiAgainstS3rverTests : IAsyncLifetime
 {
     private const string Bucket = "seed-bucket";
-    private readonly string _spool = TestPaths.NewTemporaryDirectory("api-spool");
+    private S3rverBucket _bucket = null!;
     private S3rverProcess _s3 = null!;
     private ApiProcess _api = null!;
 
     public async Task InitializeAsync()
     {
-        _s3 = await S3rverProcess.StartAsync();
-        await _s3.CreateBucketAsync(Bucket);
-        _api = await ApiProcess.StartAgainstAsync(_s3, Bucket, _spool, ("BATCH_SIZE", "100"), ("S3_HEALTH_CACHE_SECONDS", "0.2"));
+        _bucket = await S3rverBucket.StartAsync(Bucket);
+        _s3 = _bucket.S3;
+        _api = await _bucket.StartApiAsync(("BATCH_SIZE", "100"), ("S3_HEALTH_CACHE_SECONDS", "0.2"));
     }
 
     public async Task DisposeAsync()
     {
         await _api.DisposeAsync();
-        await _s3.DisposeAsync();
-        Directory.Delete(_spool, recursive: true);
+        await _bucket.DisposeAsync();
     }
 
     private static JsonObject SeedEvent(int counter, string run) => new()

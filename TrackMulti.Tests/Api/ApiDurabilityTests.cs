@@ -12,24 +12,20 @@ namespace TrackMulti.Tests.Api;
 /// </summary>
 public sealed class ApiDurabilityTests : IAsyncLifetime
 {
-    private const string Bucket = "durability";
-    private readonly string _spool = TestPaths.NewTemporaryDirectory("durable-spool");
+    private S3rverBucket _bucket = null!;
     private S3rverProcess _s3 = null!;
+    private string _spool = null!;
 
     public async Task InitializeAsync()
     {
-        _s3 = await S3rverProcess.StartAsync();
-        await _s3.CreateBucketAsync(Bucket);
+        _bucket = await S3rverBucket.StartAsync("durability");
+        (_s3, _spool) = (_bucket.S3, _bucket.SpoolDirectory);
     }
 
-    public async Task DisposeAsync()
-    {
-        await _s3.DisposeAsync();
-        Directory.Delete(_spool, recursive: true);
-    }
+    public async Task DisposeAsync() => await _bucket.DisposeAsync();
 
     private Task<ApiProcess> StartApiAsync(params (string Name, string Value)[] settings) =>
-        ApiProcess.StartAgainstAsync(_s3, Bucket, _spool, [("BATCH_MAX_AGE_SECONDS", "3600"), .. settings]);
+        _bucket.StartApiAsync([("BATCH_MAX_AGE_SECONDS", "3600"), .. settings]);
 
     private static JsonObject Event(string id) => new()
     {
@@ -40,9 +36,7 @@ public sealed class ApiDurabilityTests : IAsyncLifetime
 
     private async Task<Dictionary<string, int>> StoredIdCountsAsync()
     {
-        using var client = _s3.CreateClient();
-        return (await StoredObject.ReadAllAsync(client, Bucket))
-            .SelectMany(o => o.Lines())
+        return (await _bucket.LinesAsync())
             .GroupBy(line => line["properties"]!["id"]!.GetValue<string>())
             .ToDictionary(g => g.Key, g => g.Count());
     }

@@ -14,24 +14,20 @@ public sealed class KeyedApiFixture : IAsyncLifetime
     public const string IngestKey = "ingest-key-0123456789abcdef0123456789";
     public const string AdminKey = "admin-key-0123456789abcdef01234567890";
 
-    private readonly string _spool = TestPaths.NewTemporaryDirectory("bad-input-spool");
-    private S3rverProcess _s3 = null!;
+    private S3rverBucket _bucket = null!;
 
     internal ApiProcess Api { get; private set; } = null!;
-    internal S3rverProcess S3 => _s3;
 
     public async Task InitializeAsync()
     {
-        _s3 = await S3rverProcess.StartAsync();
-        await _s3.CreateBucketAsync(Bucket);
-        Api = await ApiProcess.StartAgainstAsync(_s3, Bucket, _spool, ("INGEST_API_KEY", IngestKey), ("ADMIN_API_KEY", AdminKey));
+        _bucket = await S3rverBucket.StartAsync(Bucket);
+        Api = await _bucket.StartApiAsync(("INGEST_API_KEY", IngestKey), ("ADMIN_API_KEY", AdminKey));
     }
 
     public async Task DisposeAsync()
     {
         await Api.DisposeAsync();
-        await _s3.DisposeAsync();
-        Directory.Delete(_spool, recursive: true);
+        await _bucket.DisposeAsync();
     }
 }
 

@@ -10,16 +10,14 @@ public sealed class UnreachableFmeTests : IAsyncLifetime
 {
     private const string Bucket = "unreachable-fme";
     private const string FmeKey = "k1234567890abcdefghijklmnopqrstuv";
-    private readonly string _spool = TestPaths.NewTemporaryDirectory("web-spool");
-    private S3rverProcess _s3 = null!;
+    private S3rverBucket _bucket = null!;
     private ApiProcess _api = null!;
     private WebProcess _web = null!;
 
     public async Task InitializeAsync()
     {
-        _s3 = await S3rverProcess.StartAsync();
-        await _s3.CreateBucketAsync(Bucket);
-        _api = await ApiProcess.StartAgainstAsync(_s3, Bucket, _spool);
+        _bucket = await S3rverBucket.StartAsync(Bucket);
+        _api = await _bucket.StartApiAsync();
         _web = await WebProcess.StartAsync(_api.Http.BaseAddress!.ToString().TrimEnd('/'), FmeKey);
     }
 
@@ -27,8 +25,7 @@ public sealed class UnreachableFmeTests : IAsyncLifetime
     {
         await _web.DisposeAsync();
         await _api.DisposeAsync();
-        await _s3.DisposeAsync();
-        Directory.Delete(_spool, recursive: true);
+        await _bucket.DisposeAsync();
     }
 
     [SkippableFact]
@@ -52,8 +49,7 @@ public sealed class UnreachableFmeTests : IAsyncLifetime
         await page.WaitForSelectorAsync("#log [data-role=flush].ok", new() { Timeout = 15_000 });
 
         var userKey = await page.InputValueAsync("#user-key");
-        using var s3 = _s3.CreateClient();
-        var line = Assert.Single((await StoredObject.ReadAllAsync(s3, Bucket)).SelectMany(o => o.Lines()));
+        var line = Assert.Single(await _bucket.LinesAsync());
         Assert.Equal(userKey, line["key"]!.GetValue<string>());
         await browser.ScreenshotAsync("page-fme-timed-out");
     }
