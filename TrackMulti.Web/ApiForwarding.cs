@@ -1,13 +1,16 @@
+using System.Globalization;
+using System.Threading.RateLimiting;
 using Yarp.ReverseProxy.Configuration;
 using Yarp.ReverseProxy.Transforms;
 
 namespace TrackMulti.Web;
 
 /// <summary>
-/// The browser talks only to this origin: <c>/api/*</c> is forwarded to the Api, found by service discovery
-/// (<c>http://api</c>), so the page needs no Api address, no CORS and no credential. The Api's keys are added here,
-/// on the server (<c>INGEST_API_KEY</c> for track, <c>ADMIN_API_KEY</c> for the rest); whatever key a browser sends is
-/// dropped first.
+/// The browser talks only to this origin. The four Api calls the page makes are forwarded to the Api, found by service
+/// discovery (<c>http://api</c>); nothing else under <c>/api</c> is. The Api's keys are added here, on the server
+/// (<c>INGEST_API_KEY</c> for track, <c>ADMIN_API_KEY</c> for flush and the object list), after dropping whatever key a
+/// browser sent. Each browser (address) has its own rate limit, and a flush must carry the page's header, which a
+/// cross-site form cannot send.
 /// </summary>
 public static class ApiForwarding
 {
@@ -17,12 +20,40 @@ public static class ApiForwarding
     /// <summary>The header the Api reads its keys from (it also takes <c>Authorization: Bearer</c>).</summary>
     public const string ApiKeyHeader = "X-Api-Key";
 
+    /// <summary>Sent by the page's scripts; required on flush so another site cannot trigger one from a form.</summary>
+    public const string PageHeader = "X-TrackMulti-Page";
+
+    public const string BrowserPolicy = "per-browser";
+    public const string FlushPolicy = "per-browser-flush";
+
     public static IHostApplicationBuilder AddApiForwarding(this IHostApplicationBuilder builder)
     {
-        var apiAddress = builder.Configuration["API_URL"] is { Length: > 0 } configured ? configured : ApiAddress;
+        var configuration = builder.Configuration;
+        var apiAddress = configuration["API_URL"] is { Length: > 0 } configured ? configured : ApiAddress;
+        var keys = new Dictionary<string, string?>
+        {
+            ["track"] = configuration["INGEST_API_KEY"],
+            ["flush"] = configuration["ADMIN_API_KEY"],
+            ["objects"] = configuration["ADMIN_API_KEY"],
+            ["status"] = null,
+        };
+
         builder.Services.AddReverseProxy()
             .LoadFromMemory(
-                [new RouteConfig { RouteId = "api", ClusterId = "api", Match = new RouteMatch { Path = "/api/{**rest}" } }],
+                [
+                    Route("track", "/api/track", "POST", BrowserPolicy),
+                    Route("status", "/api/status", "GET", null),
+                    Route("objects", "/api/objects", "GET", BrowserPolicy),
+                    Route("flush", "/api/flush", "POST", FlushPolicy) with
+                    {
+                        Match = new RouteMatch
+                        {
+                            Path = "/api/flush",
+                            Methods = ["POST"],
+                            Headers = [new RouteHeader { Name = PageHeader, Values = ["1"], Mode = HeaderMatchMode.ExactHeader }],
+                        },
+                    },
+                ],
                 [new ClusterConfig
                 {
                     ClusterId = "api",
@@ -31,14 +62,12 @@ public static class ApiForwarding
             .AddServiceDiscoveryDestinationResolver()
             .AddTransforms(transforms =>
             {
-                var ingestKey = builder.Configuration["INGEST_API_KEY"];
-                var adminKey = builder.Configuration["ADMIN_API_KEY"];
+                var key = keys.GetValueOrDefault(transforms.Route.RouteId);
                 transforms.AddRequestTransform(context =>
                 {
                     var headers = context.ProxyRequest.Headers;
                     headers.Remove("Authorization");
                     headers.Remove(ApiKeyHeader);
-                    var key = context.HttpContext.Request.Path.StartsWithSegments("/api/track") ? ingestKey : adminKey;
                     if (!string.IsNullOrEmpty(key))
                     {
                         headers.TryAddWithoutValidation(ApiKeyHeader, key);
@@ -46,6 +75,21 @@ public static class ApiForwarding
                     return ValueTask.CompletedTask;
                 });
             });
+
+        var perSecond = int.TryParse(configuration["WEB_RATE_LIMIT_PER_SECOND"], CultureInfo.InvariantCulture, out var rate) ? rate : 20;
+        builder.Services.AddRateLimiter(limiter =>
+        {
+            limiter.AddPolicy(BrowserPolicy, context => PerAddress(context, perSecond, burst: perSecond * 2));
+            limiter.AddPolicy(FlushPolicy, context => PerAddress(context, perSecond: 1, burst: 3));
+            limiter.OnRejected = async (rejected, _) =>
+            {
+                var retryAfter = rejected.Lease.TryGetMetadata(MetadataName.RetryAfter, out var wait) ? wait : TimeSpan.FromSeconds(1);
+                rejected.HttpContext.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
+                await TypedResults.Problem(statusCode: StatusCodes.Status429TooManyRequests, type: "urn:trackmulti:problem:rate-limited",
+                    title: "Too many requests", detail: "This browser sends faster than the page allows; retry after the time in Retry-After.")
+                    .ExecuteAsync(rejected.HttpContext);
+            };
+        });
         return builder;
     }
 
@@ -54,4 +98,23 @@ public static class ApiForwarding
         app.MapReverseProxy();
         return app;
     }
+
+    private static RouteConfig Route(string id, string path, string method, string? rateLimiterPolicy) => new()
+    {
+        RouteId = id,
+        ClusterId = "api",
+        Match = new RouteMatch { Path = path, Methods = [method] },
+        RateLimiterPolicy = rateLimiterPolicy,
+    };
+
+    private static RateLimitPartition<string> PerAddress(HttpContext context, int perSecond, int burst) =>
+        perSecond <= 0
+            ? RateLimitPartition.GetNoLimiter("off")
+            : RateLimitPartition.GetTokenBucketLimiter(context.Connection.RemoteIpAddress?.ToString() ?? "unknown", _ => new TokenBucketRateLimiterOptions
+            {
+                TokenLimit = burst,
+                TokensPerPeriod = perSecond,
+                ReplenishmentPeriod = TimeSpan.FromSeconds(1),
+                QueueLimit = 0,
+            });
 }

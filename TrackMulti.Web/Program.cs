@@ -15,6 +15,7 @@ if (!app.Environment.IsDevelopment())
 
 app.UseSecurityHeaders();
 app.UseStaticFiles();
+app.UseRateLimiter();
 app.MapDefaultEndpoints();
 app.MapRazorPages();
 app.MapApiForwarding();

@@ -14,6 +14,7 @@ public static class BatchingExtensions
             sp.GetRequiredService<IOptions<SpoolOptions>>().Value.ResolveDirectory(builder.Environment.ContentRootPath)));
         builder.Services.AddSingleton<BatchWriter>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<BatchWriter>());
+        builder.Services.AddSingleton<SpoolWritableCheck>(); // one instance, so its probe's cache lasts
         builder.Services.AddHealthChecks()
             .AddCheck<SpoolHealthCheck>(SpoolHealthCheck.Name, tags: [Extensions.LiveTag])
             .AddCheck<SpoolWritableCheck>(SpoolWritableCheck.Name);

@@ -37,9 +37,11 @@ public static class IngestionExtensions
                 {
                     return RateLimitPartition.GetNoLimiter("off");
                 }
-                // A client is its API key (hashed, never the key itself) or, without one, its address.
-                var client = ApiKeys.Presented(context.Request) is { } key
-                    ? "key:" + Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(key)))
+                // A client is the ingest key when it presents the right one (every holder of it shares a bucket), or else
+                // its address: a made-up key must not buy a fresh bucket.
+                var client = settings.IngestApiKey is { Length: > 0 } expected
+                    && ApiKeys.Presented(context.Request) is { } key && ApiKeys.Matches(key, expected)
+                    ? "ingest-key"
                     : "ip:" + (context.Connection.RemoteIpAddress ?? IPAddress.None);
                 return RateLimitPartition.GetTokenBucketLimiter(client, _ => new TokenBucketRateLimiterOptions
                 {

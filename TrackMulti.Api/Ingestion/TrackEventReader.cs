@@ -15,6 +15,8 @@ public static partial class TrackEventReader
     public const int MaxProperties = 300;
     public const int MaxPropertiesBytes = 32 * 1024;
 
+    private static readonly string[] ModelFields = ["name", "trafficType", "key", "value", "properties", "receivedAt"];
+
     private static readonly JsonDocumentOptions Options = new()
     {
         MaxDepth = 32,
@@ -43,7 +45,15 @@ public static partial class TrackEventReader
 
         using (document)
         {
-            return Read(document.RootElement, receivedAt);
+            try
+            {
+                return Read(document.RootElement, receivedAt);
+            }
+            catch (InvalidOperationException ex)
+            {
+                // An escaped lone surrogate ("\uD800") is valid JSON but no text: it surfaces when a string is decoded.
+                return TrackEventReadResult.Malformed($"The request body holds a string that is not valid text: {ex.Message}");
+            }
         }
     }
 
@@ -77,6 +87,15 @@ public static partial class TrackEventReader
         {
             errors["receivedAt"] = ["'receivedAt' is set by the server; leave it out."];
         }
+        foreach (var field in root.EnumerateObject())
+        {
+            // "Name" next to "name" would be two columns to a case-insensitive reader such as Athena's JSON SerDe.
+            if (ModelFields.FirstOrDefault(model => string.Equals(model, field.Name, StringComparison.OrdinalIgnoreCase)) is { } model
+                && model != field.Name)
+            {
+                errors[field.Name] = [$"'{field.Name}' differs from the field '{model}' only in case; use '{model}'."];
+            }
+        }
 
         if (errors.Count > 0)
         {
@@ -109,21 +128,36 @@ public static partial class TrackEventReader
     {
         var problems = new List<string>();
         var count = 0;
+        // The size as the FME SDKs estimate it (UTF-16 strings, 8 bytes a number, 4 a boolean, 1 KB for the event),
+        // so what FME refuses as too large is refused here too.
+        var size = 1024;
         foreach (var property in properties.EnumerateObject())
         {
             count++;
-            if (property.Value.ValueKind is JsonValueKind.Object or JsonValueKind.Array)
+            size += 2 * property.Name.Length;
+            switch (property.Value.ValueKind)
             {
-                problems.Add($"'properties.{property.Name}' must be a string, number, boolean or null, not an {(property.Value.ValueKind == JsonValueKind.Object ? "object" : "array")}.");
+                case JsonValueKind.String:
+                    size += 2 * property.Value.GetString()!.Length;
+                    break;
+                case JsonValueKind.Number:
+                    size += 8;
+                    break;
+                case JsonValueKind.True or JsonValueKind.False:
+                    size += 4;
+                    break;
+                case JsonValueKind.Object or JsonValueKind.Array:
+                    problems.Add($"'properties.{property.Name}' must be a string, number, boolean or null, not an {(property.Value.ValueKind == JsonValueKind.Object ? "object" : "array")}.");
+                    break;
             }
         }
         if (count > MaxProperties)
         {
             problems.Add($"'properties' has {count} entries; at most {MaxProperties} are allowed.");
         }
-        if (System.Text.Encoding.UTF8.GetByteCount(properties.GetRawText()) is var size and > MaxPropertiesBytes)
+        if (size > MaxPropertiesBytes)
         {
-            problems.Add($"'properties' is {size} bytes; at most {MaxPropertiesBytes} are allowed.");
+            problems.Add($"'properties' come to {size} bytes as FME counts them (1 KB + 2 per character of names and strings, 8 per number, 4 per boolean); at most {MaxPropertiesBytes} are allowed.");
         }
         if (problems.Count > 0)
         {
@@ -131,7 +165,8 @@ public static partial class TrackEventReader
         }
     }
 
-    [System.Text.RegularExpressions.GeneratedRegex("^[a-zA-Z0-9][-_.:a-zA-Z0-9]{0,79}$")]
+    // \z, not $: in .NET, $ also matches before a final newline, which FME's pattern does not allow.
+    [System.Text.RegularExpressions.GeneratedRegex(@"^[a-zA-Z0-9][-_.:a-zA-Z0-9]{0,79}\z")]
     private static partial System.Text.RegularExpressions.Regex EventTypePattern();
 
     private static string? ReadString(JsonElement root, string field, bool required, Dictionary<string, string[]> errors)

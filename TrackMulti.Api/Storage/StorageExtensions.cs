@@ -18,6 +18,8 @@ public static class StorageExtensions
         builder.Services.AddSingleton<IAmazonS3>(sp => new AmazonS3Client(CreateS3Config(sp.GetRequiredService<IOptions<S3Options>>().Value)));
         builder.Services.AddSingleton<IBatchStore, S3BatchStore>();
         builder.Services.AddSingleton<UploadQueue>();
+        // Singletons: AddCheck<T> alone builds a new check per run, which would empty the probe's cache every time.
+        builder.Services.AddSingleton<BucketReadinessCheck>();
         builder.Services.AddHealthChecks().AddCheck<BucketReadinessCheck>(BucketReadinessCheck.Name);
 
         builder.Services.AddResiliencePipeline(BatchUploader.PipelineName, (pipeline, context) =>

@@ -27,8 +27,8 @@ public sealed class AdmissionTests : IAsyncLifetime
             """{"trafficType":"user","name":"null_value","value":null}""",
             $$$"""{"trafficType":"account","name":"A1-b_c.d:e","key":"{{{new string('k', 250)}}}","value":-0.5,"properties":{"s":"x","n":1.25,"b":true,"z":null}}""",
             """{"trafficType":"user","name":"unknown_field","campaign":{"id":3,"tags":["a"]}}""",
-            // properties of exactly 32 KB: {"s":"…"} is 8 bytes plus the string
-            $$$"""{"trafficType":"user","name":"max_properties_size","properties":{"s":"{{{new string('x', 32 * 1024 - 8)}}}"}}""",
+            // properties of exactly 32 KB as FME counts them: 1024 + 2 × 1 ("s") + 2 × 15871
+            $$$"""{"trafficType":"user","name":"max_properties_size","properties":{"s":"{{{new string('x', 15871)}}}"}}""",
         };
 
         foreach (var body in valid)
@@ -56,7 +56,7 @@ public sealed class AdmissionTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task A_burst_over_the_rate_limit_gets_429_with_Retry_After_and_every_admitted_event_is_stored()
+    public async Task A_burst_over_the_rate_limit_gets_429_with_Retry_After_even_with_made_up_keys_and_every_admitted_event_is_stored()
     {
         await using var api = await _bucket.StartApiAsync(("RATE_LIMIT_PER_SECOND", "5"), ("RATE_LIMIT_BURST", "10"));
 
@@ -64,7 +64,10 @@ public sealed class AdmissionTests : IAsyncLifetime
         var limited = new List<HttpResponseMessage>();
         for (var n = 0; n < 30; n++)
         {
-            var response = await api.Http.PostAsJsonAsync("/api/track", new JsonObject { ["name"] = "burst", ["value"] = n });
+            // A different made-up key on every request must not buy a fresh bucket.
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/api/track") { Content = JsonContent.Create(new JsonObject { ["name"] = "burst", ["value"] = n }) };
+            request.Headers.Add("X-Api-Key", Guid.NewGuid().ToString());
+            var response = await api.Http.SendAsync(request);
             if (response.StatusCode == HttpStatusCode.OK)
             {
                 admitted.Add(n);

@@ -92,6 +92,10 @@ public sealed class BadInputTests(KeyedApiFixture fixture) : IClassFixture<Keyed
             Body("name with '!'", """{"name":"bad!"}""", 400, Invalid, "name"),
             Body("name with '/'", """{"name":"a/b"}""", 400, Invalid, "name"),
             Body("name with an accent", """{"name":"événement"}""", 400, Invalid, "name"),
+            Body("name ending in a newline", """{"name":"click\n"}""", 400, Invalid, "name"),
+            Body("a lone surrogate", """{"name":"a","key":"\uD800"}""", 400, Malformed),
+            Body("Name beside name", """{"name":"a","Name":"b"}""", 400, Invalid, "Name"),
+            Body("ReceivedAt in another case", """{"name":"a","ReceivedAt":"1999-01-01T00:00:00.000Z"}""", 400, Invalid, "ReceivedAt"),
             // trafficType
             Body("numeric trafficType", """{"name":"a","trafficType":1}""", 400, Invalid, "trafficType"),
             Body("empty trafficType", """{"name":"a","trafficType":""}""", 400, Invalid, "trafficType"),
@@ -115,7 +119,9 @@ public sealed class BadInputTests(KeyedApiFixture fixture) : IClassFixture<Keyed
             Body("nested object property", """{"name":"a","properties":{"o":{"b":1}}}""", 400, Invalid, "properties"),
             Body("nested array property", """{"name":"a","properties":{"o":[1]}}""", 400, Invalid, "properties"),
             Body("301 properties", $$$"""{"name":"a","properties":{{{Properties(301)}}}}""", 400, Invalid, "properties"),
-            Body("properties over 32 KB", $$$"""{"name":"a","properties":{"s":"{{{new string('x', 32 * 1024)}}}"}}""", 400, Invalid, "properties"),
+            // FME counts 1 KB + 2 per character: {"s": 15871 characters} is exactly 32 KB, one more is over
+            Body("properties 2 bytes over FME's 32 KB", $$$"""{"name":"a","properties":{"s":"{{{new string('x', 15872)}}}"}}""", 400, Invalid, "properties"),
+            Body("properties far over 32 KB", $$$"""{"name":"a","properties":{"s":"{{{new string('x', 32 * 1024)}}}"}}""", 400, Invalid, "properties"),
             Body("receivedAt from the client", """{"name":"a","receivedAt":"2025-01-01T00:00:00.000Z"}""", 400, Invalid, "receivedAt"),
             Body("two bad fields", """{"name":"a b","value":"x"}""", 400, Invalid, "value"),
             // size

@@ -30,7 +30,7 @@ public sealed class UploadIdempotenceTests
             {
                 // The Api's own S3 settings, with the fault between the SDK and the wire.
                 var config = StorageExtensions.CreateS3Config(sp.GetRequiredService<IOptions<S3Options>>().Value);
-                config.HttpClientFactory = new HandlerFactory(slowFirstPut);
+                config.HttpClientFactory = new HandlerHttpClientFactory(slowFirstPut);
                 return new AmazonS3Client(new BasicAWSCredentials(S3rverProcess.AccessKey, S3rverProcess.AccessKey), config);
             }));
         await host.StartAsync();
@@ -73,14 +73,5 @@ public sealed class UploadIdempotenceTests
             }
             return response;
         }
-    }
-
-    private sealed class HandlerFactory(HttpMessageHandler handler) : HttpClientFactory
-    {
-        public override HttpClient CreateHttpClient(IClientConfig clientConfig) => new(handler, disposeHandler: false);
-
-        public override bool UseSDKHttpClientCaching(IClientConfig clientConfig) => false;
-
-        public override bool DisposeHttpClientsAfterUse(IClientConfig clientConfig) => true;
     }
 }

@@ -18,7 +18,9 @@ public sealed class TracingTests(WholeAppFixture fixture)
         using var track = new HttpRequestMessage(HttpMethod.Post, "/api/track") { Content = JsonContent.Create(new JsonObject { ["name"] = "traced_click" }) };
         track.Headers.Add("traceparent", $"00-{traceId}-{ActivitySpanId.CreateRandom().ToHexString()}-01");
         (await web.SendAsync(track)).EnsureSuccessStatusCode();
-        var flush = await (await web.PostAsync("/api/flush", null)).Content.ReadFromJsonAsync<JsonObject>();
+        using var flushRequest = new HttpRequestMessage(HttpMethod.Post, "/api/flush");
+        flushRequest.Headers.Add("X-TrackMulti-Page", "1");
+        var flush = await (await web.SendAsync(flushRequest)).Content.ReadFromJsonAsync<JsonObject>();
         var key = flush!["filename"]!.GetValue<string>();
 
         using var dashboard = fixture.CreateDashboardClient();

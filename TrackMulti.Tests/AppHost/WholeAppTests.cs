@@ -22,7 +22,9 @@ public sealed class WholeAppTests(WholeAppFixture fixture)
 
     private static async Task<JsonObject> PostAsync(HttpClient http, string path, JsonObject? body = null)
     {
-        using var response = body is null ? await http.PostAsync(path, null) : await http.PostAsJsonAsync(path, body);
+        using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = body is null ? null : JsonContent.Create(body) };
+        request.Headers.Add("X-TrackMulti-Page", "1"); // as the page's scripts send it
+        using var response = await http.SendAsync(request);
         var text = await response.Content.ReadAsStringAsync();
         Assert.True(response.StatusCode == HttpStatusCode.OK, $"{path}: {(int)response.StatusCode} {text}");
         return Assert.IsType<JsonObject>(JsonNode.Parse(text));
@@ -62,6 +64,31 @@ public sealed class WholeAppTests(WholeAppFixture fixture)
             lines[i].Remove("receivedAt");
             Assert.True(JsonNode.DeepEquals(sent[i], lines[i]), $"line {i}: {lines[i].ToJsonString()}");
         }
+    }
+
+    [Fact]
+    public async Task The_web_forwards_only_the_pages_calls_and_a_flush_only_with_the_pages_header()
+    {
+        using var web = fixture.App.CreateHttpClient("web");
+
+        using (var formFlush = await web.PostAsync("/api/flush", new FormUrlEncodedContent([])))
+        {
+            Assert.Equal(HttpStatusCode.NotFound, formFlush.StatusCode); // what another site's form could send
+        }
+        using (var other = await web.GetAsync("/api/anything-else"))
+        {
+            Assert.Equal(HttpStatusCode.NotFound, other.StatusCode);
+        }
+        using (var status = await web.GetAsync("/api/status"))
+        {
+            Assert.Equal(HttpStatusCode.OK, status.StatusCode);
+        }
+        // A key sent by the browser is dropped; the Web's own key still gets the event in.
+        using var track = new HttpRequestMessage(HttpMethod.Post, "/api/track") { Content = JsonContent.Create(new JsonObject { ["name"] = "spoofed" }) };
+        track.Headers.Add("X-Api-Key", "made-up");
+        using var tracked = await web.SendAsync(track);
+        Assert.Equal(HttpStatusCode.OK, tracked.StatusCode);
+        Assert.Equal(1, (await PostAsync(web, "/api/flush"))["flushed"]!.GetValue<int>()); // with the header: forwarded
     }
 
     [Fact]

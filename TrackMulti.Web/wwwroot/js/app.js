@@ -88,7 +88,8 @@ sendButton.addEventListener('click', async () => {
 flushButton.addEventListener('click', async () => {
   flushButton.disabled = true;
   try {
-    const response = await fetch('/api/flush', { method: 'POST' });
+    // The page header: the Web forwards a flush only with it, so another site's form cannot trigger one.
+    const response = await fetch('/api/flush', { method: 'POST', headers: { 'X-TrackMulti-Page': '1' } });
     const body = await response.json().catch(() => ({}));
     const text = response.ok
       ? (body.flushed > 0
