@@ -28,6 +28,9 @@ public static partial class BatchKey
     /// <summary>A fresh id for a process that was not given one: random, so restarts never reuse keys.</summary>
     public static string NewInstanceId() => Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4));
 
-    [GeneratedRegex("^[a-z0-9][a-z0-9-]{0,31}$")]
+    /// <summary>Instance ids: 1-32 of a-z, 0-9 and '-', starting with a letter or digit (safe in a key).</summary>
+    public const string InstanceIdPatternText = @"^[a-z0-9][a-z0-9-]{0,31}\z"; // \z: $ would allow a final newline
+
+    [GeneratedRegex(InstanceIdPatternText)]
     private static partial Regex InstanceIdPattern();
 }

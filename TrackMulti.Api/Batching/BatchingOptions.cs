@@ -28,6 +28,6 @@ public sealed class BatchingOptions
 
     /// <summary>Identifies this replica in object keys; random per process when unset.</summary>
     [ConfigurationKeyName("INSTANCE_ID")]
-    [RegularExpression("^[a-z0-9][a-z0-9-]{0,31}$", ErrorMessage = "INSTANCE_ID must be 1-32 characters of a-z, 0-9 and '-'.")]
+    [RegularExpression(BatchKey.InstanceIdPatternText, ErrorMessage = "INSTANCE_ID must be 1-32 characters of a-z, 0-9 and '-'.")]
     public string InstanceId { get; set; } = BatchKey.NewInstanceId();
 }

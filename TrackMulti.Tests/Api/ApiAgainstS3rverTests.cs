@@ -13,13 +13,11 @@ public sealed class ApiAgainstS3rverTests : IAsyncLifetime
 {
     private const string Bucket = "seed-bucket";
     private S3rverBucket _bucket = null!;
-    private S3rverProcess _s3 = null!;
     private ApiProcess _api = null!;
 
     public async Task InitializeAsync()
     {
         _bucket = await S3rverBucket.StartAsync(Bucket);
-        _s3 = _bucket.S3;
         _api = await _bucket.StartApiAsync(("BATCH_SIZE", "100"), ("S3_HEALTH_CACHE_SECONDS", "0.2"));
     }
 
@@ -87,7 +85,7 @@ public sealed class ApiAgainstS3rverTests : IAsyncLifetime
         Assert.True(flushBody["success"]!.GetValue<bool>());
         Assert.Equal(50, flushBody["flushed"]!.GetValue<int>());
 
-        using var s3 = _s3.CreateClient();
+        using var s3 = _bucket.S3.CreateClient();
         var objects = await StoredObject.ReadAllAsync(s3, Bucket);
         Assert.Equal(3, objects.Count);
         Assert.Equal(
@@ -130,7 +128,7 @@ public sealed class ApiAgainstS3rverTests : IAsyncLifetime
         var secondKey = (await second.Content.ReadFromJsonAsync<JsonNode>())!["filename"]!.GetValue<string>();
         Assert.NotEqual(firstKey, secondKey);
 
-        using var s3 = _s3.CreateClient();
+        using var s3 = _bucket.S3.CreateClient();
         var objects = await StoredObject.ReadAllAsync(s3, Bucket);
         Assert.Equal([firstKey, secondKey], objects.Select(o => o.Key));
         Assert.Equal([1, 2], objects.Select(o => o.Lines().Single()["value"]!.GetValue<int>()));
@@ -183,7 +181,7 @@ public sealed class ApiAgainstS3rverTests : IAsyncLifetime
     {
         var run = Guid.NewGuid().ToString("N");
         await TrackAsync(SeedEvent(1, run));
-        await _s3.StopAsync();
+        await _bucket.S3.StopAsync();
 
         await TrackAsync(SeedEvent(2, run));
         using var failed = await _api.Http.PostAsync("/api/flush", null);
@@ -197,11 +195,11 @@ public sealed class ApiAgainstS3rverTests : IAsyncLifetime
         Assert.True(status["consecutiveFailures"]!.GetValue<int>() >= 1);
 
         await TrackAsync(SeedEvent(3, run));
-        await _s3.StartAgainAsync();
+        await _bucket.S3.StartAgainAsync();
         using var recovered = await _api.Http.PostAsync("/api/flush", null);
         Assert.Equal(HttpStatusCode.OK, recovered.StatusCode);
 
-        using var s3 = _s3.CreateClient();
+        using var s3 = _bucket.S3.CreateClient();
         var objects = await StoredObject.ReadAllAsync(s3, Bucket);
         Assert.Equal(key, objects[0].Key);
         Assert.Equal([1, 2, 3], objects.SelectMany(o => o.Lines()).Select(l => l["value"]!.GetValue<int>()));
@@ -239,7 +237,7 @@ public sealed class ApiAgainstS3rverTests : IAsyncLifetime
     {
         Assert.Equal(HttpStatusCode.OK, await StatusOfAsync("/ready"));
 
-        await _s3.StopAsync();
+        await _bucket.S3.StopAsync();
         Assert.True(await EventuallyAsync(async () => await StatusOfAsync("/ready") == HttpStatusCode.ServiceUnavailable));
         Assert.Equal(HttpStatusCode.OK, await StatusOfAsync("/alive"));
         using (var health = await _api.Http.GetAsync("/health"))
@@ -251,7 +249,7 @@ public sealed class ApiAgainstS3rverTests : IAsyncLifetime
             Assert.Equal("Harness FME + S3 Event Batching Server", body["service"]!.GetValue<string>());
         }
 
-        await _s3.StartAgainAsync();
+        await _bucket.S3.StartAgainAsync();
         Assert.True(await EventuallyAsync(async () => await StatusOfAsync("/ready") == HttpStatusCode.OK));
     }
 

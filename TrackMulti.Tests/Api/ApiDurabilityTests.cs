@@ -13,13 +13,10 @@ namespace TrackMulti.Tests.Api;
 public sealed class ApiDurabilityTests : IAsyncLifetime
 {
     private S3rverBucket _bucket = null!;
-    private S3rverProcess _s3 = null!;
-    private string _spool = null!;
 
     public async Task InitializeAsync()
     {
         _bucket = await S3rverBucket.StartAsync("durability");
-        (_s3, _spool) = (_bucket.S3, _bucket.SpoolDirectory);
     }
 
     public async Task DisposeAsync() => await _bucket.DisposeAsync();
@@ -110,14 +107,14 @@ public sealed class ApiDurabilityTests : IAsyncLifetime
         }
 
         Assert.Equal(new Dictionary<string, int> { ["a"] = 1, ["b"] = 1, ["c"] = 1 }, await StoredIdCountsAsync());
-        Assert.Empty(Directory.GetFiles(Path.Combine(_spool, "sealed")));
-        Assert.Empty(Directory.GetFiles(Path.Combine(_spool, "open")));
+        Assert.Empty(Directory.GetFiles(Path.Combine(_bucket.SpoolDirectory, "sealed")));
+        Assert.Empty(Directory.GetFiles(Path.Combine(_bucket.SpoolDirectory, "open")));
     }
 
     [Fact]
     public async Task When_S3_is_down_at_SIGTERM_the_events_wait_in_the_spool_and_land_after_the_next_start()
     {
-        await _s3.StopAsync();
+        await _bucket.S3.StopAsync();
         await using (var api = await StartApiAsync(("BATCH_SIZE", "100"), ("DOTNET_shutdownTimeoutSeconds", "2")))
         {
             foreach (var id in new[] { "x", "y" })
@@ -127,9 +124,9 @@ public sealed class ApiDurabilityTests : IAsyncLifetime
             }
             await api.Process.TerminateAsync(TimeSpan.FromSeconds(30));
         }
-        Assert.Single(Directory.GetFiles(Path.Combine(_spool, "sealed")));
+        Assert.Single(Directory.GetFiles(Path.Combine(_bucket.SpoolDirectory, "sealed")));
 
-        await _s3.StartAgainAsync();
+        await _bucket.S3.StartAgainAsync();
         await using (var restarted = await StartApiAsync())
         {
             using var flush = await FlushAsync(restarted);
@@ -142,7 +139,7 @@ public sealed class ApiDurabilityTests : IAsyncLifetime
     [Fact]
     public async Task Past_the_spool_bound_track_answers_503_with_Retry_After_and_every_acknowledged_event_lands_later()
     {
-        await _s3.StopAsync();
+        await _bucket.S3.StopAsync();
         await using var api = await StartApiAsync(("BATCH_SIZE", "5"), ("SPOOL_MAX_BYTES", "4096"));
 
         var acknowledged = new List<string>();
@@ -173,7 +170,7 @@ public sealed class ApiDurabilityTests : IAsyncLifetime
         Assert.Equal(acknowledged.Count, status["pendingEvents"]!.GetValue<int>());
         Assert.InRange(status["spooledBytes"]!.GetValue<long>(), 1, 4096);
 
-        await _s3.StartAgainAsync();
+        await _bucket.S3.StartAgainAsync();
         using var flush = await FlushAsync(api);
         Assert.Equal(HttpStatusCode.OK, flush.StatusCode);
         var stored = await StoredIdCountsAsync();

@@ -74,8 +74,6 @@ internal sealed class ChildProcess : IAsyncDisposable
         throw new TimeoutException($"{url} did not answer within {timeout}:\n{Output}");
     }
 
-    public int Id => _process.Id;
-
     /// <summary>SIGKILL: the process gets no chance to clean up, as in a crash or an OOM kill.</summary>
     public async Task KillAsync()
     {

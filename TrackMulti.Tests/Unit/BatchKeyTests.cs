@@ -58,5 +58,6 @@ public sealed class BatchKeyTests
         Assert.All(ids, id => Assert.True(BatchKey.IsValidInstanceId(id)));
         Assert.False(BatchKey.IsValidInstanceId("Has Space"));
         Assert.False(BatchKey.IsValidInstanceId("../x"));
+        Assert.False(BatchKey.IsValidInstanceId("abc\n"));
     }
 }
