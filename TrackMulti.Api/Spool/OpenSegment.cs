@@ -1,3 +1,4 @@
+using Microsoft.Win32.SafeHandles;
 using TrackMulti.Api.Batching;
 
 namespace TrackMulti.Api.Spool;
@@ -7,20 +8,33 @@ namespace TrackMulti.Api.Spool;
 /// <see cref="Sync"/>. A failed write is rolled back to the last good length, so the file only ever holds whole
 /// chunks that were written successfully.
 /// </summary>
+/// <remarks>
+/// The file is kept ahead of the data by zero-filled room (doubling, from 64 KiB). Writes then land inside the
+/// file's size and allocated blocks, so the sync after them is an fdatasync that flushes data only; an append that
+/// grows the file makes every sync commit the filesystem journal too, which measured twice as slow here. The room is
+/// cut off when the segment is sealed; after a crash, recovery cuts it (zeros are never a complete JSON line).
+/// </remarks>
 internal sealed class OpenSegment : IDisposable
 {
-    private readonly FileStream _file;
+    private const long InitialRoom = 64 * 1024;
+    private const long MaxRoomStep = 4 * 1024 * 1024;
+    private static readonly byte[] Zeros = new byte[64 * 1024];
 
-    private OpenSegment(FileStream file, long sequence, string key)
+    private readonly FileStream _stream;
+    private readonly SafeFileHandle _file;
+    private long _length; // the file's size: data plus room, never less than Bytes
+
+    private OpenSegment(FileStream stream, long sequence, string key)
     {
-        _file = file;
+        _stream = stream;
+        _file = stream.SafeFileHandle;
         Sequence = sequence;
         Key = key;
     }
 
     public long Sequence { get; }
     public string Key { get; }
-    public string Path => _file.Name;
+    public string Path => _stream.Name;
 
     /// <summary>A failed write could not be rolled back: write nothing more; recovery repairs the file on the next start.</summary>
     public bool IsBroken { get; private set; }
@@ -31,7 +45,7 @@ internal sealed class OpenSegment : IDisposable
     public static OpenSegment Create(SpoolDirectory spool, long sequence, string key)
     {
         spool.ReserveSequence(sequence);
-        // Unbuffered: every Write is one write(2), and nothing sits in a hidden buffer after a failure.
+        // Unbuffered, written at explicit offsets: every write is one pwrite(2), nothing sits in a hidden buffer.
         var file = new FileStream(spool.OpenPath(sequence, key), FileMode.CreateNew, FileAccess.Write, FileShare.Read, bufferSize: 0);
         try
         {
@@ -55,7 +69,8 @@ internal sealed class OpenSegment : IDisposable
 
         try
         {
-            _file.Write(lines);
+            EnsureRoom(Bytes + lines.Length);
+            RandomAccess.Write(_file, lines, Bytes);
         }
         catch
         {
@@ -63,16 +78,24 @@ internal sealed class OpenSegment : IDisposable
             throw;
         }
         Bytes += lines.Length;
+        _length = Math.Max(_length, Bytes); // without room (a full disk), the data itself grew the file
         Events += events;
     }
 
-    /// <summary>fsync: everything written so far survives a crash or a power cut.</summary>
-    public void Sync() => _file.Flush(flushToDisk: true);
+    /// <summary>Everything written so far survives a crash or a power cut.</summary>
+    public void Sync() => FileSync.DataToDisk(_stream);
 
-    /// <summary>Closes the synced segment and moves it to <c>sealed/</c> under the same name (the key is kept).</summary>
+    /// <summary>Cuts the room, syncs, closes and moves the segment to <c>sealed/</c> under the same name (the key is
+    /// kept): the sealed file is byte for byte the object.</summary>
     public SealedBatch Seal(SpoolDirectory spool)
     {
-        _file.Dispose();
+        if (_length != Bytes)
+        {
+            RandomAccess.SetLength(_file, Bytes);
+            _length = Bytes;
+        }
+        _stream.Flush(flushToDisk: true);
+        _stream.Dispose();
         var sealedPath = spool.SealedPath(Sequence, Key);
         File.Move(Path, sealedPath);
         DirectorySync.Flush(spool.SealedDirectory);
@@ -82,18 +105,41 @@ internal sealed class OpenSegment : IDisposable
     /// <summary>Removes a segment that ended up with no event (every write into it failed).</summary>
     public void Delete()
     {
-        _file.Dispose();
+        _stream.Dispose();
         File.Delete(Path);
     }
 
-    public void Dispose() => _file.Dispose();
+    public void Dispose() => _stream.Dispose();
+
+    /// <summary>Grows the zero-filled room so <paramref name="needed"/> bytes fit. On a disk too full for the room,
+    /// the data is appended without it: an event that fits on the disk is never refused for want of room.</summary>
+    private void EnsureRoom(long needed)
+    {
+        if (needed <= _length)
+        {
+            return;
+        }
+        var target = Math.Max(needed, _length + Math.Clamp(_length, InitialRoom, MaxRoomStep));
+        try
+        {
+            for (var offset = _length; offset < target; offset += Zeros.Length)
+            {
+                RandomAccess.Write(_file, Zeros.AsSpan(0, (int)Math.Min(Zeros.Length, target - offset)), offset);
+            }
+            _length = target;
+        }
+        catch (IOException)
+        {
+            RandomAccess.SetLength(_file, _length);
+        }
+    }
 
     private void RollBack()
     {
         try
         {
-            _file.SetLength(Bytes);
-            _file.Position = Bytes;
+            RandomAccess.SetLength(_file, Bytes);
+            _length = Bytes;
         }
         catch (Exception)
         {

@@ -100,12 +100,12 @@ public sealed class SpoolDirectory
             }
             lastSequence = Math.Max(lastSequence, sequence);
 
-            var (validLength, totalLength) = TruncateToValidLines(path);
-            if (validLength < totalLength)
+            var (validLength, tornLength) = TruncateToValidLines(path);
+            if (tornLength > 0)
             {
                 logger.LogWarning(
                     "Recovered segment {File}: cut {Dropped} bytes after the last complete record (written but never acknowledged)",
-                    name, totalLength - validLength);
+                    name, tornLength);
             }
             if (validLength == 0)
             {
@@ -152,8 +152,11 @@ public sealed class SpoolDirectory
             : throw new InvalidDataException($"{path} should hold the last reserved sequence but holds '{text}'.");
     }
 
-    /// <summary>Cuts the file after its last line that ends in '\n' and parses as a JSON object, and syncs it.</summary>
-    private static (long Valid, long Total) TruncateToValidLines(string path)
+    /// <summary>
+    /// Cuts the file after its last line that ends in '\n' and parses as a JSON object, and syncs it. Returns the length
+    /// kept and how much of the cut part was data (a torn record) rather than the writer's zero-filled room.
+    /// </summary>
+    private static (long Valid, long Torn) TruncateToValidLines(string path)
     {
         var content = File.ReadAllBytes(path);
         long valid = 0;
@@ -174,7 +177,7 @@ public sealed class SpoolDirectory
             file.SetLength(valid);
             file.Flush(flushToDisk: true);
         }
-        return (valid, content.Length);
+        return (valid, content.AsSpan((int)valid).LastIndexOfAnyExcept((byte)0) + 1);
     }
 
     private static bool IsJsonObject(ReadOnlySpan<byte> line)

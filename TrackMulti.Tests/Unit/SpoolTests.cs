@@ -20,9 +20,11 @@ public sealed class SpoolTests
 
         await host.AppendAsync(2);
 
-        var segment = Assert.Single(Directory.GetFiles(OpenDirectory(host)));
-        var lines = File.ReadAllText(segment).Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.Equal(2, lines.Length);
+        var segment = File.ReadAllBytes(Assert.Single(Directory.GetFiles(OpenDirectory(host))));
+        var expected = BatchingHost.Event(1).ToJsonLine().Concat("\n"u8.ToArray()).Concat(BatchingHost.Event(2).ToJsonLine()).Concat("\n"u8.ToArray()).ToArray();
+        Assert.Equal(expected, segment[..expected.Length]);
+        // After the lines, only the zero-filled room the writer keeps ahead of them (cut when the segment is sealed).
+        Assert.All(segment[expected.Length..], b => Assert.Equal(0, b));
         Assert.Empty(host.Store.Attempts);
     }
 
@@ -64,6 +66,24 @@ public sealed class SpoolTests
         // Sequences continue after the recovered one, so a new batch never reuses its key.
         var next = (await host.AppendAsync(3))[2].Sealed!;
         Assert.Equal(8, next.Sequence);
+    }
+
+    [Fact]
+    public async Task A_crash_leaves_the_zero_filled_room_after_the_records_and_recovery_cuts_it_with_any_torn_record()
+    {
+        await using var host = new BatchingHost();
+        var good = string.Concat(Enumerable.Range(1, 2).Select(n => Encoding.UTF8.GetString(BatchingHost.Event(n).ToJsonLine()) + "\n"));
+        var room = new string('\0', 64 * 1024);
+        Directory.CreateDirectory(OpenDirectory(host));
+        await File.WriteAllTextAsync(Path.Combine(OpenDirectory(host), SpoolDirectory.FileName(1, "events/clean.ndjson")), good + room);
+        await File.WriteAllTextAsync(Path.Combine(OpenDirectory(host), SpoolDirectory.FileName(2, "events/torn.ndjson")),
+            good + """{"trafficType":"user","na""" + room);
+
+        await host.StartAsync();
+        Assert.True((await host.Uploads.DrainAsync(CancellationToken.None)).Succeeded);
+
+        Assert.Equal(good, Encoding.UTF8.GetString(host.Store.Objects["events/clean.ndjson"]));
+        Assert.Equal(good, Encoding.UTF8.GetString(host.Store.Objects["events/torn.ndjson"]));
     }
 
     [Fact]
