@@ -11,8 +11,9 @@ namespace TrackMulti.Api.Spool;
 /// <remarks>
 /// The file is kept ahead of the data by zero-filled room (doubling, from 64 KiB). Writes then land inside the
 /// file's size and allocated blocks, so the sync after them is an fdatasync that flushes data only; an append that
-/// grows the file makes every sync commit the filesystem journal too, which measured twice as slow here. The room is
-/// cut off when the segment is sealed; after a crash, recovery cuts it (zeros are never a complete JSON line).
+/// grows the file makes every sync write the file's size and block map too, which measured about twice as slow here
+/// (bench/flush_cost.py). The room is cut off when the segment is sealed; after a crash, recovery cuts it (zeros are
+/// never a complete JSON line).
 /// </remarks>
 internal sealed class OpenSegment : IDisposable
 {
