@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """What one durable flush costs on this disk, as the spool does it: 2000 writes of 2 KB, each followed by
-fsync (file growing), fdatasync (file growing) or fdatasync into zero-filled room (the spool's way).
+fsync (file growing), fdatasync (file growing) or fdatasync into zero-filled room (the spool's way). The room is
+written and flushed before the clock starts: that last figure is the cost between the spool's room growths.
    python3 bench/flush_cost.py [directory]      (default: .data, where the Api's spool lives)"""
 import os, resource, sys, time
 

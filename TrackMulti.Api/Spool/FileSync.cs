@@ -1,30 +1,30 @@
 using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
 
 namespace TrackMulti.Api.Spool;
 
 /// <summary>
 /// fdatasync for a file: its data, and its size if that changed, survive a power cut; other metadata (times) may not,
-/// which the spool never needs. .NET offers only fsync (<c>FileStream.Flush(true)</c>), so on Linux it calls libc;
-/// elsewhere it falls back to fsync.
+/// which the spool never needs. .NET offers only fsync (<c>FileStream.Flush(true)</c>), so on Linux it calls libc.
 /// </summary>
 internal static partial class FileSync
 {
-    public static void DataToDisk(FileStream file)
+    /// <summary>False where fdatasync is not available (not Linux): the caller falls back to fsync.</summary>
+    public static bool TryDataToDisk(SafeFileHandle handle, string path)
     {
         if (!OperatingSystem.IsLinux())
         {
-            file.Flush(flushToDisk: true);
-            return;
+            return false;
         }
-        var handle = file.SafeFileHandle;
         var added = false;
         handle.DangerousAddRef(ref added);
         try
         {
             if (Fdatasync((int)handle.DangerousGetHandle()) != 0)
             {
-                throw new IOException($"fdatasync of {file.Name} failed (errno {Marshal.GetLastPInvokeError()}).");
+                throw new IOException($"fdatasync of {path} failed (errno {Marshal.GetLastPInvokeError()}).");
             }
+            return true;
         }
         finally
         {

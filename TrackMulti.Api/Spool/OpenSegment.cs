@@ -9,33 +9,41 @@ namespace TrackMulti.Api.Spool;
 /// chunks that were written successfully.
 /// </summary>
 /// <remarks>
-/// The file is kept ahead of the data by zero-filled room (doubling, from 64 KiB). Writes then land inside the
-/// file's size and allocated blocks, so the sync after them is an fdatasync that flushes data only; an append that
-/// grows the file makes every sync write the file's size and block map too, which measured about twice as slow here
-/// (bench/flush_cost.py). The room is cut off when the segment is sealed; after a crash, recovery cuts it (zeros are
-/// never a complete JSON line).
+/// The file is kept ahead of the data by zero-filled room (first as much as the previous segment held, at most
+/// 64 KiB, then growing with the segment, at most 256 KiB at a time). Once the room has been flushed, writes land inside
+/// the file's size and allocated blocks, so the sync after them is an fdatasync that flushes data only; an append
+/// that grows the file makes every sync write the file's size and block map too, which measured about twice as slow
+/// here (bench/flush_cost.py). The flush right after the room grows pays for the zeros, so the step is kept small.
+/// The room is cut off by the sync that seals the segment; after a crash, recovery cuts it (zeros are never a
+/// complete JSON line).
 /// </remarks>
 internal sealed class OpenSegment : IDisposable
 {
-    private const long InitialRoom = 64 * 1024;
-    private const long MaxRoomStep = 4 * 1024 * 1024;
+    /// <summary>The first room of a segment when there is no earlier one to size it by.</summary>
+    public const long DefaultRoom = 64 * 1024;
+    private const long MinRoomStep = 16 * 1024;
+    private const long MaxRoomStep = 256 * 1024;
+    private const long Page = 4096;
     private static readonly byte[] Zeros = new byte[64 * 1024];
 
     private readonly FileStream _stream;
     private readonly SafeFileHandle _file;
+    private readonly long _firstRoom;
     private long _length; // the file's size: data plus room, never less than Bytes
 
-    private OpenSegment(FileStream stream, long sequence, string key)
+    private OpenSegment(FileStream stream, long sequence, string key, long firstRoom)
     {
+        _firstRoom = firstRoom;
         _stream = stream;
         _file = stream.SafeFileHandle;
+        Path = stream.Name;
         Sequence = sequence;
         Key = key;
     }
 
     public long Sequence { get; }
     public string Key { get; }
-    public string Path => _stream.Name;
+    public string Path { get; }
 
     /// <summary>A failed write could not be rolled back: write nothing more; recovery repairs the file on the next start.</summary>
     public bool IsBroken { get; private set; }
@@ -43,7 +51,9 @@ internal sealed class OpenSegment : IDisposable
     public int Events { get; private set; }
     public long Bytes { get; private set; }
 
-    public static OpenSegment Create(SpoolDirectory spool, long sequence, string key)
+    /// <param name="expectedBytes">How large the segment will likely grow (the previous one's size): its first room,
+    /// rounded up to whole pages and at most <see cref="DefaultRoom"/>.</param>
+    public static OpenSegment Create(SpoolDirectory spool, long sequence, string key, long expectedBytes)
     {
         spool.ReserveSequence(sequence);
         // Unbuffered, written at explicit offsets: every write is one pwrite(2), nothing sits in a hidden buffer.
@@ -57,7 +67,8 @@ internal sealed class OpenSegment : IDisposable
             file.Dispose();
             throw;
         }
-        return new OpenSegment(file, sequence, key);
+        var firstRoom = Math.Clamp((expectedBytes + Page - 1) / Page * Page, Page, DefaultRoom);
+        return new OpenSegment(file, sequence, key, firstRoom);
     }
 
     /// <summary>Appends whole lines. On failure the file is cut back to where it was, and the exception is rethrown.</summary>
@@ -84,11 +95,19 @@ internal sealed class OpenSegment : IDisposable
     }
 
     /// <summary>Everything written so far survives a crash or a power cut.</summary>
-    public void Sync() => FileSync.DataToDisk(_stream);
+    public void Sync()
+    {
+        if (!FileSync.TryDataToDisk(_file, Path))
+        {
+            _stream.Flush(flushToDisk: true);
+        }
+    }
 
-    /// <summary>Cuts the room, syncs, closes and moves the segment to <c>sealed/</c> under the same name (the key is
-    /// kept): the sealed file is byte for byte the object.</summary>
-    public SealedBatch Seal(SpoolDirectory spool)
+    /// <summary>
+    /// Cuts the room and syncs data and size: everything written is durable and the file is byte for byte the object.
+    /// On failure the segment must not be sealed; dispose it and leave it to recovery.
+    /// </summary>
+    public void Finish()
     {
         if (_length != Bytes)
         {
@@ -96,6 +115,11 @@ internal sealed class OpenSegment : IDisposable
             _length = Bytes;
         }
         _stream.Flush(flushToDisk: true);
+    }
+
+    /// <summary>Closes the finished segment and moves it to <c>sealed/</c> under the same name (the key is kept).</summary>
+    public SealedBatch MoveToSealed(SpoolDirectory spool)
+    {
         _stream.Dispose();
         var sealedPath = spool.SealedPath(Sequence, Key);
         File.Move(Path, sealedPath);
@@ -120,7 +144,8 @@ internal sealed class OpenSegment : IDisposable
         {
             return;
         }
-        var target = Math.Max(needed, _length + Math.Clamp(_length, InitialRoom, MaxRoomStep));
+        var step = _length == 0 ? _firstRoom : Math.Clamp(_length, MinRoomStep, MaxRoomStep);
+        var target = Math.Max(needed, _length + step);
         try
         {
             for (var offset = _length; offset < target; offset += Zeros.Length)

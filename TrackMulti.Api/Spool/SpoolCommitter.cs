@@ -17,6 +17,7 @@ internal sealed class SpoolCommitter(SpoolDirectory spool, UploadQueue uploads, 
     private readonly List<PendingAppend> _durable = [];
     private OpenSegment? _segment;
     private bool _unsynced;
+    private long _roomHint = OpenSegment.DefaultRoom; // the last sealed segment's size: the next one's first room
     private string? _fault;
 
     /// <summary>Set when the spool can no longer be trusted (a write that could not be rolled back, a failed fsync or
@@ -75,7 +76,7 @@ internal sealed class SpoolCommitter(SpoolDirectory spool, UploadQueue uploads, 
             {
                 // The previous segment was sealed (or its seal failed and it waits for recovery): start this one.
                 _segment?.Dispose();
-                _segment = OpenSegment.Create(spool, chunk.Segment.Sequence, chunk.Segment.Key);
+                _segment = OpenSegment.Create(spool, chunk.Segment.Sequence, chunk.Segment.Key, _roomHint);
             }
             _segment.Write(chunk.Lines, chunk.Appends.Count);
             _written.AddRange(chunk.Appends);
@@ -105,30 +106,38 @@ internal sealed class SpoolCommitter(SpoolDirectory spool, UploadQueue uploads, 
         }
 
         SealedBatch? sealedBatch = null;
-        try
+        if (seal.Segment is { } planned && _segment?.Sequence == planned.Sequence && Fault is null)
         {
-            SyncWritten();
-            if (seal.Segment is { } planned && _segment?.Sequence == planned.Sequence && Fault is null)
+            var segment = _segment;
+            // One sync makes the last lines durable and fixes the file's final size; after it the file is the object.
+            if (SyncWritten(sealing: true))
             {
-                var segment = _segment;
                 _segment = null;
-                if (segment.Events > 0)
+                try
                 {
-                    sealedBatch = segment.Seal(spool) with { Origins = planned.Origins };
-                    uploads.Enqueue(sealedBatch);
-                    logger.LogInformation("Sealed batch {Key} with {Events} events", sealedBatch.Key, sealedBatch.EventCount);
+                    if (segment.Events > 0)
+                    {
+                        _roomHint = segment.Bytes;
+                        sealedBatch = segment.MoveToSealed(spool) with { Origins = planned.Origins };
+                        uploads.Enqueue(sealedBatch);
+                        logger.LogInformation("Sealed batch {Key} with {Events} events", sealedBatch.Key, sealedBatch.EventCount);
+                    }
+                    else
+                    {
+                        segment.Delete();
+                    }
                 }
-                else
+                catch (Exception ex)
                 {
-                    segment.Delete();
+                    // The events are durable in open/; recovery on the next start seals them under the same key.
+                    SetFault($"The spool could not seal {segment.Key}: {ex.Message}");
+                    logger.LogCritical(ex, "{Fault}", Fault);
                 }
             }
         }
-        catch (Exception ex)
+        else
         {
-            // The events are durable in open/; recovery on the next start seals them under the same key.
-            SetFault($"The spool could not seal {seal.Segment?.Key}: {ex.Message}");
-            logger.LogCritical(ex, "{Fault}", Fault);
+            SyncWritten();
         }
 
         if (seal.Trigger is { } trigger)
@@ -148,19 +157,30 @@ internal sealed class SpoolCommitter(SpoolDirectory spool, UploadQueue uploads, 
         }
     }
 
-    /// <summary>One fsync for everything written since the last; those requests become acknowledgeable.</summary>
-    private void SyncWritten()
+    /// <summary>
+    /// One sync for everything written since the last; those requests become acknowledgeable. When
+    /// <paramref name="sealing"/>, the sync also cuts the segment's room (and runs even with nothing new written).
+    /// False when the sync failed: the spool is faulted and those requests are refused.
+    /// </summary>
+    private bool SyncWritten(bool sealing = false)
     {
-        if (_unsynced && _segment is not null)
+        if ((_unsynced || sealing) && _segment is { } segment)
         {
             try
             {
-                _segment.Sync();
+                if (sealing)
+                {
+                    segment.Finish();
+                }
+                else
+                {
+                    segment.Sync();
+                }
             }
             catch (Exception ex)
             {
-                // After a failed fsync the page cache cannot be trusted: refuse, and stop until a restart recovers.
-                SetFault($"fsync of {_segment.Key} failed: {ex.Message}");
+                // After a failed sync the page cache cannot be trusted: refuse, and stop until a restart recovers.
+                SetFault($"Syncing {segment.Key} failed: {ex.Message}");
                 logger.LogCritical(ex, "{Fault}", Fault);
                 var refusal = new SpoolWriteException(Fault!);
                 foreach (var append in _written)
@@ -168,11 +188,20 @@ internal sealed class SpoolCommitter(SpoolDirectory spool, UploadQueue uploads, 
                     append.Completion.TrySetException(refusal);
                 }
                 _written.Clear();
+                _unsynced = false;
+                if (sealing)
+                {
+                    // Closed now, so recovery can open it; it stays in open/.
+                    segment.Dispose();
+                    _segment = null;
+                }
+                return false;
             }
         }
         _unsynced = false;
         _durable.AddRange(_written);
         _written.Clear();
+        return true;
     }
 
     private void Acknowledge()

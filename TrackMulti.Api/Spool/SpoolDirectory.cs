@@ -112,7 +112,10 @@ public sealed class SpoolDirectory
                 File.Delete(path);
                 continue;
             }
-            File.Move(path, Path.Combine(SealedDirectory, name));
+            // A power cut right after a seal's rename can leave the name in both folders (open/ is not synced after
+            // it, and without a journal the rename is not atomic). A sequence is written once, so both are this
+            // segment, and the copy just checked stands.
+            File.Move(path, Path.Combine(SealedDirectory, name), overwrite: true);
         }
         DirectorySync.Flush(SealedDirectory);
         DirectorySync.Flush(OpenDirectory);

@@ -87,6 +87,26 @@ public sealed class SpoolTests
     }
 
     [Fact]
+    public async Task A_segment_left_in_both_folders_by_a_power_cut_during_its_seal_is_recovered_and_uploaded_once()
+    {
+        await using var host = new BatchingHost();
+        var good = string.Concat(Enumerable.Range(1, 2).Select(n => Encoding.UTF8.GetString(BatchingHost.Event(n).ToJsonLine()) + "\n"));
+        var name = SpoolDirectory.FileName(4, "events/both.ndjson");
+        Directory.CreateDirectory(OpenDirectory(host));
+        Directory.CreateDirectory(SealedDirectory(host));
+        await File.WriteAllTextAsync(Path.Combine(OpenDirectory(host), name), good);
+        await File.WriteAllTextAsync(Path.Combine(SealedDirectory(host), name), good);
+
+        await host.StartAsync();
+        Assert.True((await host.Uploads.DrainAsync(CancellationToken.None)).Succeeded);
+
+        Assert.Equal(good, Encoding.UTF8.GetString(Assert.Single(host.Store.Objects).Value));
+        Assert.Single(host.Store.Attempts);
+        Assert.Empty(Directory.GetFiles(OpenDirectory(host)));
+        Assert.Empty(Directory.GetFiles(SealedDirectory(host)));
+    }
+
+    [Fact]
     public async Task A_record_that_ends_in_a_newline_but_is_garbage_is_cut_too()
     {
         await using var host = new BatchingHost();
