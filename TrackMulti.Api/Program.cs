@@ -1,6 +1,8 @@
 using TrackMulti.Api.Batching;
 using TrackMulti.Api.Ingestion;
-using TrackMulti.Api.Storage;
+using TrackMulti.Api.Sinks.Fme;
+using TrackMulti.Api.Sinks.S3;
+using TrackMulti.Api.Spool;
 using TrackMulti.Api.Telemetry;
 
 var builder = WebApplication.CreateBuilder(args);
@@ -16,7 +18,11 @@ builder.Services.AddProblemDetails();
 builder.Services.AddSingleton(TimeProvider.System);
 builder.AddIngestion();
 builder.AddTrackTelemetry();
-builder.AddBatchStorage();
+// Hosted services start in this order and stop in reverse: the spool recovers first; on shutdown the batch writer
+// seals its last batch, then S3 (the record) delivers what is left, then FME, then the spool closes.
+builder.AddSpool();
+builder.AddFmeSink();
+builder.AddS3Sink();
 builder.AddBatching();
 
 var app = builder.Build();

@@ -1,15 +1,15 @@
 using System.Buffers;
+using System.Diagnostics;
 using System.Threading.Channels;
 using Microsoft.Extensions.Options;
-using TrackMulti.Api.Ingestion;
+using TrackMulti.Api.Model;
 using TrackMulti.Api.Spool;
-using TrackMulti.Api.Storage;
 
 namespace TrackMulti.Api.Batching;
 
 /// <summary>
-/// Owns the open batch. One loop, on its own thread, reads append, seal and age messages from a channel: it gathers the
-/// lines of every request waiting into one chunk and hands it to the <see cref="SpoolCommitter"/>, which writes it,
+/// Owns the open batch of one stream. One loop, on its own thread, reads append, seal and age messages from a channel:
+/// it gathers the lines of every request waiting into one chunk and hands it to the spool's writer, which writes it,
 /// fsyncs and only then acknowledges. Count, byte and age triggers, flushes and shutdown are all decided in this loop,
 /// so they cannot race, and no lock sits on the request path.
 /// </summary>
@@ -22,59 +22,42 @@ public sealed class BatchWriter : BackgroundService
     private readonly Channel<Command> _commands = Channel.CreateUnbounded<Command>(new UnboundedChannelOptions { SingleReader = true });
 
     private readonly BatchingOptions _options;
-    private readonly SpoolOptions _spoolOptions;
-    private readonly SpoolDirectory _spool;
-    private readonly UploadQueue _uploads;
+    private readonly SpoolLog _spool;
     private readonly TimeProvider _time;
     private readonly ILogger<BatchWriter> _logger;
-    private readonly SpoolCommitter _committer;
     private readonly ITimer _ageTimer;
     private readonly ArrayBufferWriter<byte> _chunk = new(64 * 1024);
-    private readonly List<PendingAppend> _chunkAppends = [];
+    private readonly List<IAppendWaiter> _chunkAppends = [];
 
     private SegmentPlan? _open;
-    private long _lastSequence;
     private long _openSequence;
     private int _openEvents;
-    private long _openBytes;
 
-    public BatchWriter(
-        IOptions<BatchingOptions> options,
-        IOptions<SpoolOptions> spoolOptions,
-        SpoolDirectory spool,
-        UploadQueue uploads,
-        TimeProvider time,
-        ILogger<BatchWriter> logger)
+    public BatchWriter(IOptions<BatchingOptions> options, SpoolLog spool, TimeProvider time, ILogger<BatchWriter> logger)
     {
         _options = options.Value;
-        _spoolOptions = spoolOptions.Value;
         _spool = spool;
-        _uploads = uploads;
         _time = time;
         _logger = logger;
-        _committer = new SpoolCommitter(spool, uploads, logger);
         _ageTimer = time.CreateTimer(_ => OnAgeTimer(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
     }
+
+    /// <summary>The stream this writer's batches belong to.</summary>
+    public string Stream => Streams.Track;
 
     /// <summary>Events in the open (not yet sealed) batch, acknowledged or about to be.</summary>
     public int OpenEventCount => Volatile.Read(ref _openEvents);
 
-    /// <summary>Bytes in the open batch's segment.</summary>
-    public long OpenBytes => Interlocked.Read(ref _openBytes);
-
     public int MaxBatchSize => _options.BatchSize;
 
-    /// <summary>Why the spool stopped taking events (null while healthy). Only a restart, which runs recovery, clears it.</summary>
-    public string? Fault => _committer.Fault;
-
-    /// <summary>Stores the event durably in the open batch; seals the batch when it is full and says so.</summary>
+    /// <summary>Stores the event (one NDJSON line, no newline) durably in the open batch; seals the batch when it is full and says so.</summary>
     /// <exception cref="IntakeClosedException">The service is shutting down.</exception>
     /// <exception cref="SpoolFullException">The spool has reached <c>SPOOL_MAX_BYTES</c>.</exception>
     /// <exception cref="SpoolWriteException">The disk refused the write (full, failing).</exception>
-    /// <param name="origin">The trace context of the request that carried the event (its upload span links to it).</param>
-    public async Task<AppendResult> AppendAsync(TrackEvent evt, CancellationToken cancellationToken, System.Diagnostics.ActivityContext origin = default)
+    /// <param name="origin">The trace context of the request that carried the event (delivery spans link to it).</param>
+    public async Task<AppendResult> AppendAsync(byte[] line, CancellationToken cancellationToken, ActivityContext origin = default)
     {
-        var command = new Command(evt.ToJsonLine()) { Origin = origin };
+        var command = new Command(line) { Origin = origin };
         await SendAsync(command, cancellationToken);
         return await command.Completion.Task.WaitAsync(cancellationToken);
     }
@@ -82,28 +65,16 @@ public sealed class BatchWriter : BackgroundService
     /// <summary>
     /// Seals the open batch now, whatever its size, once every earlier seal is done. Returns null when it held no events.
     /// </summary>
-    public async Task<SealedBatch?> SealAsync(CancellationToken cancellationToken)
+    public async Task<SealedSegment?> SealAsync(CancellationToken cancellationToken)
     {
         var command = new Command(null);
         await SendAsync(command, cancellationToken);
         return (await command.Completion.Task.WaitAsync(cancellationToken)).Sealed;
     }
 
-    public override Task StartAsync(CancellationToken cancellationToken)
-    {
-        // Before the first event: repair what a crash left and hand every sealed segment to the uploader.
-        var recovered = _spool.Recover(_logger);
-        _lastSequence = recovered.LastSequence;
-        foreach (var batch in recovered.SealedBatches)
-        {
-            _uploads.Enqueue(batch);
-        }
-        return base.StartAsync(cancellationToken);
-    }
-
     public override Task StopAsync(CancellationToken cancellationToken)
     {
-        // Stop intake first; the loop finishes what was queued, seals the open batch, and the committer writes it all.
+        // Stop intake first; the loop finishes what was queued and seals the open batch.
         _commands.Writer.TryComplete();
         return base.StopAsync(cancellationToken);
     }
@@ -114,32 +85,26 @@ public sealed class BatchWriter : BackgroundService
         base.Dispose();
     }
 
-    // Both loops block (on the channel, on the disk) by design, so each gets a thread of its own instead of borrowing
-    // thread-pool threads.
-    protected override Task ExecuteAsync(CancellationToken stoppingToken) => Task.WhenAll(
-        Task.Factory.StartNew(Gather, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default),
-        Task.Factory.StartNew(_committer.Run, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default));
+    // The loop blocks on the channel by design, so it gets a thread of its own instead of borrowing a thread-pool thread.
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        Task.Factory.StartNew(Gather, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
 
     private void Gather()
     {
-        try
+        // Deliberately not bound to a stopping token: StopAsync completes the channel, and the loop must drain it.
+        while (WaitToRead())
         {
-            // Deliberately not bound to a stopping token: StopAsync completes the channel, and the loop must drain it.
-            while (WaitToRead())
+            while (_commands.Reader.TryRead(out var command))
             {
-                while (_commands.Reader.TryRead(out var command))
-                {
-                    Handle(command);
-                }
-                PostChunk();
+                Handle(command);
             }
+            PostChunk();
+        }
 
-            Seal(trigger: null, flush: null);
-        }
-        finally
-        {
-            _committer.Complete();
-        }
+        // The last seal is done before the writer stops, so the sinks that stop after it can deliver it.
+        var last = new TaskCompletionSource<AppendResult>(TaskCreationOptions.RunContinuationsAsynchronously);
+        Seal(trigger: null, flush: last);
+        _ = last.Task.Wait(TimeSpan.FromSeconds(30));
     }
 
     private bool WaitToRead()
@@ -158,7 +123,7 @@ public sealed class BatchWriter : BackgroundService
                     Append(command, line);
                     break;
                 case { AgeOfSequence: { } sequence }:
-                    if (_open?.Sequence == sequence)
+                    if (_open?.Id.Sequence == sequence)
                     {
                         Seal(trigger: null, flush: null);
                     }
@@ -178,16 +143,16 @@ public sealed class BatchWriter : BackgroundService
 
     private void Append(Command command, byte[] line)
     {
-        if (Fault is { } fault)
+        if (_spool.Fault is { } fault)
         {
             command.Completion.TrySetException(new SpoolWriteException(fault));
             return;
         }
 
         var lineBytes = line.Length + NewLine.Length;
-        if (_uploads.QueuedBytes + (_open?.Bytes ?? 0) + lineBytes > _spoolOptions.MaxBytes)
+        if (!_spool.TryReserve(lineBytes))
         {
-            command.Completion.TrySetException(new SpoolFullException(_spoolOptions.MaxBytes));
+            command.Completion.TrySetException(new SpoolFullException(_spool.MaxBytes));
             return;
         }
 
@@ -198,7 +163,7 @@ public sealed class BatchWriter : BackgroundService
         }
 
         var open = _open ??= NewSegment();
-        if (command.Origin != default && open.Origins.Count < SealedBatch.MaxOrigins)
+        if (command.Origin != default && open.Origins.Count < SealedSegment.MaxOrigins)
         {
             open.Origins.Add(command.Origin);
         }
@@ -215,39 +180,40 @@ public sealed class BatchWriter : BackgroundService
             append.OpenEvents = 0;
             Seal(trigger: append, flush: null);
         }
-        PublishOpenCounts();
+        PublishOpenCount();
     }
 
     /// <summary>
-    /// Hands the committer the seal of the open segment together with its last gathered lines, as one piece of work,
+    /// Hands the spool the seal of the open segment together with its last gathered lines, as one piece of work,
     /// so the request that filled the batch cannot be answered before the batch it names exists.
     /// </summary>
     private void Seal(PendingAppend? trigger, TaskCompletionSource<AppendResult>? flush)
     {
-        var work = new SealWork(_open, TakeChunk(), trigger, flush);
+        var waiter = trigger is null && flush is null ? null : new SealWaiter(trigger, flush);
+        var seal = new SpoolSeal(_open?.Id, TakeChunk(), waiter, _open?.Origins ?? []);
         // Counts first: once posted, the batch may be stored before this thread runs another line.
         _open = null;
         Volatile.Write(ref _openSequence, 0);
         _ageTimer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-        PublishOpenCounts();
-        _committer.Post(work);
+        PublishOpenCount();
+        _spool.Writer.Post(seal);
     }
 
     private void PostChunk()
     {
         if (TakeChunk() is { } chunk)
         {
-            _committer.Post(chunk);
+            _spool.Writer.Post(chunk);
         }
     }
 
-    private ChunkWork? TakeChunk()
+    private SpoolChunk? TakeChunk()
     {
         if (_chunkAppends.Count == 0)
         {
             return null;
         }
-        var chunk = new ChunkWork(_open!, _chunk.WrittenSpan.ToArray(), [.. _chunkAppends]);
+        var chunk = new SpoolChunk(_open!.Id, _chunk.WrittenSpan.ToArray(), [.. _chunkAppends]);
         _chunk.Clear();
         _chunkAppends.Clear();
         return chunk;
@@ -255,8 +221,8 @@ public sealed class BatchWriter : BackgroundService
 
     private SegmentPlan NewSegment()
     {
-        var sequence = ++_lastSequence;
-        var segment = new SegmentPlan(sequence, BatchKey.For(_time.GetUtcNow(), _options.InstanceId, sequence));
+        var sequence = _spool.NextSequence();
+        var segment = new SegmentPlan(new SegmentId(sequence, BatchKey.For(_time.GetUtcNow(), _options.InstanceId, sequence), Stream));
         Volatile.Write(ref _openSequence, sequence);
         _ageTimer.Change(_options.MaxAge, Timeout.InfiniteTimeSpan);
         return segment;
@@ -273,11 +239,7 @@ public sealed class BatchWriter : BackgroundService
         }
     }
 
-    private void PublishOpenCounts()
-    {
-        Volatile.Write(ref _openEvents, _open?.Events ?? 0);
-        Interlocked.Exchange(ref _openBytes, _open?.Bytes ?? 0);
-    }
+    private void PublishOpenCount() => Volatile.Write(ref _openEvents, _open?.Events ?? 0);
 
     private async ValueTask SendAsync(Command command, CancellationToken cancellationToken)
     {
@@ -296,22 +258,49 @@ public sealed class BatchWriter : BackgroundService
     {
         public long? AgeOfSequence { get; init; }
 
-        public System.Diagnostics.ActivityContext Origin { get; init; }
+        public ActivityContext Origin { get; init; }
 
         public TaskCompletionSource<AppendResult> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    /// <summary>A segment as the writer plans it: its id, and what it has been given so far.</summary>
+    private sealed class SegmentPlan(SegmentId id)
+    {
+        public SegmentId Id { get; } = id;
+        public int Events { get; set; }
+        public long Bytes { get; set; }
+
+        /// <summary>Trace contexts of the first requests into this segment (bounded), for the delivery spans' links.</summary>
+        public List<ActivityContext> Origins { get; } = [];
+    }
+
+    /// <summary>An append waiting for the spool to make it durable.</summary>
+    private sealed class PendingAppend(TaskCompletionSource<AppendResult> completion, int openEvents) : IAppendWaiter
+    {
+        public int OpenEvents { get; set; } = openEvents;
+        public SealedSegment? Sealed { get; set; }
+
+        public void OnDurable() => completion.TrySetResult(new AppendResult(OpenEvents, Sealed));
+
+        public void OnRefused(SpoolWriteException reason) => completion.TrySetException(reason);
+    }
+
+    /// <summary>Names the sealed batch in the answer of the request that filled it, and answers a flush.</summary>
+    private sealed class SealWaiter(PendingAppend? trigger, TaskCompletionSource<AppendResult>? flush) : ISealWaiter
+    {
+        public void OnSealed(SealedSegment? sealedSegment)
+        {
+            trigger?.Sealed = sealedSegment;
+            flush?.TrySetResult(new AppendResult(0, sealedSegment));
+        }
+
+        public void OnRefused(SpoolWriteException reason) => flush?.TrySetException(reason);
     }
 }
 
 /// <param name="OpenEventCount">Events in the open batch after this request (0 when it sealed one).</param>
 /// <param name="Sealed">The batch this request sealed, if it did.</param>
-public sealed record AppendResult(int OpenEventCount, SealedBatch? Sealed);
+public sealed record AppendResult(int OpenEventCount, SealedSegment? Sealed);
 
 /// <summary>The writer no longer accepts events because the service is stopping.</summary>
 public sealed class IntakeClosedException() : Exception("The service is shutting down and accepts no more events.");
-
-/// <summary>The spool holds as much as it may (<c>SPOOL_MAX_BYTES</c>): S3 is behind; try again later.</summary>
-public sealed class SpoolFullException(long maxBytes)
-    : Exception($"The spool is full ({maxBytes} bytes wait for S3); nothing was stored. Retry later.");
-
-/// <summary>The disk refused the write; nothing of the request was stored.</summary>
-public sealed class SpoolWriteException(string message) : Exception(message);

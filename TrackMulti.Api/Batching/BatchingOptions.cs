@@ -1,5 +1,6 @@
 using System.ComponentModel.DataAnnotations;
 using Microsoft.Extensions.Configuration;
+using TrackMulti.Api.Model;
 
 namespace TrackMulti.Api.Batching;
 

@@ -2,7 +2,10 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Options;
 using TrackMulti.Api.Batching;
-using TrackMulti.Api.Storage;
+using TrackMulti.Api.Sinks;
+using TrackMulti.Api.Sinks.Fme;
+using TrackMulti.Api.Sinks.S3;
+using TrackMulti.Api.Spool;
 using TrackMulti.Api.Telemetry;
 
 namespace TrackMulti.Api.Ingestion;
@@ -31,7 +34,7 @@ public static class TrackApi
     }
 
     public static async Task<Results<Ok<TrackResponse>, ProblemHttpResult, ValidationProblem>> TrackAsync(
-        HttpRequest request, BatchWriter writer, IBatchStore store, UploadQueue uploads, IOptions<UploadOptions> upload,
+        HttpRequest request, BatchWriter writer, S3Sink s3, IOptions<UploadOptions> upload,
         TrackMetrics metrics, TimeProvider time, CancellationToken cancellationToken)
     {
         if (!request.HasJsonContentType())
@@ -75,9 +78,9 @@ public static class TrackApi
 
         try
         {
-            var appended = await writer.AppendAsync(read.Event!, cancellationToken, System.Diagnostics.Activity.Current?.Context ?? default);
+            var appended = await writer.AppendAsync(read.Event!.ToJsonLine(), cancellationToken, System.Diagnostics.Activity.Current?.Context ?? default);
             metrics.EventAccepted();
-            return TypedResults.Ok(new TrackResponse(true, appended.OpenEventCount, FlushedBatch.From(appended.Sealed, store)));
+            return TypedResults.Ok(new TrackResponse(true, appended.OpenEventCount, FlushedBatch.From(appended.Sealed, s3.Location)));
         }
         catch (IntakeClosedException ex)
         {
@@ -88,7 +91,7 @@ public static class TrackApi
         {
             metrics.EventRejected("spool_full");
             // Backpressure: S3 is behind and the spool is at its bound. Come back after the uploader's next round.
-            var retryAfter = upload.Value.PauseAfter(Math.Max(1, uploads.Status().ConsecutiveFailures));
+            var retryAfter = upload.Value.PauseAfter(Math.Max(1, s3.Status().ConsecutiveFailures));
             request.HttpContext.Response.Headers.RetryAfter = ((int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
             return TypedResults.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, type: Problems.SpoolFull,
                 title: "Spool full", detail: ex.Message);
@@ -102,9 +105,9 @@ public static class TrackApi
     }
 
     public static async Task<Results<Ok<FlushResponse>, ProblemHttpResult>> FlushAsync(
-        BatchWriter writer, UploadQueue uploads, IBatchStore store, IOptions<UploadOptions> options, CancellationToken cancellationToken)
+        BatchWriter writer, S3Sink s3, IOptions<UploadOptions> options, CancellationToken cancellationToken)
     {
-        SealedBatch? sealedBatch;
+        SealedSegment? sealedBatch;
         try
         {
             sealedBatch = await writer.SealAsync(cancellationToken);
@@ -121,11 +124,11 @@ public static class TrackApi
             deadline.CancelAfter(timeout);
             try
             {
-                drained = await uploads.DrainAsync(deadline.Token);
+                drained = await s3.DrainAsync(deadline.Token);
             }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
             {
-                drained = new DrainResult(false, uploads.Snapshot(),
+                drained = new DrainResult(false, s3.Pending(),
                     $"S3 did not confirm every batch within {timeout.TotalSeconds:0} s; uploading goes on in the background.");
             }
         }
@@ -133,7 +136,7 @@ public static class TrackApi
         if (drained.Succeeded)
         {
             return TypedResults.Ok(new FlushResponse(
-                true, sealedBatch?.EventCount ?? 0, sealedBatch?.Key, store.Location,
+                true, sealedBatch?.Events ?? 0, sealedBatch?.Key, s3.Location,
                 sealedBatch is null ? "No events were pending; every earlier batch is in S3." : null));
         }
 
@@ -146,38 +149,41 @@ public static class TrackApi
             extensions: new Dictionary<string, object?>
             {
                 ["success"] = false,
-                ["flushed"] = sealedBatch?.EventCount ?? 0,
+                ["flushed"] = sealedBatch?.Events ?? 0,
                 ["filename"] = sealedBatch?.Key,
-                ["bucket"] = store.Location,
-                ["awaitingUpload"] = drained.StillQueued.Select(b => new { filename = b.Key, events = b.EventCount }).ToArray(),
+                ["bucket"] = s3.Location,
+                ["awaitingUpload"] = drained.StillQueued.Select(b => new { filename = b.Key, events = b.Events }).ToArray(),
             });
     }
 
     public static Ok<StatusResponse> GetStatus(
-        BatchWriter writer, UploadQueue uploads, IOptions<S3Options> s3, IOptions<BatchingOptions> batching)
+        BatchWriter writer, SpoolLog spool, S3Sink s3, IEnumerable<Sink> sinks,
+        IOptions<S3Options> s3Options, IOptions<BatchingOptions> batching, IOptions<FmeOptions> fme)
     {
-        var open = writer.OpenEventCount;
-        var queued = uploads.Status();
+        var stats = spool.Stats();
+        var record = s3.Status();
         return TypedResults.Ok(new StatusResponse(
-            Status: writer.Fault is null ? "running" : "spool-faulted",
-            BatchSize: open,
+            Status: spool.Fault is null ? "running" : "spool-faulted",
+            BatchSize: writer.OpenEventCount,
             MaxBatchSize: writer.MaxBatchSize,
-            S3Bucket: s3.Value.BucketName,
-            Region: s3.Value.Region,
+            S3Bucket: s3Options.Value.BucketName,
+            Region: s3Options.Value.Region,
             InstanceId: batching.Value.InstanceId,
-            PendingEvents: open + queued.Events,
-            SpooledBytes: writer.OpenBytes + queued.Bytes,
-            SpooledSegments: queued.Batches + (open > 0 ? 1 : 0),
-            BatchesAwaitingUpload: queued.Batches,
-            LastUploadAt: queued.LastUploadAt,
-            ConsecutiveFailures: queued.ConsecutiveFailures,
-            LastError: queued.LastError,
-            SpoolFault: writer.Fault));
+            PendingEvents: stats.OpenEvents + (int)record.BacklogEvents,
+            SpooledBytes: stats.Bytes,
+            SpooledSegments: stats.Segments,
+            BatchesAwaitingUpload: record.BacklogSegments,
+            LastUploadAt: record.LastSuccessAt,
+            ConsecutiveFailures: record.ConsecutiveFailures,
+            LastError: record.LastError,
+            SpoolFault: spool.Fault,
+            FmeForwarding: fme.Value.OffBecause is { } off ? $"off: {off}" : fme.Value.Forward.ToString().ToLowerInvariant(),
+            Sinks: [.. sinks.Select(sink => sink.Status())]));
     }
 
     /// <summary>The newest objects in the bucket with their event counts, for the page.</summary>
     public static async Task<Results<Ok<ObjectsResponse>, ProblemHttpResult>> ListObjectsAsync(
-        IBatchStore store, ILoggerFactory loggers, CancellationToken cancellationToken, int limit = 10)
+        IObjectStore store, ILoggerFactory loggers, CancellationToken cancellationToken, int limit = 10)
     {
         if (limit is < 1 or > 100)
         {
@@ -205,11 +211,11 @@ public sealed record TrackResponse(bool Success, int BatchSize, FlushedBatch? Fl
 /// <summary>The seed's description of a batch that went (or is going) to S3.</summary>
 public sealed record FlushedBatch(int Flushed, string Filename, string Bucket)
 {
-    public static FlushedBatch? From(SealedBatch? batch, IBatchStore store) =>
-        batch is null ? null : new FlushedBatch(batch.EventCount, batch.Key, store.Location);
+    public static FlushedBatch? From(SealedSegment? batch, string bucket) =>
+        batch is null ? null : new FlushedBatch(batch.Events, batch.Key, bucket);
 }
 
-public sealed record ObjectsResponse(string Bucket, IReadOnlyList<StoredBatch> Objects);
+public sealed record ObjectsResponse(string Bucket, IReadOnlyList<StoredObject> Objects);
 
 public sealed record FlushResponse(
     bool Success,
@@ -221,6 +227,8 @@ public sealed record FlushResponse(
 
 /// <param name="BatchSize">Events in the open batch (the seed's field).</param>
 /// <param name="PendingEvents">Events accepted but not yet confirmed in S3: open batch plus sealed batches awaiting upload.</param>
+/// <param name="FmeForwarding">What goes to FME (<c>sdk</c>, <c>all</c>), or why nothing does.</param>
+/// <param name="Sinks">Each destination's backlog and health; S3's is also in the seed-era fields above.</param>
 /// <param name="SpooledBytes">Disk the spool holds for them.</param>
 /// <param name="SpooledSegments">Spool files holding them (the open one included).</param>
 public sealed record StatusResponse(
@@ -237,4 +245,6 @@ public sealed record StatusResponse(
     DateTimeOffset? LastUploadAt,
     int ConsecutiveFailures,
     string? LastError,
-    string? SpoolFault);
+    string? SpoolFault,
+    string FmeForwarding,
+    IReadOnlyList<SinkStatus> Sinks);

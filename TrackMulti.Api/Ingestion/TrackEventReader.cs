@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Text.Json;
+using TrackMulti.Api.Model;
 
 namespace TrackMulti.Api.Ingestion;
 

@@ -1,5 +1,4 @@
 using Microsoft.Win32.SafeHandles;
-using TrackMulti.Api.Batching;
 
 namespace TrackMulti.Api.Spool;
 
@@ -31,18 +30,16 @@ internal sealed class OpenSegment : IDisposable
     private readonly long _firstRoom;
     private long _length; // the file's size: data plus room, never less than Bytes
 
-    private OpenSegment(FileStream stream, long sequence, string key, long firstRoom)
+    private OpenSegment(FileStream stream, SegmentId id, long firstRoom)
     {
         _firstRoom = firstRoom;
         _stream = stream;
         _file = stream.SafeFileHandle;
         Path = stream.Name;
-        Sequence = sequence;
-        Key = key;
+        Id = id;
     }
 
-    public long Sequence { get; }
-    public string Key { get; }
+    public SegmentId Id { get; }
     public string Path { get; }
 
     /// <summary>A failed write could not be rolled back: write nothing more; recovery repairs the file on the next start.</summary>
@@ -53,11 +50,11 @@ internal sealed class OpenSegment : IDisposable
 
     /// <param name="expectedBytes">How large the segment will likely grow (the previous one's size): its first room,
     /// rounded up to whole pages and at most <see cref="DefaultRoom"/>.</param>
-    public static OpenSegment Create(SpoolDirectory spool, long sequence, string key, long expectedBytes)
+    public static OpenSegment Create(SpoolDirectory spool, SegmentId id, long expectedBytes)
     {
-        spool.ReserveSequence(sequence);
+        spool.ReserveSequence(id.Sequence);
         // Unbuffered, written at explicit offsets: every write is one pwrite(2), nothing sits in a hidden buffer.
-        var file = new FileStream(spool.OpenPath(sequence, key), FileMode.CreateNew, FileAccess.Write, FileShare.Read, bufferSize: 0);
+        var file = new FileStream(spool.OpenPath(id), FileMode.CreateNew, FileAccess.Write, FileShare.Read, bufferSize: 0);
         try
         {
             DirectorySync.Flush(spool.OpenDirectory);
@@ -68,7 +65,7 @@ internal sealed class OpenSegment : IDisposable
             throw;
         }
         var firstRoom = Math.Clamp((expectedBytes + Page - 1) / Page * Page, Page, DefaultRoom);
-        return new OpenSegment(file, sequence, key, firstRoom);
+        return new OpenSegment(file, id, firstRoom);
     }
 
     /// <summary>Appends whole lines. On failure the file is cut back to where it was, and the exception is rethrown.</summary>
@@ -76,7 +73,7 @@ internal sealed class OpenSegment : IDisposable
     {
         if (IsBroken)
         {
-            throw new IOException($"Segment {Key} is unusable after a failed write.");
+            throw new IOException($"Segment {Id.Key} is unusable after a failed write.");
         }
 
         try
@@ -118,13 +115,11 @@ internal sealed class OpenSegment : IDisposable
     }
 
     /// <summary>Closes the finished segment and moves it to <c>sealed/</c> under the same name (the key is kept).</summary>
-    public SealedBatch MoveToSealed(SpoolDirectory spool)
+    public void MoveToSealed(SpoolDirectory spool)
     {
         _stream.Dispose();
-        var sealedPath = spool.SealedPath(Sequence, Key);
-        File.Move(Path, sealedPath);
+        File.Move(Path, spool.SealedPath(Id.Sequence, Id.Stream, Id.Key));
         DirectorySync.Flush(spool.SealedDirectory);
-        return new SealedBatch(Key, Sequence, Events, Bytes, sealedPath);
     }
 
     /// <summary>Removes a segment that ended up with no event (every write into it failed).</summary>

@@ -1,19 +1,20 @@
 using System.Buffers;
 using System.Globalization;
 using System.Text.Json;
-using TrackMulti.Api.Batching;
+using TrackMulti.Api.Model;
 
 namespace TrackMulti.Api.Spool;
 
 /// <summary>
-/// The spool's layout on disk. A segment file is byte for byte the NDJSON object it will become, and its name carries
-/// its sequence and final object key (<c>000000000042.events%2Fbatch-….ndjson</c>), decided when it is created:
+/// The spool's layout on disk. A segment file is byte for byte what its producer wrote, and its name carries its
+/// sequence, stream and key (<c>000000000042-track.events%2Fbatch-….ndjson</c>), decided when it is created:
 /// <list type="bullet">
-/// <item><c>open/</c>: the segment being written (one at a time);</item>
-/// <item><c>sealed/</c>: segments that are complete and wait for S3; deleted once S3 confirmed them;</item>
+/// <item><c>open/</c>: the segment being written;</item>
+/// <item><c>sealed/</c>: complete segments; deleted once every sink that takes them has acknowledged them;</item>
+/// <item><c>cursors/</c>: one small file per sink, where it stands in the log;</item>
 /// <item><c>sequence</c>: sequences reserved so far (in blocks), so keys stay unique across restarts.</item>
 /// </list>
-/// Because the key is in the name, a segment uploaded again after a crash or an ambiguous timeout overwrites the
+/// Because the key is in the name, a segment delivered again after a crash or an ambiguous timeout overwrites the
 /// same object instead of adding a duplicate.
 /// </summary>
 public sealed class SpoolDirectory
@@ -30,28 +31,41 @@ public sealed class SpoolDirectory
         Root = root;
         OpenDirectory = Path.Combine(root, "open");
         SealedDirectory = Path.Combine(root, "sealed");
+        CursorDirectory = Path.Combine(root, "cursors");
+        HadCursors = Directory.Exists(CursorDirectory);
         Directory.CreateDirectory(OpenDirectory);
         Directory.CreateDirectory(SealedDirectory);
+        Directory.CreateDirectory(CursorDirectory);
     }
 
     public string Root { get; }
     public string OpenDirectory { get; }
     public string SealedDirectory { get; }
+    public string CursorDirectory { get; }
 
-    public static string FileName(long sequence, string key) =>
-        string.Create(CultureInfo.InvariantCulture, $"{sequence:D12}.{Uri.EscapeDataString(key)}");
+    /// <summary>False for a new spool, or one written before sinks kept cursors: every sink then starts at its oldest segment.</summary>
+    public bool HadCursors { get; }
 
-    public static bool TryParseFileName(string fileName, out long sequence, out string key)
+    public static string FileName(long sequence, string stream, string key) =>
+        string.Create(CultureInfo.InvariantCulture, $"{sequence:D12}-{stream}.{Uri.EscapeDataString(key)}");
+
+    /// <summary>Reads a segment's name; one without a stream (written before streams existed) holds tracked events.</summary>
+    public static bool TryParseFileName(string fileName, out long sequence, out string stream, out string key)
     {
         var dot = fileName.IndexOf('.');
+        var head = fileName.AsSpan(0, Math.Max(dot, 0));
+        var dash = head.IndexOf('-');
+        stream = dash > 0 ? head[(dash + 1)..].ToString() : Streams.Track;
         key = dot > 0 ? Uri.UnescapeDataString(fileName[(dot + 1)..]) : "";
-        return long.TryParse(fileName.AsSpan(0, Math.Max(dot, 0)), NumberStyles.None, CultureInfo.InvariantCulture, out sequence)
-            && key.Length > 0;
+        return long.TryParse(dash > 0 ? head[..dash] : head, NumberStyles.None, CultureInfo.InvariantCulture, out sequence)
+            && key.Length > 0 && stream.Length > 0;
     }
 
-    public string OpenPath(long sequence, string key) => Path.Combine(OpenDirectory, FileName(sequence, key));
+    public string OpenPath(SegmentId segment) => Path.Combine(OpenDirectory, FileName(segment.Sequence, segment.Stream, segment.Key));
 
-    public string SealedPath(long sequence, string key) => Path.Combine(SealedDirectory, FileName(sequence, key));
+    public string SealedPath(long sequence, string stream, string key) => Path.Combine(SealedDirectory, FileName(sequence, stream, key));
+
+    public string SealedPath(SealedSegment segment) => SealedPath(segment.Sequence, segment.Stream, segment.Key);
 
     /// <summary>
     /// Makes sure <paramref name="sequence"/> is covered by the durable reservation before a segment uses it, so a
@@ -78,13 +92,24 @@ public sealed class SpoolDirectory
         _reservedThrough = reserved;
     }
 
-    /// <summary>Deletes a segment S3 has confirmed. A segment that survives (crash first) is uploaded again, harmlessly.</summary>
-    public void Remove(SealedBatch batch) => File.Delete(batch.Path);
+    /// <summary>
+    /// Records where a sink stands (temporary file, then rename). Not synced: after a power cut an older cursor only
+    /// means some segments are delivered again, which every sink tolerates (S3 writes the same keys).
+    /// </summary>
+    public void WriteCursor(string sink, SpoolPosition position)
+    {
+        var path = Path.Combine(CursorDirectory, sink);
+        var temporary = path + ".tmp";
+        File.WriteAllText(temporary, string.Create(CultureInfo.InvariantCulture, $"{position.Sequence} {position.Events}\n"));
+        File.Move(temporary, path, overwrite: true);
+    }
+
+    public void DeleteCursor(string sink) => File.Delete(Path.Combine(CursorDirectory, sink));
 
     /// <summary>
     /// Makes the spool consistent after any stop, clean or not: every open segment is cut back to its last complete,
-    /// well-formed line (the rest was never acknowledged) and sealed under the key in its name; then every sealed
-    /// segment is returned, oldest first, for upload.
+    /// well-formed line (the rest was never acknowledged) and sealed under the name it had; then every sealed
+    /// segment is returned, oldest first, with every sink's cursor.
     /// </summary>
     public SpoolRecovery Recover(ILogger logger)
     {
@@ -93,7 +118,7 @@ public sealed class SpoolDirectory
         foreach (var path in Directory.GetFiles(OpenDirectory).Order(StringComparer.Ordinal))
         {
             var name = Path.GetFileName(path);
-            if (!TryParseFileName(name, out var sequence, out _))
+            if (!TryParseFileName(name, out var sequence, out _, out _))
             {
                 logger.LogWarning("Ignoring {File} in the spool's open folder: not a segment name", name);
                 continue;
@@ -120,25 +145,49 @@ public sealed class SpoolDirectory
         DirectorySync.Flush(SealedDirectory);
         DirectorySync.Flush(OpenDirectory);
 
-        var sealedBatches = new List<SealedBatch>();
+        var segments = new List<SealedSegment>();
         foreach (var path in Directory.GetFiles(SealedDirectory).Order(StringComparer.Ordinal))
         {
-            if (!TryParseFileName(Path.GetFileName(path), out var sequence, out var key))
+            if (!TryParseFileName(Path.GetFileName(path), out var sequence, out var stream, out var key))
             {
                 logger.LogWarning("Ignoring {File} in the spool's sealed folder: not a segment name", path);
                 continue;
             }
             lastSequence = Math.Max(lastSequence, sequence);
             var (events, bytes) = CountLines(path);
-            sealedBatches.Add(new SealedBatch(key, sequence, events, bytes, path));
+            segments.Add(new SealedSegment(sequence, key, stream, events, bytes, File.GetLastWriteTimeUtc(path)));
         }
+        segments.Sort((a, b) => a.Sequence.CompareTo(b.Sequence));
 
-        if (sealedBatches.Count > 0)
+        return new SpoolRecovery(segments, lastSequence, ReadCursors(logger));
+    }
+
+    private Dictionary<string, SpoolPosition> ReadCursors(ILogger logger)
+    {
+        var cursors = new Dictionary<string, SpoolPosition>(StringComparer.Ordinal);
+        foreach (var path in Directory.GetFiles(CursorDirectory))
         {
-            logger.LogInformation("Spool recovery: {Batches} batches ({Events} events) wait for upload",
-                sealedBatches.Count, sealedBatches.Sum(b => b.EventCount));
+            var sink = Path.GetFileName(path);
+            if (sink.EndsWith(".tmp", StringComparison.Ordinal))
+            {
+                File.Delete(path); // a write that never got its rename; the cursor before it stands
+                continue;
+            }
+            var parts = File.ReadAllText(path).Split(' ', StringSplitOptions.TrimEntries);
+            if (parts.Length == 2
+                && long.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out var sequence)
+                && int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var events))
+            {
+                cursors[sink] = new SpoolPosition(sequence, events);
+            }
+            else
+            {
+                // Unreadable (a power cut): the sink starts again at the oldest segment kept, which only repeats deliveries.
+                logger.LogWarning("The spool cursor of sink {Sink} cannot be read; it starts again at the oldest segment", sink);
+                cursors[sink] = new SpoolPosition(0, 0);
+            }
         }
-        return new SpoolRecovery(sealedBatches, lastSequence);
+        return cursors;
     }
 
     /// <summary>The highest sequence ever reserved (0 for a new spool). A reservation that cannot be read is an error.</summary>
@@ -222,6 +271,7 @@ public sealed class SpoolDirectory
     }
 }
 
-/// <param name="SealedBatches">Segments waiting for upload, oldest first.</param>
+/// <param name="Segments">Sealed segments, oldest first.</param>
 /// <param name="LastSequence">The highest sequence seen; new segments continue after it.</param>
-public sealed record SpoolRecovery(IReadOnlyList<SealedBatch> SealedBatches, long LastSequence);
+/// <param name="Cursors">Where each sink stood, by sink name.</param>
+public sealed record SpoolRecovery(IReadOnlyList<SealedSegment> Segments, long LastSequence, IReadOnlyDictionary<string, SpoolPosition> Cursors);

@@ -1,5 +1,4 @@
 using Microsoft.Extensions.Diagnostics.HealthChecks;
-using TrackMulti.Api.Batching;
 
 namespace TrackMulti.Api.Spool;
 
@@ -24,15 +23,15 @@ public sealed class SpoolWritableCheck(SpoolDirectory spool, TimeProvider time) 
 }
 
 /// <summary>
-/// Liveness: unhealthy once the spool can no longer be trusted (see <see cref="BatchWriter.Fault"/>). Intake is refused
+/// Liveness: unhealthy once the spool can no longer be trusted (see <see cref="SpoolWriter.Fault"/>). Intake is refused
 /// then, and only a restart, whose recovery repairs the spool, helps; so the platform should restart the Api.
 /// </summary>
-public sealed class SpoolHealthCheck(BatchWriter writer) : IHealthCheck
+public sealed class SpoolHealthCheck(SpoolLog spool) : IHealthCheck
 {
     public const string Name = "spool";
 
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
-        Task.FromResult(writer.Fault is { } fault
+        Task.FromResult(spool.Fault is { } fault
             ? HealthCheckResult.Unhealthy($"The spool stopped taking events: {fault}")
             : HealthCheckResult.Healthy());
 }

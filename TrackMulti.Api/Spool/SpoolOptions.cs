@@ -11,7 +11,7 @@ public sealed class SpoolOptions
     public string? Directory { get; set; }
 
     /// <summary>
-    /// Bound on spooled bytes (open segment plus sealed segments awaiting upload). Past it, <c>POST /api/track</c>
+    /// Bound on spooled bytes (open segment plus sealed segments some sink still needs). Past it, <c>POST /api/track</c>
     /// answers 503 with <c>Retry-After</c>: the Api accepts nothing it cannot keep. Default 1 GiB.
     /// </summary>
     [ConfigurationKeyName("SPOOL_MAX_BYTES")]

@@ -1,12 +1,12 @@
+using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
-using TrackMulti.Api.Batching;
-using TrackMulti.Api.Storage;
 
 namespace TrackMulti.Api.Telemetry;
 
 /// <summary>
 /// Every TrackMulti metric, in one place: one meter, instrument names and units per OpenTelemetry conventions.
-/// ServiceDefaults exports the meter (OTLP to the Aspire dashboard).
+/// ServiceDefaults exports the meter (OTLP to the Aspire dashboard). Gauges read what their owners register
+/// (<see cref="ObserveSpoolBytes"/>, …), so this class depends on no other part of the Api.
 /// </summary>
 public sealed class TrackMetrics
 {
@@ -21,12 +21,20 @@ public sealed class TrackMetrics
     public const string UploadBytes = "trackmulti.upload.bytes";
     public const string UploadRetries = "trackmulti.upload.retries";
     public const string SpoolBytes = "trackmulti.spool.bytes";
+    public const string SinkSent = "trackmulti.sink.sent";
+    public const string SinkFailures = "trackmulti.sink.failures";
+    public const string SinkDropped = "trackmulti.sink.dropped";
+    public const string SinkBacklog = "trackmulti.sink.backlog";
+    public const string SinkBacklogBytes = "trackmulti.sink.backlog.bytes";
 
-    /// <summary>The tag saying why (a failure, a rejection).</summary>
+    /// <summary>The tag saying why (a failure, a rejection, a drop).</summary>
     public const string ReasonTag = "reason";
 
     /// <summary>The tag saying how an upload attempt ended: <c>success</c> or <c>failure</c>.</summary>
     public const string OutcomeTag = "outcome";
+
+    /// <summary>The tag naming the sink (<c>s3</c>, <c>fme</c>).</summary>
+    public const string SinkTag = "sink";
 
     private readonly Histogram<int> _batchSize;
     private readonly Counter<long> _flushFailures;
@@ -35,22 +43,38 @@ public sealed class TrackMetrics
     private readonly Histogram<double> _uploadDuration;
     private readonly Counter<long> _uploadBytes;
     private readonly Counter<long> _uploadRetries;
+    private readonly Counter<long> _sinkSent;
+    private readonly Counter<long> _sinkFailures;
+    private readonly Counter<long> _sinkDropped;
+    private readonly ConcurrentDictionary<string, Func<(long Events, long Bytes)>> _backlogs = new();
+    private Func<long> _spoolBytes = () => 0;
+    private Func<int> _pendingEvents = () => 0;
 
-    public TrackMetrics(IMeterFactory meterFactory, BatchWriter writer, UploadQueue uploads)
+    public TrackMetrics(IMeterFactory meterFactory)
     {
         var meter = meterFactory.Create(MeterName);
         _batchSize = meter.CreateHistogram<int>(BatchSize, "{event}", "Events per batch uploaded to S3.",
             advice: new InstrumentAdvice<int> { HistogramBucketBoundaries = [1, 5, 10, 25, 50, 100, 250, 500, 1000, 5000, 10000] });
-        _flushFailures = meter.CreateCounter<long>(FlushFailures, "{attempt}", "Failed upload attempts, by reason.");
+        _flushFailures = meter.CreateCounter<long>(FlushFailures, "{attempt}", "Failed S3 upload attempts, by reason.");
         _eventsAccepted = meter.CreateCounter<long>(EventsAccepted, "{event}", "Events acknowledged (stored in the spool).");
         _eventsRejected = meter.CreateCounter<long>(EventsRejected, "{event}", "Events refused, by reason; nothing of them was stored.");
-        _uploadDuration = meter.CreateHistogram<double>(UploadDuration, "s", "Duration of one upload attempt.");
+        _uploadDuration = meter.CreateHistogram<double>(UploadDuration, "s", "Duration of one S3 upload attempt.");
         _uploadBytes = meter.CreateCounter<long>(UploadBytes, "By", "Bytes of batches confirmed by S3.");
-        _uploadRetries = meter.CreateCounter<long>(UploadRetries, "{attempt}", "Upload attempts after the first for a batch.");
-        meter.CreateObservableGauge(EventsPending, () => writer.OpenEventCount + uploads.Status().Events, "{event}",
-            "Events acknowledged but not yet confirmed in S3.");
-        meter.CreateObservableGauge(SpoolBytes, () => writer.OpenBytes + uploads.QueuedBytes, "By", "Bytes the spool holds.");
+        _uploadRetries = meter.CreateCounter<long>(UploadRetries, "{attempt}", "S3 upload attempts after the first for a batch.");
+        _sinkSent = meter.CreateCounter<long>(SinkSent, "{event}", "Events a sink delivered, by sink.");
+        _sinkFailures = meter.CreateCounter<long>(SinkFailures, "{attempt}", "Failed delivery attempts, by sink and reason.");
+        _sinkDropped = meter.CreateCounter<long>(SinkDropped, "{event}", "Events a sink will never deliver (they stay in S3), by sink and reason.");
+        meter.CreateObservableGauge(EventsPending, () => _pendingEvents(), "{event}", "Events acknowledged but not yet confirmed in S3.");
+        meter.CreateObservableGauge(SpoolBytes, () => _spoolBytes(), "By", "Bytes the spool holds.");
+        meter.CreateObservableGauge(SinkBacklog, () => Backlogs(b => b.Events), "{event}", "Events waiting for a sink, by sink.");
+        meter.CreateObservableGauge(SinkBacklogBytes, () => Backlogs(b => b.Bytes), "By", "Spool bytes waiting for a sink, by sink.");
     }
+
+    public void ObserveSpoolBytes(Func<long> bytes) => _spoolBytes = bytes;
+
+    public void ObservePendingEvents(Func<int> events) => _pendingEvents = events;
+
+    public void ObserveSinkBacklog(string sink, Func<(long Events, long Bytes)> backlog) => _backlogs[sink] = backlog;
 
     public void EventAccepted() => _eventsAccepted.Add(1);
 
@@ -70,9 +94,20 @@ public sealed class TrackMetrics
         }
     }
 
-    public void BatchUploaded(SealedBatch batch)
+    public void BatchUploaded(int events, long bytes)
     {
-        _batchSize.Record(batch.EventCount);
-        _uploadBytes.Add(batch.ByteCount);
+        _batchSize.Record(events);
+        _uploadBytes.Add(bytes);
     }
+
+    public void Delivered(string sink, long events) => _sinkSent.Add(events, new KeyValuePair<string, object?>(SinkTag, sink));
+
+    public void DeliveryFailed(string sink, string reason) =>
+        _sinkFailures.Add(1, new KeyValuePair<string, object?>(SinkTag, sink), new KeyValuePair<string, object?>(ReasonTag, reason));
+
+    public void Dropped(string sink, long events, string reason) =>
+        _sinkDropped.Add(events, new KeyValuePair<string, object?>(SinkTag, sink), new KeyValuePair<string, object?>(ReasonTag, reason));
+
+    private IEnumerable<Measurement<long>> Backlogs(Func<(long Events, long Bytes), long> pick) =>
+        _backlogs.Select(entry => new Measurement<long>(pick(entry.Value()), new KeyValuePair<string, object?>(SinkTag, entry.Key)));
 }

@@ -3,7 +3,8 @@ using Amazon.S3;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
-using TrackMulti.Api.Storage;
+using TrackMulti.Api.Sinks;
+using TrackMulti.Api.Sinks.S3;
 using TrackMulti.Tests.Infrastructure;
 using TrackMulti.Tests.Unit;
 
@@ -21,7 +22,7 @@ public sealed class HealthCacheTests
             new() { ["S3_BUCKET_NAME"] = bucket.Name, ["AWS_ENDPOINT_URL_S3"] = bucket.S3.Url, ["S3_HEALTH_CACHE_SECONDS"] = "60" },
             configure: services => services.AddSingleton<IAmazonS3>(sp =>
             {
-                var config = StorageExtensions.CreateS3Config(sp.GetRequiredService<IOptions<S3Options>>().Value);
+                var config = S3Extensions.CreateS3Config(sp.GetRequiredService<IOptions<S3Options>>().Value);
                 config.HttpClientFactory = new HandlerHttpClientFactory(counting);
                 return new AmazonS3Client(new BasicAWSCredentials(S3rverProcess.AccessKey, S3rverProcess.AccessKey), config);
             }));

@@ -2,9 +2,11 @@ using Amazon.Runtime;
 using Amazon.S3;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
-using TrackMulti.Api.Storage;
+using TrackMulti.Api.Sinks;
+using TrackMulti.Api.Sinks.S3;
 using TrackMulti.Tests.Infrastructure;
 using TrackMulti.Tests.Unit;
+using StoredObject = TrackMulti.Tests.Infrastructure.StoredObject;
 
 namespace TrackMulti.Tests.Api;
 
@@ -29,7 +31,7 @@ public sealed class UploadIdempotenceTests
             configure: services => services.AddSingleton<IAmazonS3>(sp =>
             {
                 // The Api's own S3 settings, with the fault between the SDK and the wire.
-                var config = StorageExtensions.CreateS3Config(sp.GetRequiredService<IOptions<S3Options>>().Value);
+                var config = S3Extensions.CreateS3Config(sp.GetRequiredService<IOptions<S3Options>>().Value);
                 config.HttpClientFactory = new HandlerHttpClientFactory(slowFirstPut);
                 return new AmazonS3Client(new BasicAWSCredentials(S3rverProcess.AccessKey, S3rverProcess.AccessKey), config);
             }));

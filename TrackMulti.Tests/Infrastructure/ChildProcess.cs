@@ -20,6 +20,9 @@ internal sealed class ChildProcess : IAsyncDisposable
 
     public string Output => string.Join(Environment.NewLine, _output.TakeLast(200));
 
+    /// <summary>Every line the process wrote so far (standard output and error).</summary>
+    public IReadOnlyCollection<string> Lines => _output;
+
     public bool HasExited => _process.HasExited;
 
     public static ChildProcess Start(string fileName, IEnumerable<string> arguments, IDictionary<string, string?> environment, string? workingDirectory = null)

@@ -1,5 +1,5 @@
 using System.Text.RegularExpressions;
-using TrackMulti.Api.Batching;
+using TrackMulti.Api.Model;
 
 namespace TrackMulti.Tests.Unit;
 

@@ -2,15 +2,17 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using TrackMulti.Api.Batching;
-using TrackMulti.Api.Ingestion;
-using TrackMulti.Api.Storage;
+using TrackMulti.Api.Model;
+using TrackMulti.Api.Sinks.Fme;
+using TrackMulti.Api.Sinks.S3;
+using TrackMulti.Api.Spool;
 using TrackMulti.Api.Telemetry;
 using TrackMulti.Tests.Infrastructure;
 
 namespace TrackMulti.Tests.Unit;
 
 /// <summary>
-/// The Api's batching, spool and upload services as the Api composes them (same registrations, real Polly pipeline,
+/// The Api's batching, spool and sink services as the Api composes them (same registrations, real Polly pipelines,
 /// real files), with only the object store replaced by one that can fail on demand. Can be restarted on the same spool.
 /// </summary>
 internal sealed class BatchingHost : IAsyncDisposable
@@ -47,7 +49,8 @@ internal sealed class BatchingHost : IAsyncDisposable
 
     public IServiceProvider Services => _host!.Services;
     public BatchWriter Writer => Services.GetRequiredService<BatchWriter>();
-    public UploadQueue Uploads => Services.GetRequiredService<UploadQueue>();
+    public S3Sink Uploads => Services.GetRequiredService<S3Sink>();
+    public SpoolLog Spool => Services.GetRequiredService<SpoolLog>();
 
     public async Task<BatchingHost> StartAsync()
     {
@@ -57,11 +60,13 @@ internal sealed class BatchingHost : IAsyncDisposable
         // Tests that stop while "S3" fails would otherwise wait out the default 30 s of upload attempts.
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(2));
         builder.AddTrackTelemetry();
-        builder.AddBatchStorage();
+        builder.AddSpool();
+        builder.AddFmeSink();
+        builder.AddS3Sink();
         builder.AddBatching();
         if (_configure is null)
         {
-            builder.Services.AddSingleton<IBatchStore>(Store);
+            builder.Services.AddSingleton<IObjectStore>(Store);
         }
         else
         {
@@ -96,7 +101,7 @@ internal sealed class BatchingHost : IAsyncDisposable
         var results = new List<AppendResult>();
         for (var n = first; n < first + count; n++)
         {
-            results.Add(await Writer.AppendAsync(Event(n, padding), CancellationToken.None));
+            results.Add(await Writer.AppendAsync(Event(n, padding).ToJsonLine(), CancellationToken.None));
         }
         return results;
     }

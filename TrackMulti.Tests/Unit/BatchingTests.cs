@@ -1,8 +1,11 @@
 using System.Net;
 using System.Text;
 using Amazon.S3;
+using Microsoft.Extensions.DependencyInjection;
+using TrackMulti.Api.Spool;
 using TrackMulti.Api.Batching;
-using TrackMulti.Api.Storage;
+using TrackMulti.Api.Sinks;
+using TrackMulti.Api.Sinks.S3;
 
 namespace TrackMulti.Tests.Unit;
 
@@ -23,7 +26,7 @@ public sealed class BatchingTests : IAsyncLifetime
         Assert.Equal([1, 2, 0, 1, 2, 0, 1], results.Select(r => r.OpenEventCount));
         var sealedBatches = results.Where(r => r.Sealed is not null).Select(r => r.Sealed!).ToList();
         Assert.Equal(2, sealedBatches.Count);
-        Assert.All(sealedBatches, b => Assert.Equal(3, b.EventCount));
+        Assert.All(sealedBatches, b => Assert.Equal(3, b.Events));
         Assert.Equal([1L, 2L], sealedBatches.Select(b => b.Sequence));
         Assert.NotEqual(sealedBatches[0].Key, sealedBatches[1].Key);
         Assert.Equal(1, _host.Writer.OpenEventCount);
@@ -37,7 +40,7 @@ public sealed class BatchingTests : IAsyncLifetime
 
         var expected = string.Concat(Enumerable.Range(1, 3).Select(n => Encoding.UTF8.GetString(BatchingHost.Event(n).ToJsonLine()) + "\n"));
         Assert.Equal(expected, Encoding.UTF8.GetString(_host.Store.Objects[sealedBatch.Key]));
-        Assert.Equal(expected.Length, sealedBatch.ByteCount);
+        Assert.Equal(expected.Length, sealedBatch.Bytes);
     }
 
     [Fact]
@@ -55,11 +58,11 @@ public sealed class BatchingTests : IAsyncLifetime
         var drained = await _host.Uploads.DrainAsync(CancellationToken.None);
 
         Assert.True(drained.Succeeded);
-        Assert.Equal(2, partial!.EventCount);
+        Assert.Equal(2, partial!.Events);
         Assert.Equal(2, _host.Store.Objects.Count);
-        Assert.Equal(0, _host.Uploads.Status().Batches);
-        Assert.Equal(0, _host.Uploads.QueuedBytes);
-        Assert.False(File.Exists(partial.Path));
+        Assert.Equal(0, _host.Uploads.Status().BacklogSegments);
+        Assert.Equal(0, _host.Uploads.Status().BacklogBytes);
+        Assert.False(File.Exists(_host.Services.GetRequiredService<SpoolDirectory>().SealedPath(partial)));
         Assert.Empty(Directory.GetFiles(Path.Combine(_host.SpoolDirectory, "sealed")));
     }
 
@@ -73,7 +76,7 @@ public sealed class BatchingTests : IAsyncLifetime
         Assert.False(first.Succeeded);
         Assert.Contains("503", first.Error);
         Assert.Equal(3, _host.Store.Attempts.Count); // one round: the attempt and two retries
-        Assert.True(File.Exists(batch.Path));
+        Assert.True(File.Exists(_host.Services.GetRequiredService<SpoolDirectory>().SealedPath(batch)));
 
         var second = await _host.Uploads.DrainAsync(CancellationToken.None);
 
@@ -93,8 +96,8 @@ public sealed class BatchingTests : IAsyncLifetime
         Assert.False(drained.Succeeded);
         Assert.Contains("AccessDenied", drained.Error);
         Assert.Single(_host.Store.Attempts);
-        Assert.Equal(1, _host.Uploads.Status().Batches);
-        Assert.Equal(3, _host.Uploads.Status().Events);
+        Assert.Equal(1, _host.Uploads.Status().BacklogSegments);
+        Assert.Equal(3, _host.Uploads.Status().BacklogEvents);
 
         _host.Store.FailAll = null;
         Assert.True((await _host.Uploads.DrainAsync(CancellationToken.None)).Succeeded);
@@ -121,7 +124,7 @@ public sealed class BatchingTests : IAsyncLifetime
         var results = await _host.AppendAsync(9);
         Assert.Equal(3, results.Count(r => r.Sealed is not null));
         Assert.False((await _host.Uploads.DrainAsync(CancellationToken.None)).Succeeded);
-        Assert.Equal(9, _host.Uploads.Status().Events);
+        Assert.Equal(9, _host.Uploads.Status().BacklogEvents);
 
         _host.Store.FailAll = null;
         Assert.True((await _host.Uploads.DrainAsync(CancellationToken.None)).Succeeded);
@@ -132,7 +135,7 @@ public sealed class BatchingTests : IAsyncLifetime
     [Fact]
     public async Task Concurrent_appends_are_each_acknowledged_once_and_all_stored()
     {
-        var appends = Enumerable.Range(1, 300).Select(n => _host.Writer.AppendAsync(BatchingHost.Event(n), CancellationToken.None));
+        var appends = Enumerable.Range(1, 300).Select(n => _host.Writer.AppendAsync(BatchingHost.Event(n).ToJsonLine(), CancellationToken.None));
 
         var results = await Task.WhenAll(appends);
         await _host.Writer.SealAsync(CancellationToken.None);
@@ -151,6 +154,6 @@ public sealed class BatchingTests : IAsyncLifetime
         await _host.StopAsync();
 
         Assert.Equal([1.0, 2.0], _host.StoredValues().Select(v => v!.Value));
-        await Assert.ThrowsAsync<IntakeClosedException>(() => writer.AppendAsync(BatchingHost.Event(3), CancellationToken.None));
+        await Assert.ThrowsAsync<IntakeClosedException>(() => writer.AppendAsync(BatchingHost.Event(3).ToJsonLine(), CancellationToken.None));
     }
 }

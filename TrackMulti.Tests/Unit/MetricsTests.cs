@@ -62,7 +62,7 @@ public sealed class MetricsTests
         spoolBytes.RecordObservableInstruments();
 
         Assert.Equal(3, pending.LastMeasurement!.Value);
-        Assert.Equal(host.Uploads.QueuedBytes + host.Writer.OpenBytes, spoolBytes.LastMeasurement!.Value);
+        Assert.Equal(host.Spool.UsedBytes, spoolBytes.LastMeasurement!.Value);
         Assert.True(spoolBytes.LastMeasurement.Value > 0);
     }
 }

@@ -1,11 +1,10 @@
 using System.Collections.Concurrent;
-using TrackMulti.Api.Batching;
-using TrackMulti.Api.Storage;
+using TrackMulti.Api.Sinks.S3;
 
 namespace TrackMulti.Tests.Unit;
 
 /// <summary>An in-memory object store that records every attempt and fails on demand.</summary>
-internal sealed class RecordingBatchStore : IBatchStore
+internal sealed class RecordingBatchStore : IObjectStore
 {
     private readonly ConcurrentQueue<Exception> _plannedFailures = new();
 
@@ -29,18 +28,18 @@ internal sealed class RecordingBatchStore : IBatchStore
         }
     }
 
-    public Task<IReadOnlyList<StoredBatch>> ListRecentAsync(int limit, CancellationToken cancellationToken) =>
-        Task.FromResult<IReadOnlyList<StoredBatch>>(
+    public Task<IReadOnlyList<StoredObject>> ListRecentAsync(int limit, CancellationToken cancellationToken) =>
+        Task.FromResult<IReadOnlyList<StoredObject>>(
             [.. Objects.OrderByDescending(o => o.Key, StringComparer.Ordinal).Take(limit)
-                .Select(o => new StoredBatch(o.Key, o.Value.Count(b => b == (byte)'\n'), o.Value.Length, null))]);
+                .Select(o => new StoredObject(o.Key, o.Value.Count(b => b == (byte)'\n'), o.Value.Length, null))]);
 
-    public async Task PutAsync(SealedBatch batch, CancellationToken cancellationToken)
+    public async Task PutAsync(string key, Stream content, int events, CancellationToken cancellationToken)
     {
         if (Gate is { } gate)
         {
             await gate.Task.WaitAsync(cancellationToken);
         }
-        Attempts.Enqueue(batch.Key);
+        Attempts.Enqueue(key);
         if (_plannedFailures.TryDequeue(out var planned))
         {
             throw planned;
@@ -49,6 +48,8 @@ internal sealed class RecordingBatchStore : IBatchStore
         {
             throw failure;
         }
-        Objects[batch.Key] = await File.ReadAllBytesAsync(batch.Path, cancellationToken);
+        using var copy = new MemoryStream();
+        await content.CopyToAsync(copy, cancellationToken);
+        Objects[key] = copy.ToArray();
     }
 }

@@ -1,6 +1,7 @@
 using System.Text;
 using Microsoft.Extensions.Time.Testing;
 using TrackMulti.Api.Batching;
+using TrackMulti.Api.Model;
 using TrackMulti.Api.Spool;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
@@ -56,7 +57,7 @@ public sealed class SpoolTests
         var key = "events/batch-2025-10-24T10-30-15-123Z-unit-000007.ndjson";
         Directory.CreateDirectory(OpenDirectory(host));
         await File.WriteAllTextAsync(
-            Path.Combine(OpenDirectory(host), SpoolDirectory.FileName(7, key)),
+            Path.Combine(OpenDirectory(host), SpoolDirectory.FileName(7, Streams.Track, key)),
             good + """{"trafficType":"user","name":"button_cl""");
 
         await host.StartAsync();
@@ -75,8 +76,8 @@ public sealed class SpoolTests
         var good = string.Concat(Enumerable.Range(1, 2).Select(n => Encoding.UTF8.GetString(BatchingHost.Event(n).ToJsonLine()) + "\n"));
         var room = new string('\0', 64 * 1024);
         Directory.CreateDirectory(OpenDirectory(host));
-        await File.WriteAllTextAsync(Path.Combine(OpenDirectory(host), SpoolDirectory.FileName(1, "events/clean.ndjson")), good + room);
-        await File.WriteAllTextAsync(Path.Combine(OpenDirectory(host), SpoolDirectory.FileName(2, "events/torn.ndjson")),
+        await File.WriteAllTextAsync(Path.Combine(OpenDirectory(host), SpoolDirectory.FileName(1, Streams.Track, "events/clean.ndjson")), good + room);
+        await File.WriteAllTextAsync(Path.Combine(OpenDirectory(host), SpoolDirectory.FileName(2, Streams.Track, "events/torn.ndjson")),
             good + """{"trafficType":"user","na""" + room);
 
         await host.StartAsync();
@@ -91,7 +92,7 @@ public sealed class SpoolTests
     {
         await using var host = new BatchingHost();
         var good = string.Concat(Enumerable.Range(1, 2).Select(n => Encoding.UTF8.GetString(BatchingHost.Event(n).ToJsonLine()) + "\n"));
-        var name = SpoolDirectory.FileName(4, "events/both.ndjson");
+        var name = SpoolDirectory.FileName(4, Streams.Track, "events/both.ndjson");
         Directory.CreateDirectory(OpenDirectory(host));
         Directory.CreateDirectory(SealedDirectory(host));
         await File.WriteAllTextAsync(Path.Combine(OpenDirectory(host), name), good);
@@ -112,7 +113,7 @@ public sealed class SpoolTests
         await using var host = new BatchingHost();
         var good = Encoding.UTF8.GetString(BatchingHost.Event(1).ToJsonLine()) + "\n";
         Directory.CreateDirectory(OpenDirectory(host));
-        await File.WriteAllTextAsync(Path.Combine(OpenDirectory(host), SpoolDirectory.FileName(1, "events/k.ndjson")), good + "\0\0\0\0\n");
+        await File.WriteAllTextAsync(Path.Combine(OpenDirectory(host), SpoolDirectory.FileName(1, Streams.Track, "events/k.ndjson")), good + "\0\0\0\0\n");
 
         await host.StartAsync();
         Assert.True((await host.Uploads.DrainAsync(CancellationToken.None)).Succeeded);
@@ -125,7 +126,7 @@ public sealed class SpoolTests
     {
         await using var host = new BatchingHost();
         Directory.CreateDirectory(OpenDirectory(host));
-        await File.WriteAllTextAsync(Path.Combine(OpenDirectory(host), SpoolDirectory.FileName(3, "events/torn.ndjson")), "{\"name\":");
+        await File.WriteAllTextAsync(Path.Combine(OpenDirectory(host), SpoolDirectory.FileName(3, Streams.Track, "events/torn.ndjson")), "{\"name\":");
 
         await host.StartAsync();
 
@@ -182,13 +183,13 @@ public sealed class SpoolTests
 
         Assert.NotNull(refused);
         Assert.InRange(acknowledged.Count, 10, 40);
-        Assert.True(host.Uploads.QueuedBytes + host.Writer.OpenBytes <= 4096);
+        Assert.True(host.Spool.UsedBytes <= 4096);
 
         host.Store.FailAll = null;
         await host.Writer.SealAsync(CancellationToken.None);
         Assert.True((await host.Uploads.DrainAsync(CancellationToken.None)).Succeeded);
         Assert.Equal(acknowledged.Select(n => (double?)n), host.StoredValues());
-        await host.Writer.AppendAsync(BatchingHost.Event(1000), CancellationToken.None); // room again
+        await host.Writer.AppendAsync(BatchingHost.Event(1000).ToJsonLine(), CancellationToken.None); // room again
     }
 
     [SkippableFact]
@@ -221,11 +222,11 @@ public sealed class SpoolTests
         await host.StartAsync();
 
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-        await Assert.ThrowsAsync<SpoolWriteException>(() => host.Writer.AppendAsync(BatchingHost.Event(1), timeout.Token));
-        await Assert.ThrowsAsync<SpoolWriteException>(() => host.Writer.AppendAsync(BatchingHost.Event(2), timeout.Token));
+        await Assert.ThrowsAsync<SpoolWriteException>(() => host.Writer.AppendAsync(BatchingHost.Event(1).ToJsonLine(), timeout.Token));
+        await Assert.ThrowsAsync<SpoolWriteException>(() => host.Writer.AppendAsync(BatchingHost.Event(2).ToJsonLine(), timeout.Token));
 
         Directory.Delete(blocker);
-        await host.Writer.AppendAsync(BatchingHost.Event(3), timeout.Token);
+        await host.Writer.AppendAsync(BatchingHost.Event(3).ToJsonLine(), timeout.Token);
         await host.Writer.SealAsync(timeout.Token);
         Assert.True((await host.Uploads.DrainAsync(timeout.Token)).Succeeded);
         Assert.Equal([3.0], host.StoredValues().Select(v => v!.Value));
@@ -241,15 +242,15 @@ public sealed class SpoolTests
         var results = await host.AppendAsync(2);
 
         Assert.Null(results[1].Sealed); // acknowledged (it is on disk) but not sealed
-        Assert.NotNull(host.Writer.Fault);
-        await Assert.ThrowsAsync<SpoolWriteException>(() => host.Writer.AppendAsync(BatchingHost.Event(3), CancellationToken.None));
+        Assert.NotNull(host.Spool.Fault);
+        await Assert.ThrowsAsync<SpoolWriteException>(() => host.Writer.AppendAsync(BatchingHost.Event(3).ToJsonLine(), CancellationToken.None));
         var health = await host.Services.GetRequiredService<HealthCheckService>().CheckHealthAsync(c => c.Name == SpoolHealthCheck.Name);
         Assert.Equal(HealthStatus.Unhealthy, health.Status);
 
         await host.StopAsync();
         Directory.CreateDirectory(SealedDirectory(host));
         await host.StartAsync();
-        Assert.Null(host.Writer.Fault);
+        Assert.Null(host.Spool.Fault);
         Assert.True((await host.Uploads.DrainAsync(CancellationToken.None)).Succeeded);
         Assert.Equal([1.0, 2.0], host.StoredValues().Select(v => v!.Value));
     }
@@ -263,7 +264,7 @@ public sealed class SpoolTests
         {
             try
             {
-                await host.Writer.AppendAsync(BatchingHost.Event(n, padding), CancellationToken.None);
+                await host.Writer.AppendAsync(BatchingHost.Event(n, padding).ToJsonLine(), CancellationToken.None);
                 acknowledged.Add(n);
             }
             catch (TRefusal refused)

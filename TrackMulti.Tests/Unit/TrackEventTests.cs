@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Text;
 using System.Text.Json;
 using TrackMulti.Api.Ingestion;
+using TrackMulti.Api.Model;
 
 namespace TrackMulti.Tests.Unit;
 

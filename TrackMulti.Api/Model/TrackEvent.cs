@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
-namespace TrackMulti.Api.Ingestion;
+namespace TrackMulti.Api.Model;
 
 /// <summary>
 /// The one event model: what a client tracked plus when the Api received it. It is written to S3 as

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
 
-namespace TrackMulti.Api.Batching;
+namespace TrackMulti.Api.Model;
 
 /// <summary>
 /// The one object-key format. It starts with the seed's <c>events/batch-&lt;UTC time&gt;</c> so existing tooling still

@@ -1,11 +1,11 @@
 using Amazon.S3;
 using Amazon.S3.Model;
 using Microsoft.Extensions.Options;
-using TrackMulti.Api.Batching;
+using TrackMulti.Api.Model;
 
-namespace TrackMulti.Api.Storage;
+namespace TrackMulti.Api.Sinks.S3;
 
-public sealed class S3BatchStore(IAmazonS3 s3, IOptions<S3Options> options, TimeProvider time) : IBatchStore
+public sealed class S3ObjectStore(IAmazonS3 s3, IOptions<S3Options> options, TimeProvider time) : IObjectStore
 {
     public const string NdjsonContentType = "application/x-ndjson";
 
@@ -16,24 +16,23 @@ public sealed class S3BatchStore(IAmazonS3 s3, IOptions<S3Options> options, Time
 
     public string Location => _options.BucketName;
 
-    public async Task PutAsync(SealedBatch batch, CancellationToken cancellationToken)
+    public async Task PutAsync(string key, Stream content, int events, CancellationToken cancellationToken)
     {
-        await using var content = new FileStream(batch.Path, FileMode.Open, FileAccess.Read, FileShare.Read, 64 * 1024, useAsync: true);
         var request = new PutObjectRequest
         {
             BucketName = _options.BucketName,
-            Key = batch.Key,
+            Key = key,
             InputStream = content,
             ContentType = NdjsonContentType,
             // Emulators such as s3rver store aws-chunked framing as object data and still answer 200;
             // real S3 and LocalStack accept either, so plain bodies are used for every custom endpoint.
             UseChunkEncoding = !_options.UsesCustomEndpoint,
         };
-        request.Metadata.Add(EventCountMetadata, batch.EventCount.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        request.Metadata.Add(EventCountMetadata, events.ToString(System.Globalization.CultureInfo.InvariantCulture));
         await s3.PutObjectAsync(request, cancellationToken);
     }
 
-    public async Task<IReadOnlyList<StoredBatch>> ListRecentAsync(int limit, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<StoredObject>> ListRecentAsync(int limit, CancellationToken cancellationToken)
     {
         // Keys begin with their UTC time, so starting after "a day ago" lists only recent objects, in time order.
         var request = new ListObjectsV2Request
@@ -57,7 +56,7 @@ public sealed class S3BatchStore(IAmazonS3 s3, IOptions<S3Options> options, Time
         {
             var head = await s3.GetObjectMetadataAsync(_options.BucketName, entry.Key, cancellationToken);
             int? events = int.TryParse(head.Metadata[EventCountMetadata], out var count) ? count : null;
-            return new StoredBatch(entry.Key, events, entry.Size ?? 0, entry.LastModified is { } modified ? new DateTimeOffset(modified) : null);
+            return new StoredObject(entry.Key, events, entry.Size ?? 0, entry.LastModified is { } modified ? new DateTimeOffset(modified) : null);
         }));
     }
 }

@@ -3,7 +3,7 @@ using Amazon.S3.Model;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
 
-namespace TrackMulti.Api.Storage;
+namespace TrackMulti.Api.Sinks.S3;
 
 /// <summary>
 /// Readiness: the bucket answers (HeadBucket, needs s3:ListBucket), probed at most once per

@@ -3,7 +3,7 @@ using System.Net.Sockets;
 using Amazon.Runtime;
 using Polly.Timeout;
 
-namespace TrackMulti.Api.Storage;
+namespace TrackMulti.Api.Sinks.S3;
 
 /// <summary>Which S3 failures are worth retrying at once, and a short reason for logs, status and metrics.</summary>
 public static class S3Faults

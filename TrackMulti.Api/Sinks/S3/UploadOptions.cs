@@ -1,7 +1,7 @@
 using System.ComponentModel.DataAnnotations;
 using Microsoft.Extensions.Configuration;
 
-namespace TrackMulti.Api.Storage;
+namespace TrackMulti.Api.Sinks.S3;
 
 /// <summary>How hard and how long the uploader tries. A batch is never given up on; these shape the pacing.</summary>
 public sealed class UploadOptions

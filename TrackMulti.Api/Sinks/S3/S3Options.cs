@@ -1,7 +1,7 @@
 using System.ComponentModel.DataAnnotations;
 using Microsoft.Extensions.Configuration;
 
-namespace TrackMulti.Api.Storage;
+namespace TrackMulti.Api.Sinks.S3;
 
 /// <summary>Where batches go. Bound from the seed's variable names plus the AWS SDK's standard endpoint variable.</summary>
 public sealed class S3Options

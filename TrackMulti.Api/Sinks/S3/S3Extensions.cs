@@ -5,24 +5,23 @@ using Polly;
 using Polly.Retry;
 using Polly.Timeout;
 
-namespace TrackMulti.Api.Storage;
+namespace TrackMulti.Api.Sinks.S3;
 
-public static class StorageExtensions
+public static class S3Extensions
 {
-    /// <summary>The S3 client, the upload pipeline, the upload queue and the uploader.</summary>
-    public static IHostApplicationBuilder AddBatchStorage(this IHostApplicationBuilder builder)
+    /// <summary>The S3 client, the upload pipeline, the bucket's readiness check and the S3 sink.</summary>
+    public static IHostApplicationBuilder AddS3Sink(this IHostApplicationBuilder builder)
     {
         builder.Services.AddOptions<S3Options>().Bind(builder.Configuration).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddOptions<UploadOptions>().Bind(builder.Configuration).ValidateDataAnnotations().ValidateOnStart();
 
         builder.Services.AddSingleton<IAmazonS3>(sp => new AmazonS3Client(CreateS3Config(sp.GetRequiredService<IOptions<S3Options>>().Value)));
-        builder.Services.AddSingleton<IBatchStore, S3BatchStore>();
-        builder.Services.AddSingleton<UploadQueue>();
+        builder.Services.AddSingleton<IObjectStore, S3ObjectStore>();
         // Singletons: AddCheck<T> alone builds a new check per run, which would empty the probe's cache every time.
         builder.Services.AddSingleton<BucketReadinessCheck>();
         builder.Services.AddHealthChecks().AddCheck<BucketReadinessCheck>(BucketReadinessCheck.Name);
 
-        builder.Services.AddResiliencePipeline(BatchUploader.PipelineName, (pipeline, context) =>
+        builder.Services.AddResiliencePipeline(S3Sink.PipelineName, (pipeline, context) =>
         {
             var upload = context.ServiceProvider.GetRequiredService<IOptions<UploadOptions>>().Value;
             if (upload.Retries > 0)
@@ -41,9 +40,7 @@ public static class StorageExtensions
             pipeline.AddTimeout(new TimeoutStrategyOptions { Timeout = upload.AttemptTimeout });
         });
 
-        // Registered before the writer on purpose: hosted services stop in reverse order, so the writer seals its last
-        // batch first and the uploader then gets the rest of the shutdown timeout to upload it.
-        builder.Services.AddHostedService<BatchUploader>();
+        builder.AddSink<S3Sink>();
         return builder;
     }
 

@@ -1,0 +1,252 @@
+using TrackMulti.Api.Spool;
+using TrackMulti.Api.Telemetry;
+
+namespace TrackMulti.Api.Sinks;
+
+/// <summary>
+/// Delivers the spool's sealed segments to one destination, oldest first, off the request path, and acknowledges
+/// each one it delivered. A subclass says how one segment is delivered (one round of attempts) and what a failure
+/// means; this class keeps the order, the pacing, the status and the waiters. After a failed round the segment stays
+/// first and is tried again after a growing pause, which a drain (a flush, shutdown) cuts short.
+/// </summary>
+public abstract class Sink : BackgroundService
+{
+    private readonly Lock _lock = new();
+    private readonly List<(long UpToSequence, TaskCompletionSource<DrainResult> Completion)> _drainWaiters = [];
+    private readonly Func<int, TimeSpan> _pauseAfter;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private TaskCompletionSource _drainRequested = NewSignal();
+    private long _drainRequests;
+    private DateTimeOffset? _lastSuccessAt;
+    private int _consecutiveFailures;
+    private string? _lastError;
+
+    /// <param name="pauseAfter">The pause after that many failed rounds in a row.</param>
+    protected Sink(SpoolCursor cursor, Func<int, TimeSpan> pauseAfter, TrackMetrics metrics, TimeProvider time, ILogger logger)
+    {
+        Cursor = cursor;
+        _pauseAfter = pauseAfter;
+        _time = time;
+        _logger = logger;
+        metrics.ObserveSinkBacklog(Name, () => Cursor.Backlog is var backlog ? (backlog.Events, backlog.Bytes) : default);
+    }
+
+    /// <summary>The sink's name in status, metrics, logs and its spool cursor.</summary>
+    public string Name => Cursor.Sink;
+
+    protected SpoolCursor Cursor { get; }
+
+    /// <summary>On shutdown, go on retrying failed rounds until the host's timeout (false: stop at the first failure).</summary>
+    protected virtual bool RetriesOnStop => true;
+
+    /// <summary>One round of attempts at the rest of <paramref name="segment"/>; throws when the round failed.</summary>
+    protected abstract Task DeliverAsync(SealedSegment segment, CancellationToken cancellationToken);
+
+    /// <summary>What a failed round means: a short reason, a description, and whether retrying soon may help.</summary>
+    protected abstract SinkFailure Describe(Exception exception);
+
+    public SinkStatus Status()
+    {
+        var backlog = Cursor.Backlog;
+        lock (_lock)
+        {
+            return new SinkStatus(Name, backlog.Segments, backlog.Events, backlog.Bytes,
+                backlog.OldestSealedAt is { } oldest ? Math.Max(0, (_time.GetUtcNow() - oldest).TotalSeconds) : null,
+                _lastSuccessAt, _consecutiveFailures, _lastError);
+        }
+    }
+
+    /// <summary>Segments waiting for this sink, oldest first.</summary>
+    public IReadOnlyList<SealedSegment> Pending() => Cursor.Pending();
+
+    /// <summary>
+    /// Waits until every segment sealed so far that this sink takes is delivered (success), or until a round fails
+    /// (they stay and are retried). Asking also cuts short the pause after a failure: a drain means "try now".
+    /// </summary>
+    public Task<DrainResult> DrainAsync(CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            if (Cursor.Pending() is not [.., var last])
+            {
+                return Task.FromResult(DrainResult.Done);
+            }
+            var waiter = (last.Sequence, new TaskCompletionSource<DrainResult>(TaskCreationOptions.RunContinuationsAsynchronously));
+            _drainWaiters.Add(waiter);
+            _drainRequests++;
+            Fire(ref _drainRequested);
+            return WaitAsync(waiter, cancellationToken);
+        }
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await DeliverNextAsync(stoppingToken);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+        }
+    }
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        // The producers have stopped and sealed their last batches (they stop first): deliver what is left until it
+        // is done or the host's shutdown timeout ends; what is left stays in the spool for the next start.
+        try
+        {
+            while (!(await DrainAsync(cancellationToken)).Succeeded && RetriesOnStop)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(200), _time, cancellationToken);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        if (Cursor.Backlog is { Segments: > 0 } left)
+        {
+            _logger.LogWarning("Sink {Sink} stops with {Segments} batches ({Events} events) not delivered; they stay in the spool for the next start",
+                Name, left.Segments, left.Events);
+        }
+        await base.StopAsync(cancellationToken);
+    }
+
+    private async Task DeliverNextAsync(CancellationToken stoppingToken)
+    {
+        var segment = await Cursor.NextAsync(stoppingToken);
+        try
+        {
+            await DeliverAsync(segment, stoppingToken);
+        }
+        catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
+        {
+            var failure = Describe(ex);
+            var (failures, drainRequests) = MarkFailed(segment, failure.Description);
+            var pause = _pauseAfter(failures);
+            if (failure.Transient)
+            {
+                _logger.LogWarning("Sink {Sink}: delivery of {Key} failed ({Reason}); retrying in {Pause}", Name, segment.Key, failure.Description, pause);
+            }
+            else
+            {
+                // Retrying soon will not help (access denied, a wrong key): loud, but the events are kept.
+                _logger.LogError(ex, "Sink {Sink}: delivery of {Key} failed and needs attention: {Reason}; retrying in {Pause}",
+                    Name, segment.Key, failure.Description, pause);
+            }
+            await PauseAsync(pause, drainRequests, stoppingToken);
+            return;
+        }
+
+        Cursor.Acknowledge(segment, segment.Events);
+        MarkDelivered();
+    }
+
+    private void MarkDelivered()
+    {
+        var position = Cursor.Position;
+        lock (_lock)
+        {
+            _lastSuccessAt = _time.GetUtcNow();
+            _consecutiveFailures = 0;
+            _lastError = null;
+            _drainWaiters.RemoveAll(waiter =>
+            {
+                if (waiter.UpToSequence >= position.Sequence)
+                {
+                    return false;
+                }
+                waiter.Completion.TrySetResult(DrainResult.Done);
+                return true;
+            });
+        }
+    }
+
+    /// <summary>Records a failed round and tells every waiting drain. Returns what <see cref="PauseAsync"/> needs.</summary>
+    private (int ConsecutiveFailures, long DrainRequests) MarkFailed(SealedSegment segment, string error)
+    {
+        var pending = Cursor.Pending();
+        lock (_lock)
+        {
+            _consecutiveFailures++;
+            _lastError = error;
+            var failure = new DrainResult(false, pending, $"Delivery of {segment.Key} to {Name} failed: {error}");
+            foreach (var waiter in _drainWaiters)
+            {
+                waiter.Completion.TrySetResult(failure);
+            }
+            _drainWaiters.Clear();
+            return (_consecutiveFailures, _drainRequests);
+        }
+    }
+
+    /// <summary>
+    /// Waits out the pause after a failed round, or less if a drain was requested since that round failed
+    /// (<paramref name="drainRequestsAtFailure"/>, so a request in between is not missed).
+    /// </summary>
+    private async Task PauseAsync(TimeSpan pause, long drainRequestsAtFailure, CancellationToken cancellationToken)
+    {
+        Task drainRequested;
+        lock (_lock)
+        {
+            if (_drainRequests != drainRequestsAtFailure)
+            {
+                return;
+            }
+            drainRequested = _drainRequested.Task;
+        }
+
+        using var pauseOver = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        await Task.WhenAny(drainRequested, Task.Delay(pause, _time, pauseOver.Token));
+        await pauseOver.CancelAsync();
+        cancellationToken.ThrowIfCancellationRequested();
+    }
+
+    /// <summary>A caller that stops waiting (a flush that timed out) leaves no waiter behind.</summary>
+    private async Task<DrainResult> WaitAsync((long, TaskCompletionSource<DrainResult> Completion) waiter, CancellationToken cancellationToken)
+    {
+        using var registration = cancellationToken.Register(() =>
+        {
+            lock (_lock)
+            {
+                _drainWaiters.Remove(waiter);
+            }
+            waiter.Completion.TrySetCanceled(cancellationToken);
+        });
+        return await waiter.Completion.Task;
+    }
+
+    private static void Fire(ref TaskCompletionSource signal)
+    {
+        signal.TrySetResult();
+        signal = NewSignal();
+    }
+
+    private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+}
+
+/// <param name="Reason">Short and low-cardinality, for metrics: <c>throttled</c>, <c>timeout</c>, <c>unauthorized</c>, …</param>
+/// <param name="Transient">Retrying soon may help (5xx, 429, timeouts, connection faults).</param>
+public sealed record SinkFailure(string Reason, string Description, bool Transient);
+
+/// <param name="Succeeded">Every segment the drain covered is delivered.</param>
+/// <param name="StillQueued">Segments not yet delivered (when the drain failed), oldest first.</param>
+/// <param name="Error">Why the drain failed.</param>
+public sealed record DrainResult(bool Succeeded, IReadOnlyList<SealedSegment> StillQueued, string? Error)
+{
+    public static readonly DrainResult Done = new(true, [], null);
+}
+
+/// <summary>One sink as <c>/api/status</c> shows it.</summary>
+/// <param name="BacklogSegments">Batches waiting for this sink.</param>
+/// <param name="BacklogEvents">Events in them not yet delivered.</param>
+/// <param name="BacklogBytes">Spool bytes they take.</param>
+/// <param name="OldestAgeSeconds">How long the oldest of them has waited since it was sealed.</param>
+public sealed record SinkStatus(
+    string Name, int BacklogSegments, long BacklogEvents, long BacklogBytes, double? OldestAgeSeconds,
+    DateTimeOffset? LastSuccessAt, int ConsecutiveFailures, string? LastError);

@@ -1,0 +1,244 @@
+using Microsoft.Extensions.Options;
+using TrackMulti.Api.Telemetry;
+
+namespace TrackMulti.Api.Spool;
+
+/// <summary>
+/// The durable log between intake and the sinks. Producer face: <see cref="Writer"/> (append durably, seal), with
+/// <see cref="NextSequence"/> and the byte bound (<see cref="TryReserve"/>). Consumer face: each sink
+/// <see cref="Subscribe">subscribes</see> once and receives the sealed segments in order through its
+/// <see cref="SpoolCursor"/>, acknowledging them as it delivers; a segment's disk is freed once every cursor has
+/// passed it. The log knows no sink type, and one sink never holds back another. At start it repairs what a crash
+/// left and restores every sink's cursor.
+/// </summary>
+public sealed class SpoolLog : IHostedService
+{
+    private readonly Lock _lock = new();
+    private readonly List<SealedSegment> _segments = []; // kept segments, by sequence
+    private readonly List<SpoolCursor> _cursors = [];
+    private readonly SpoolDirectory _directory;
+    private readonly ILogger<SpoolLog> _logger;
+    private TaskCompletionSource _added = NewSignal();
+    private long _usedBytes;
+    private long _lastSequence;
+    private bool _started;
+
+    public SpoolLog(IOptions<SpoolOptions> options, SpoolDirectory directory, TimeProvider time, TrackMetrics metrics, ILogger<SpoolLog> logger)
+    {
+        MaxBytes = options.Value.MaxBytes;
+        _directory = directory;
+        _logger = logger;
+        Writer = new SpoolWriter(directory, this, time, logger);
+        metrics.ObserveSpoolBytes(() => UsedBytes);
+    }
+
+    public SpoolWriter Writer { get; }
+
+    /// <summary><c>SPOOL_MAX_BYTES</c>: open and kept segments together never pass it.</summary>
+    public long MaxBytes { get; }
+
+    /// <summary>Bytes the spool holds or has promised to an append under way.</summary>
+    public long UsedBytes => Interlocked.Read(ref _usedBytes);
+
+    /// <inheritdoc cref="SpoolWriter.Fault"/>
+    public string? Fault => Writer.Fault;
+
+    /// <summary>Segments kept on disk, the open one included, and the events in the open one.</summary>
+    public SpoolStats Stats()
+    {
+        var openEvents = Writer.OpenEvents;
+        lock (_lock)
+        {
+            return new SpoolStats(_segments.Count + (openEvents > 0 ? 1 : 0), UsedBytes, openEvents);
+        }
+    }
+
+    /// <summary>The sequence of the next segment a producer opens; never handed out twice, across restarts too.</summary>
+    public long NextSequence() => Interlocked.Increment(ref _lastSequence);
+
+    /// <summary>Claims room for <paramref name="bytes"/> more; false when that would pass <see cref="MaxBytes"/>.</summary>
+    public bool TryReserve(long bytes)
+    {
+        var used = Interlocked.Read(ref _usedBytes);
+        while (used + bytes <= MaxBytes)
+        {
+            var seen = Interlocked.CompareExchange(ref _usedBytes, used + bytes, used);
+            if (seen == used)
+            {
+                return true;
+            }
+            used = seen;
+        }
+        return false;
+    }
+
+    internal void Release(long bytes) => Interlocked.Add(ref _usedBytes, -bytes);
+
+    /// <summary>
+    /// A sink's place in the log, restored from its last start. Call before the spool starts (sinks do, when they are
+    /// built). A sink seen for the first time starts with the segments sealed from then on (on a new spool, with all).
+    /// </summary>
+    /// <param name="name">The sink's name, stable across restarts: its cursor is kept under it.</param>
+    /// <param name="takes">Which streams the sink takes; it passes over the others without reading them.</param>
+    /// <param name="maxBacklogBytes">When set, past this many bytes waiting for the sink, its oldest segments are
+    /// dropped for it alone (<paramref name="onDropped"/> hears of each).</param>
+    public SpoolCursor Subscribe(string name, Func<string, bool> takes, long? maxBacklogBytes = null, Action<SpoolDrop>? onDropped = null)
+    {
+        lock (_lock)
+        {
+            if (_started)
+            {
+                throw new InvalidOperationException($"Sink '{name}' subscribed after the spool started.");
+            }
+            if (_cursors.Any(c => c.Sink == name))
+            {
+                throw new InvalidOperationException($"Sink '{name}' subscribed twice.");
+            }
+            var cursor = new SpoolCursor(this, _directory, name, takes, maxBacklogBytes, onDropped);
+            _cursors.Add(cursor);
+            return cursor;
+        }
+    }
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        var recovered = _directory.Recover(_logger);
+        List<SealedSegment> freed;
+        lock (_lock)
+        {
+            _started = true;
+            _lastSequence = recovered.LastSequence;
+            _segments.AddRange(recovered.Segments);
+            _usedBytes = recovered.Segments.Sum(s => s.Bytes);
+            foreach (var cursor in _cursors)
+            {
+                var start = recovered.Cursors.TryGetValue(cursor.Sink, out var kept) ? kept
+                    : _directory.HadCursors ? new SpoolPosition(recovered.LastSequence + 1, 0)
+                    : new SpoolPosition(0, 0);
+                cursor.Restore(start);
+            }
+            freed = PassedLocked();
+        }
+        foreach (var cursor in _cursors)
+        {
+            cursor.Persist(); // a sink's cursor exists from its first start on, so it is never taken for a new sink
+        }
+        foreach (var stale in recovered.Cursors.Keys.Where(sink => _cursors.All(c => c.Sink != sink)))
+        {
+            _logger.LogInformation("Sink {Sink} is no longer enabled; its place in the spool is forgotten", stale);
+            _directory.DeleteCursor(stale);
+        }
+        Delete(freed);
+        if (_segments.Count > 0)
+        {
+            _logger.LogInformation("Spool recovery: {Segments} segments ({Events} events) wait for delivery",
+                _segments.Count, _segments.Sum(s => s.Events));
+        }
+        Writer.Start();
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Waits for the writer to finish what the producers posted (they complete it when they stop).</summary>
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        Writer.Complete();
+        try
+        {
+            await Writer.Completion.WaitAsync(cancellationToken);
+        }
+        catch (OperationCanceledException)
+        {
+            // The shutdown timeout is over (a sink used it up): what the writer still holds is recovered on the next start.
+        }
+    }
+
+    /// <summary>A segment was sealed (on the writer's thread): offer it to every sink.</summary>
+    internal void Add(SealedSegment segment)
+    {
+        var drops = new List<(SpoolCursor Cursor, SpoolDrop Drop)>();
+        List<SealedSegment> freed;
+        lock (_lock)
+        {
+            _segments.Add(segment);
+            foreach (var cursor in _cursors)
+            {
+                cursor.OnAdded(segment, drops);
+            }
+            Fire(ref _added);
+            freed = drops.Count > 0 ? PassedLocked() : [];
+        }
+        foreach (var (cursor, drop) in drops)
+        {
+            cursor.Persist();
+            cursor.OnDropped?.Invoke(drop);
+        }
+        Delete(freed);
+    }
+
+    internal Lock SyncRoot => _lock;
+
+    internal List<SealedSegment> Segments => _segments;
+
+    /// <summary>Completes when a segment is sealed after this call (the caller holds the lock).</summary>
+    internal Task SegmentAddedLocked() => _added.Task;
+
+    /// <summary>Frees (and deletes) what every cursor has passed; the caller holds the lock.</summary>
+    internal void FreeLocked() => Delete(PassedLocked());
+
+    private List<SealedSegment> PassedLocked()
+    {
+        if (_cursors.Count == 0)
+        {
+            return []; // no sink has taken anything yet: nothing may go
+        }
+        var passed = long.MaxValue;
+        foreach (var cursor in _cursors)
+        {
+            passed = Math.Min(passed, cursor.FirstNeededLocked());
+        }
+        var count = 0;
+        while (count < _segments.Count && _segments[count].Sequence < passed)
+        {
+            count++;
+        }
+        var freed = _segments.GetRange(0, count);
+        _segments.RemoveRange(0, count);
+        Release(freed.Sum(s => s.Bytes));
+        return freed;
+    }
+
+    private void Delete(List<SealedSegment> freed)
+    {
+        foreach (var segment in freed)
+        {
+            try
+            {
+                File.Delete(_directory.SealedPath(segment));
+            }
+            catch (Exception ex)
+            {
+                // Harmless: every cursor has passed it, so the next start frees it again.
+                _logger.LogWarning(ex, "Could not delete the delivered segment {Key}", segment.Key);
+            }
+        }
+    }
+
+    private static void Fire(ref TaskCompletionSource signal)
+    {
+        signal.TrySetResult();
+        signal = NewSignal();
+    }
+
+    private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+}
+
+/// <param name="Segments">Segment files, the open one included.</param>
+/// <param name="Bytes">Disk they take (<see cref="SpoolLog.UsedBytes"/>).</param>
+/// <param name="OpenEvents">Events in the open segment.</param>
+public sealed record SpoolStats(int Segments, long Bytes, int OpenEvents);
+
+/// <summary>Events of <paramref name="Segment"/> a bounded sink will never get (the rest of it, from event <paramref name="FromEvent"/>).</summary>
+public sealed record SpoolDrop(SealedSegment Segment, int FromEvent)
+{
+    public int Events => Segment.Events - FromEvent;
+}

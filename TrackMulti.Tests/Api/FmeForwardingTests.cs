@@ -1,0 +1,236 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
+using TrackMulti.Api.Sinks.Fme;
+using TrackMulti.Tests.Infrastructure;
+
+namespace TrackMulti.Tests.Api;
+
+/// <summary>
+/// The FME sink against a stand-in for FME's events API, with real S3 (s3rver) and real faults: FME failing, down for
+/// good, S3 down, SIGKILL. S3 must get every acknowledged event exactly once; FME at least once, in Split's shape.
+/// </summary>
+public sealed class FmeForwardingTests : IAsyncLifetime
+{
+    private const string ServerKey = "server-side-key-0123456789";
+    private S3rverBucket _bucket = null!;
+    private FmeStandIn _fme = null!;
+
+    public async Task InitializeAsync()
+    {
+        _bucket = await S3rverBucket.StartAsync("fme-forwarding");
+        _fme = await FmeStandIn.StartAsync();
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _fme.DisposeAsync();
+        await _bucket.DisposeAsync();
+    }
+
+    private Task<ApiProcess> StartApiAsync(params (string Name, string Value)[] settings) => _bucket.StartApiAsync(
+    [
+        ("FME_EVENTS_URL", _fme.EventsUrl),
+        ("FME_FORWARD", "all"),
+        ("HARNESS_FME_API_KEY", "client-side-key"),
+        ("HARNESS_FME_SERVER_KEY", ServerKey),
+        ("FME_RETRIES", "1"),
+        ("FME_RETRY_BASE_DELAY_MS", "10"),
+        ("FME_PAUSE_MAX_SECONDS", "1"),
+        ("BATCH_MAX_AGE_SECONDS", "3600"),
+        .. settings,
+    ]);
+
+    private static JsonObject Event(string id, bool withKey = true)
+    {
+        var evt = new JsonObject
+        {
+            ["trafficType"] = "user",
+            ["name"] = "fme_check",
+            ["value"] = 1.5,
+            ["properties"] = new JsonObject { ["id"] = id },
+        };
+        if (withKey)
+        {
+            evt["key"] = $"user-{id}";
+        }
+        return evt;
+    }
+
+    private static async Task TrackAsync(ApiProcess api, IEnumerable<string> ids, bool withKey = true)
+    {
+        foreach (var id in ids)
+        {
+            using var response = await api.Http.PostAsJsonAsync("/api/track", Event(id, withKey));
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+    }
+
+    private static string IdOf(JsonObject evt) => evt["properties"]!["id"]!.GetValue<string>();
+
+    private async Task<Dictionary<string, int>> StoredIdCountsAsync() =>
+        (await _bucket.LinesAsync()).GroupBy(IdOf).ToDictionary(g => g.Key, g => g.Count());
+
+    /// <summary>Waits until FME accepted every one of <paramref name="ids"/> (at least once).</summary>
+    private async Task WaitForFmeAsync(IReadOnlyCollection<string> ids)
+    {
+        for (var i = 0; i < 300; i++)
+        {
+            var received = _fme.AcceptedEvents().Select(IdOf).ToHashSet();
+            if (ids.All(received.Contains))
+            {
+                return;
+            }
+            await Task.Delay(100);
+        }
+        var missing = ids.Except(_fme.AcceptedEvents().Select(IdOf)).ToList();
+        Assert.Fail($"FME never received {missing.Count} events, for example {string.Join(", ", missing.Take(5))}");
+    }
+
+    [Fact]
+    public async Task With_FME_failing_for_a_while_and_a_SIGKILL_every_acknowledged_event_is_in_S3_once_and_in_FME_at_least_once()
+    {
+        var acknowledged = new ConcurrentBag<string>();
+        _fme.Answer = HttpStatusCode.InternalServerError;
+        await using (var api = await StartApiAsync(("BATCH_SIZE", "20")))
+        {
+            using var killAt = new CancellationTokenSource();
+            var senders = Enumerable.Range(0, 4).Select(sender => Task.Run(async () =>
+            {
+                for (var n = 0; n < 300 && !killAt.IsCancellationRequested; n++)
+                {
+                    try
+                    {
+                        using var response = await api.Http.PostAsJsonAsync("/api/track", Event($"{sender}-{n}"));
+                        if (response.StatusCode == HttpStatusCode.OK)
+                        {
+                            acknowledged.Add($"{sender}-{n}");
+                        }
+                    }
+                    catch (HttpRequestException)
+                    {
+                        return; // the process is gone: this request was never acknowledged
+                    }
+                }
+            })).ToList();
+
+            while (acknowledged.Count < 200)
+            {
+                await Task.Delay(5);
+            }
+            Assert.True(_fme.Refused > 0, "FME was never asked while it failed");
+            _fme.Answer = null; // FME recovers while events keep coming
+            while (acknowledged.Count < 500 && senders.Any(s => !s.IsCompleted))
+            {
+                await Task.Delay(5);
+            }
+            await api.Process.KillAsync();
+            killAt.Cancel();
+            await Task.WhenAll(senders);
+        }
+
+        await using (var restarted = await StartApiAsync(("BATCH_SIZE", "20")))
+        {
+            using var flush = await restarted.Http.PostAsync("/api/flush", null);
+            Assert.Equal(HttpStatusCode.OK, flush.StatusCode);
+            await WaitForFmeAsync([.. acknowledged]);
+        }
+
+        var stored = await StoredIdCountsAsync();
+        Assert.All(acknowledged, id => Assert.Equal(1, stored.GetValueOrDefault(id)));
+        Assert.All(stored.Values, count => Assert.Equal(1, count));
+
+        var accepted = _fme.Posts.Where(p => p.Answered == HttpStatusCode.OK).ToList();
+        Assert.All(_fme.Posts, post =>
+        {
+            Assert.Equal("/events/bulk", post.Path);
+            Assert.Equal($"Bearer {ServerKey}", post.Authorization);
+            Assert.StartsWith("application/json", post.ContentType);
+        });
+        Assert.All(accepted, post => Assert.InRange(post.Events().Count, 1, FmeSink.MaxEventsPerPost));
+        var sample = accepted.SelectMany(p => p.Events()).First();
+        Assert.Equal(["eventTypeId", "trafficTypeName", "key", "value", "timestamp", "properties"], sample.Select(p => p.Key));
+        Assert.Equal("fme_check", sample["eventTypeId"]!.GetValue<string>());
+        Assert.Equal("user", sample["trafficTypeName"]!.GetValue<string>());
+        Assert.Equal($"user-{IdOf(sample)}", sample["key"]!.GetValue<string>());
+        Assert.Equal(1.5, sample["value"]!.GetValue<double>());
+        Assert.InRange(sample["timestamp"]!.GetValue<long>(), DateTimeOffset.UtcNow.AddMinutes(-10).ToUnixTimeMilliseconds(), DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+
+        // At-least-once: one crash may send again at most the post that was in flight.
+        var duplicates = _fme.AcceptedEvents().GroupBy(IdOf).Sum(g => g.Count() - 1);
+        Assert.InRange(duplicates, 0, FmeSink.MaxEventsPerPost);
+        Assert.All(_fme.AcceptedEvents().Select(IdOf), id => Assert.True(stored.ContainsKey(id), $"{id} reached FME but not S3"));
+    }
+
+    [Fact]
+    public async Task With_FME_down_for_good_S3_still_lands_flush_answers_and_past_the_cap_only_FME_drops_naming_the_S3_keys()
+    {
+        _fme.Answer = HttpStatusCode.ServiceUnavailable;
+        await using var api = await StartApiAsync(("BATCH_SIZE", "10"), ("FME_MAX_BACKLOG_BYTES", "3000"));
+        var ids = Enumerable.Range(0, 60).Select(n => $"d{n}").ToList();
+
+        await TrackAsync(api, ids);
+        using var flush = await api.Http.PostAsync("/api/flush", null);
+
+        Assert.Equal(HttpStatusCode.OK, flush.StatusCode);
+        var stored = await StoredIdCountsAsync();
+        Assert.Equal(ids.Order(), stored.Keys.Order());
+        var fme = (await api.StatusAsync())["sinks"]!.AsArray().Single(s => s!["name"]!.GetValue<string>() == "fme")!;
+        Assert.InRange(fme["backlogBytes"]!.GetValue<long>(), 1, 3000);
+        Assert.InRange(fme["backlogEvents"]!.GetValue<long>(), 1, 59);
+        Assert.True(fme["consecutiveFailures"]!.GetValue<int>() >= 1);
+        Assert.Contains("503", fme["lastError"]!.GetValue<string>());
+        Assert.Empty(_fme.AcceptedEvents());
+
+        var keys = (await _bucket.ObjectsAsync()).Select(o => o.Key).ToList();
+        var dropLines = api.Process.Lines.Where(line => line.Contains("not forwarded to FME")).ToList();
+        Assert.NotEmpty(dropLines);
+        Assert.All(dropLines, line => Assert.Contains(keys, key => line.Contains(key)));
+    }
+
+    [Fact]
+    public async Task With_S3_down_FME_still_receives_and_no_segment_is_freed_before_S3_confirmed_it()
+    {
+        await _bucket.S3.StopAsync();
+        await using var api = await StartApiAsync(("BATCH_SIZE", "10"), ("DOTNET_shutdownTimeoutSeconds", "2"));
+        var keyed = Enumerable.Range(0, 29).Select(n => $"s{n}").ToList();
+
+        await TrackAsync(api, keyed.Take(15));
+        await TrackAsync(api, ["no-key"], withKey: false); // FME cannot take it: skipped, never in the way
+        await TrackAsync(api, keyed.Skip(15));
+        await WaitForFmeAsync(keyed);
+
+        var sealedFiles = Directory.GetFiles(Path.Combine(_bucket.SpoolDirectory, "sealed"));
+        Assert.Equal(3, sealedFiles.Length);
+        var status = await api.StatusAsync();
+        Assert.Equal(3, status["batchesAwaitingUpload"]!.GetValue<int>());
+        Assert.Equal(0, status["sinks"]!.AsArray().Single(s => s!["name"]!.GetValue<string>() == "fme")!["backlogSegments"]!.GetValue<int>());
+        Assert.DoesNotContain(_fme.AcceptedEvents(), e => IdOf(e) == "no-key");
+
+        await _bucket.S3.StartAgainAsync();
+        using var flush = await api.Http.PostAsync("/api/flush", null);
+        Assert.Equal(HttpStatusCode.OK, flush.StatusCode);
+        Assert.Empty(Directory.GetFiles(Path.Combine(_bucket.SpoolDirectory, "sealed")));
+        var stored = await StoredIdCountsAsync();
+        Assert.Equal(keyed.Append("no-key").Order(), stored.Keys.Order());
+        Assert.All(stored.Values, count => Assert.Equal(1, count));
+    }
+
+    [Fact]
+    public async Task With_the_offline_localhost_key_nothing_is_forwarded()
+    {
+        await using var api = await StartApiAsync(("BATCH_SIZE", "2"), ("HARNESS_FME_SERVER_KEY", ""), ("HARNESS_FME_API_KEY", "localhost"));
+
+        await TrackAsync(api, ["l1", "l2", "l3"]);
+        using var flush = await api.Http.PostAsync("/api/flush", null);
+
+        Assert.Equal(HttpStatusCode.OK, flush.StatusCode);
+        Assert.Equal(3, (await StoredIdCountsAsync()).Count);
+        var status = await api.StatusAsync();
+        Assert.StartsWith("off", status["fmeForwarding"]!.GetValue<string>());
+        Assert.Equal(["s3"], status["sinks"]!.AsArray().Select(s => s!["name"]!.GetValue<string>()));
+        await Task.Delay(500);
+        Assert.Empty(_fme.Posts);
+    }
+}
