@@ -20,6 +20,13 @@ public static class ApiSettings
         "RATE_LIMIT_PER_SECOND",
         "RATE_LIMIT_BURST",
         "CORS_ALLOWED_ORIGINS",
+        "FME_EVENTS_URL",
+        "FME_FORWARD",
+        "FME_MAX_BACKLOG_BYTES",
+        "FME_ATTEMPT_TIMEOUT_SECONDS",
+        "FME_RETRIES",
+        "FME_RETRY_BASE_DELAY_MS",
+        "FME_PAUSE_MAX_SECONDS",
     ];
 
     public static IResourceBuilder<ProjectResource> WithPassThroughSettings(

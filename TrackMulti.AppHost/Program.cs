@@ -11,6 +11,8 @@ var bucket = builder.AddParameter("s3-bucket-name", settings.Bucket, publishValu
 var region = builder.AddParameter("aws-region", settings.Region, publishValueAsDefault: true);
 var fmeApiKey = builder.AddParameter("fme-api-key",
     () => builder.Configuration["HARNESS_FME_API_KEY"] is { Length: > 0 } key ? key : AppHostSettings.DefaultFmeKey, secret: true);
+// Server side only: the Api forwards to FME with it when set (else with the client-side key).
+var fmeServerKey = builder.AddParameter("fme-server-key", () => builder.Configuration["HARNESS_FME_SERVER_KEY"] ?? "", secret: true);
 
 // The Api's own keys: only the Web (server side) knows them, so the local stack runs with keys on.
 var ingestApiKey = builder.AddApiKeyParameter("ingest-api-key", "INGEST_API_KEY");
@@ -21,6 +23,8 @@ var api = builder.AddProject<Projects.TrackMulti_Api>("api")
     .WithEnvironment("AWS_REGION", region)
     .WithEnvironment("INGEST_API_KEY", ingestApiKey)
     .WithEnvironment("ADMIN_API_KEY", adminApiKey)
+    .WithEnvironment("HARNESS_FME_API_KEY", fmeApiKey)
+    .WithEnvironment("HARNESS_FME_SERVER_KEY", fmeServerKey)
     .WithPassThroughSettings(builder.Configuration, ApiSettings.PassedThrough)
     .WithHealthEndpoints();
 

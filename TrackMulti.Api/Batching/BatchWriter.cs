@@ -101,10 +101,11 @@ public sealed class BatchWriter : BackgroundService
             PostChunk();
         }
 
-        // The last seal is done before the writer stops, so the sinks that stop after it can deliver it.
+        // The last seal is done before the writer stops, so the sinks that stop after it can deliver it. A faulted
+        // spool refuses it; recovery seals that segment on the next start.
         var last = new TaskCompletionSource<AppendResult>(TaskCreationOptions.RunContinuationsAsynchronously);
         Seal(trigger: null, flush: last);
-        _ = last.Task.Wait(TimeSpan.FromSeconds(30));
+        ((IAsyncResult)last.Task).AsyncWaitHandle.WaitOne(TimeSpan.FromSeconds(30));
     }
 
     private bool WaitToRead()

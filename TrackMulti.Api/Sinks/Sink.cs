@@ -14,6 +14,7 @@ public abstract class Sink : BackgroundService
     private readonly Lock _lock = new();
     private readonly List<(long UpToSequence, TaskCompletionSource<DrainResult> Completion)> _drainWaiters = [];
     private readonly Func<int, TimeSpan> _pauseAfter;
+    private readonly TrackMetrics _metrics;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private TaskCompletionSource _drainRequested = NewSignal();
@@ -21,18 +22,25 @@ public abstract class Sink : BackgroundService
     private DateTimeOffset? _lastSuccessAt;
     private int _consecutiveFailures;
     private string? _lastError;
+    private long _droppedEvents;
+    private string? _lastDrop;
 
+    /// <param name="name">The sink's name in status, metrics, logs and its spool cursor.</param>
+    /// <param name="takes">Which streams it takes (<see cref="SpoolLog.Subscribe"/>).</param>
+    /// <param name="maxBacklogBytes">Past this backlog its oldest segments are dropped for it (<see cref="OnBacklogDropped"/>).</param>
     /// <param name="pauseAfter">The pause after that many failed rounds in a row.</param>
-    protected Sink(SpoolCursor cursor, Func<int, TimeSpan> pauseAfter, TrackMetrics metrics, TimeProvider time, ILogger logger)
+    protected Sink(
+        SpoolLog spool, string name, Func<string, bool> takes, long? maxBacklogBytes, Func<int, TimeSpan> pauseAfter,
+        TrackMetrics metrics, TimeProvider time, ILogger logger)
     {
-        Cursor = cursor;
+        Cursor = spool.Subscribe(name, takes, maxBacklogBytes, drop => OnBacklogDropped(drop));
         _pauseAfter = pauseAfter;
+        _metrics = metrics;
         _time = time;
         _logger = logger;
         metrics.ObserveSinkBacklog(Name, () => Cursor.Backlog is var backlog ? (backlog.Events, backlog.Bytes) : default);
     }
 
-    /// <summary>The sink's name in status, metrics, logs and its spool cursor.</summary>
     public string Name => Cursor.Sink;
 
     protected SpoolCursor Cursor { get; }
@@ -46,6 +54,21 @@ public abstract class Sink : BackgroundService
     /// <summary>What a failed round means: a short reason, a description, and whether retrying soon may help.</summary>
     protected abstract SinkFailure Describe(Exception exception);
 
+    /// <summary>The spool dropped the rest of a segment for this sink, its backlog being past its bound.</summary>
+    protected virtual void OnBacklogDropped(SpoolDrop drop) =>
+        Dropped(drop.Events, "backlog_full", $"the backlog passed its bound: {drop.Events} events of {drop.Segment.Key}");
+
+    /// <summary>Events this sink will never deliver: counted, and the last one shown in status.</summary>
+    protected void Dropped(long events, string reason, string description)
+    {
+        _metrics.Dropped(Name, events, reason);
+        lock (_lock)
+        {
+            _droppedEvents += events;
+            _lastDrop = $"{reason}: {description}";
+        }
+    }
+
     public SinkStatus Status()
     {
         var backlog = Cursor.Backlog;
@@ -53,7 +76,7 @@ public abstract class Sink : BackgroundService
         {
             return new SinkStatus(Name, backlog.Segments, backlog.Events, backlog.Bytes,
                 backlog.OldestSealedAt is { } oldest ? Math.Max(0, (_time.GetUtcNow() - oldest).TotalSeconds) : null,
-                _lastSuccessAt, _consecutiveFailures, _lastError);
+                _lastSuccessAt, _consecutiveFailures, _lastError, _droppedEvents, _lastDrop);
         }
     }
 
@@ -247,6 +270,7 @@ public sealed record DrainResult(bool Succeeded, IReadOnlyList<SealedSegment> St
 /// <param name="BacklogEvents">Events in them not yet delivered.</param>
 /// <param name="BacklogBytes">Spool bytes they take.</param>
 /// <param name="OldestAgeSeconds">How long the oldest of them has waited since it was sealed.</param>
+/// <param name="DroppedEvents">Events this sink will never deliver (since the Api started), and why the last were.</param>
 public sealed record SinkStatus(
     string Name, int BacklogSegments, long BacklogEvents, long BacklogBytes, double? OldestAgeSeconds,
-    DateTimeOffset? LastSuccessAt, int ConsecutiveFailures, string? LastError);
+    DateTimeOffset? LastSuccessAt, int ConsecutiveFailures, string? LastError, long DroppedEvents, string? LastDrop);

@@ -198,4 +198,20 @@ public sealed class AppModelTests
 
         Assert.Contains("auto, localstack, s3rver or none", error.ToString());
     }
+
+    [Fact]
+    public async Task The_FME_sinks_settings_reach_the_Api_and_its_server_key_is_a_secret_the_Web_never_gets()
+    {
+        await using var builder = await ModelAsync("S3_EMULATOR=s3rver", "HARNESS_FME_SERVER_KEY=server-key-from-args",
+            "FME_FORWARD=all", "FME_EVENTS_URL=http://127.0.0.1:9/api", "FME_MAX_BACKLOG_BYTES=1048576");
+
+        var serverKey = Resource<ParameterResource>(builder, "fme-server-key");
+        Assert.True(serverKey.Secret);
+        Assert.Equal("server-key-from-args", await serverKey.GetValueAsync(CancellationToken.None));
+        var api = await ManifestEnvironmentAsync(Resource<ProjectResource>(builder, "api"));
+        Assert.Equal("{fme-server-key.value}", api["HARNESS_FME_SERVER_KEY"]);
+        Assert.Equal("{fme-api-key.value}", api["HARNESS_FME_API_KEY"]);
+        Assert.Equal(("all", "http://127.0.0.1:9/api", "1048576"), (api["FME_FORWARD"], api["FME_EVENTS_URL"], api["FME_MAX_BACKLOG_BYTES"]));
+        Assert.False((await ManifestEnvironmentAsync(Resource<ProjectResource>(builder, "web"))).ContainsKey("HARNESS_FME_SERVER_KEY"));
+    }
 }

@@ -29,7 +29,7 @@ public sealed class ManifestTests
 
         // Emulators exist in run mode only, even when S3_EMULATOR asks for one.
         Assert.Equal(
-            ["admin-api-key", "api", "aws-region", "fme-api-key", "ingest-api-key", "s3-bucket-name", "web"],
+            ["admin-api-key", "api", "aws-region", "fme-api-key", "fme-server-key", "ingest-api-key", "s3-bucket-name", "web"],
             resources.Select(r => r.Key).Order());
         Assert.True(resources["ingest-api-key"]!["inputs"]!["value"]!["secret"]!.GetValue<bool>());
         Assert.True(resources["admin-api-key"]!["inputs"]!["value"]!["secret"]!.GetValue<bool>());
@@ -38,6 +38,7 @@ public sealed class ManifestTests
         Assert.Equal("project.v0", resources["api"]!["type"]!.GetValue<string>());
         Assert.Equal("project.v0", resources["web"]!["type"]!.GetValue<string>());
         Assert.True(resources["fme-api-key"]!["inputs"]!["value"]!["secret"]!.GetValue<bool>());
+        Assert.True(resources["fme-server-key"]!["inputs"]!["value"]!["secret"]!.GetValue<bool>());
         Assert.Equal("trackmulti-events", resources["s3-bucket-name"]!["inputs"]!["value"]!["default"]!["value"]!.GetValue<string>());
 
         var apiEnv = resources["api"]!["env"]!.AsObject();
@@ -45,7 +46,10 @@ public sealed class ManifestTests
         Assert.Equal("{aws-region.value}", apiEnv["AWS_REGION"]!.GetValue<string>());
         Assert.False(apiEnv.ContainsKey("AWS_ENDPOINT_URL_S3"));
         Assert.False(apiEnv.ContainsKey("SPOOL_DIR")); // a local path has no meaning in a deployment
+        Assert.Equal("{fme-server-key.value}", apiEnv["HARNESS_FME_SERVER_KEY"]!.GetValue<string>());
+        Assert.Equal("{fme-api-key.value}", apiEnv["HARNESS_FME_API_KEY"]!.GetValue<string>());
         var webEnv = resources["web"]!["env"]!.AsObject();
+        Assert.False(webEnv.ContainsKey("HARNESS_FME_SERVER_KEY")); // never near the browser
         Assert.Equal("{fme-api-key.value}", webEnv["HARNESS_FME_API_KEY"]!.GetValue<string>());
         Assert.Equal("{api.bindings.http.url}", webEnv["services__api__http__0"]!.GetValue<string>());
         Assert.True(resources["web"]!["bindings"]!["http"]!["external"]!.GetValue<bool>());

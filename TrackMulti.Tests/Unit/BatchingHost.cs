@@ -72,8 +72,17 @@ internal sealed class BatchingHost : IAsyncDisposable
         {
             _configure(builder.Services);
         }
-        _host = builder.Build();
-        await _host.StartAsync();
+        var host = builder.Build();
+        try
+        {
+            await host.StartAsync();
+        }
+        catch
+        {
+            host.Dispose(); // a host that never started cannot be stopped
+            throw;
+        }
+        _host = host;
         return this;
     }
 
@@ -91,6 +100,7 @@ internal sealed class BatchingHost : IAsyncDisposable
     {
         TrafficType = "user",
         Name = "button_click",
+        Key = $"user-{n}",
         Value = System.Text.Json.JsonSerializer.SerializeToElement(n),
         Properties = padding > 0 ? System.Text.Json.JsonSerializer.SerializeToElement(new { pad = new string('x', padding) }) : null,
         ReceivedAt = DateTimeOffset.UnixEpoch.AddSeconds(n),

@@ -4,6 +4,7 @@ using Amazon.S3;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using TrackMulti.Api.Telemetry;
+using TrackMulti.Tests.Infrastructure;
 
 namespace TrackMulti.Tests.Unit;
 
@@ -64,5 +65,53 @@ public sealed class MetricsTests
         Assert.Equal(3, pending.LastMeasurement!.Value);
         Assert.Equal(host.Spool.UsedBytes, spoolBytes.LastMeasurement!.Value);
         Assert.True(spoolBytes.LastMeasurement.Value > 0);
+    }
+
+    [Fact]
+    public async Task Each_sink_counts_what_it_sent_and_its_failed_attempts_by_reason_and_shows_its_backlog()
+    {
+        await using var fme = await FmeStandIn.StartAsync();
+        fme.Answer = HttpStatusCode.InternalServerError;
+        await using var host = new BatchingHost(new()
+        {
+            ["BATCH_SIZE"] = "2",
+            ["FME_FORWARD"] = "all",
+            ["HARNESS_FME_API_KEY"] = "client-key",
+            ["FME_EVENTS_URL"] = fme.EventsUrl,
+            ["FME_RETRIES"] = "1",
+            ["FME_RETRY_BASE_DELAY_MS"] = "1",
+            ["FME_PAUSE_MAX_SECONDS"] = "1",
+        });
+        await host.StartAsync();
+        using var sent = Collect<long>(host, TrackMetrics.SinkSent);
+        using var failures = Collect<long>(host, TrackMetrics.SinkFailures);
+        using var backlog = Collect<long>(host, TrackMetrics.SinkBacklog);
+
+        await host.AppendAsync(4, padding: 0);
+        await WaitUntilAsync(() => fme.Refused >= 2);
+        Assert.True((await host.Uploads.DrainAsync(CancellationToken.None)).Succeeded);
+        backlog.RecordObservableInstruments();
+        var waiting = backlog.GetMeasurementSnapshot().ToDictionary(m => (string)m.Tags[TrackMetrics.SinkTag]!, m => m.Value);
+        fme.Answer = null;
+        await WaitUntilAsync(() => fme.AcceptedEvents().Count == 4);
+
+        Assert.Equal(0, waiting["s3"]);
+        Assert.InRange(waiting["fme"], 1, 4);
+        Assert.Equal(4, SumBy(sent, "s3"));
+        await WaitUntilAsync(() => SumBy(sent, "fme") == 4);
+        Assert.All(failures.GetMeasurementSnapshot(), m => Assert.Equal(("fme", "server_error"), ((string)m.Tags[TrackMetrics.SinkTag]!, (string)m.Tags[TrackMetrics.ReasonTag]!)));
+        Assert.True(failures.GetMeasurementSnapshot().Sum(m => m.Value) >= 2);
+    }
+
+    private static long SumBy(MetricCollector<long> collector, string sink) =>
+        collector.GetMeasurementSnapshot().Where(m => (string?)m.Tags[TrackMetrics.SinkTag] == sink).Sum(m => m.Value);
+
+    private static async Task WaitUntilAsync(Func<bool> condition)
+    {
+        for (var i = 0; i < 200 && !condition(); i++)
+        {
+            await Task.Delay(50);
+        }
+        Assert.True(condition());
     }
 }

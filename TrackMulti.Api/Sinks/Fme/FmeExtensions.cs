@@ -1,7 +1,5 @@
 using Microsoft.Extensions.Options;
 using Polly;
-using Polly.Retry;
-using Polly.Timeout;
 
 namespace TrackMulti.Api.Sinks.Fme;
 
@@ -20,22 +18,11 @@ public static class FmeExtensions
         builder.Services.AddResiliencePipeline(FmeSink.PipelineName, (pipeline, context) =>
         {
             var options = context.ServiceProvider.GetRequiredService<IOptions<FmeOptions>>().Value;
-            if (options.Retries > 0)
-            {
-                pipeline.AddRetry(new RetryStrategyOptions
-                {
-                    ShouldHandle = new PredicateBuilder().Handle<Exception>(FmeFaults.IsTransient),
-                    MaxRetryAttempts = options.Retries,
-                    BackoffType = DelayBackoffType.Exponential,
-                    UseJitter = true,
-                    Delay = options.RetryBaseDelay,
-                    // FME's Retry-After, when it sends one, within the same bound as the pause between rounds.
-                    DelayGenerator = attempt => ValueTask.FromResult(attempt.Outcome.Exception is FmeResponseException { RetryAfter: { } wait }
-                        ? TimeSpan.FromSeconds(Math.Min(wait.TotalSeconds, options.PauseMaxSeconds))
-                        : (TimeSpan?)null),
-                });
-            }
-            pipeline.AddTimeout(new TimeoutStrategyOptions { Timeout = options.AttemptTimeout });
+            // FME's Retry-After, when it sends one, within the same bound as the pause between rounds.
+            pipeline.AddDeliveryAttempts(options.Retries, options.RetryBaseDelay, options.AttemptTimeout, FmeFaults.IsTransient,
+                failure => failure is FmeResponseException { RetryAfter: { } wait }
+                    ? TimeSpan.FromSeconds(Math.Min(wait.TotalSeconds, options.PauseMaxSeconds))
+                    : null);
         });
 
         builder.AddSink<FmeSink>();

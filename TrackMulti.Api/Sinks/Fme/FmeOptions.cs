@@ -73,8 +73,7 @@ public sealed class FmeOptions
     /// <summary>The streams the sink takes: the FME SDK's own (none yet), and with <c>all</c> tracked events too.</summary>
     public bool Takes(string stream) => Forward == FmeForward.All && stream == Streams.Track;
 
-    public TimeSpan PauseAfter(int failedRounds) =>
-        TimeSpan.FromSeconds(Math.Min(PauseMaxSeconds, Math.Pow(2, Math.Min(failedRounds - 1, 20))));
+    public TimeSpan PauseAfter(int failedRounds) => DeliveryPipeline.PauseAfter(failedRounds, PauseMaxSeconds);
 }
 
 public enum FmeForward

@@ -31,13 +31,14 @@ public sealed class FmeSink : Sink
     private readonly HttpClient _http;
     private readonly ResiliencePipeline _pipeline;
     private readonly string _key;
+    private readonly long _maxBacklogBytes;
     private readonly TrackMetrics _metrics;
     private readonly ILogger<FmeSink> _logger;
 
     public FmeSink(
         SpoolLog spool, ResiliencePipelineProvider<string> pipelines, IOptions<FmeOptions> options,
         TrackMetrics metrics, TimeProvider time, ILogger<FmeSink> logger)
-        : base(Subscribe(spool, options.Value, metrics, logger), options.Value.PauseAfter, metrics, time, logger)
+        : base(spool, SinkName, options.Value.Takes, options.Value.MaxBacklogBytes, options.Value.PauseAfter, metrics, time, logger)
     {
         // Its own client, not one from the factory: the Api's default HttpClients carry the standard resilience
         // handler, and this sink's pipeline already retries (and counts) every attempt.
@@ -49,6 +50,7 @@ public sealed class FmeSink : Sink
         _http.DefaultRequestHeaders.UserAgent.Add(new ProductInfoHeaderValue("TrackMulti", "1.0"));
         _pipeline = pipelines.GetPipeline(PipelineName);
         _key = options.Value.Key!;
+        _maxBacklogBytes = options.Value.MaxBacklogBytes;
         _metrics = metrics;
         _logger = logger;
     }
@@ -76,14 +78,15 @@ public sealed class FmeSink : Sink
             {
                 continue;
             }
-            if (FmeEvent.From(TrackEvent.FromJsonLine(line)) is { } fmeEvent)
+            switch (Read(line, segment))
             {
-                post.Add(fmeEvent);
-                postBytes += line.Length;
-            }
-            else
-            {
-                withoutKey++;
+                case (true, { } fmeEvent):
+                    post.Add(fmeEvent);
+                    postBytes += line.Length;
+                    break;
+                case (true, null):
+                    withoutKey++;
+                    break;
             }
             if (post.Count == MaxEventsPerPost || postBytes >= MaxBytesPerPost)
             {
@@ -102,7 +105,7 @@ public sealed class FmeSink : Sink
         if (withoutKey > 0)
         {
             // FME needs a key per event; these are in S3 only.
-            _metrics.Dropped(SinkName, withoutKey, "no_key");
+            Dropped(withoutKey, "no_key", $"{withoutKey} events of {segment.Key} have no key (in S3)");
         }
     }
 
@@ -127,7 +130,7 @@ public sealed class FmeSink : Sink
                 span?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, FmeFaults.Reason(ex));
                 _logger.LogError(ex, "FME refused {Events} events of {Key}; they are not forwarded (they stay in S3 under that key)",
                     events.Count, segment.Key);
-                _metrics.Dropped(SinkName, events.Count, "rejected");
+                Dropped(events.Count, "rejected", $"{FmeFaults.Describe(ex)} for {events.Count} events of {segment.Key} (in S3)");
                 return Cursor.Acknowledge(segment, eventsDoneAfter);
             }
             catch (Exception ex)
@@ -162,14 +165,29 @@ public sealed class FmeSink : Sink
         }
     }
 
-    private static SpoolCursor Subscribe(SpoolLog spool, FmeOptions options, TrackMetrics metrics, ILogger logger) =>
-        spool.Subscribe(SinkName, options.Takes, options.MaxBacklogBytes, drop =>
+    protected override void OnBacklogDropped(SpoolDrop drop)
+    {
+        _logger.LogError(
+            "The FME backlog passed FME_MAX_BACKLOG_BYTES ({Max} bytes): {Events} events of {Key} are not forwarded to FME (they are in S3 under that key)",
+            _maxBacklogBytes, drop.Events, drop.Segment.Key);
+        Dropped(drop.Events, "backlog_full", $"{drop.Events} events of {drop.Segment.Key} (in S3)");
+    }
+
+    /// <summary>The row as FME takes it (null without a key); not readable when it is no event row at all.</summary>
+    private (bool Readable, FmeEvent? Event) Read(byte[] line, SealedSegment segment)
+    {
+        try
         {
-            metrics.Dropped(SinkName, drop.Events, "backlog_full");
-            logger.LogError(
-                "The FME backlog passed FME_MAX_BACKLOG_BYTES ({Max} bytes): {Events} events of {Key} are not forwarded to FME (they are in S3 under that key)",
-                options.MaxBacklogBytes, drop.Events, drop.Segment.Key);
-        });
+            return (true, FmeEvent.From(TrackEvent.FromJsonLine(line)));
+        }
+        catch (JsonException ex)
+        {
+            // The Api writes every row itself, so this came from elsewhere; it must not stop the sink.
+            _logger.LogWarning(ex, "A row of {Key} is not an event; it is not forwarded to FME", segment.Key);
+            Dropped(1, "unreadable", $"a row of {segment.Key} is not an event");
+            return (false, null);
+        }
+    }
 
     /// <summary>The segment's NDJSON lines, without their newlines.</summary>
     private static async IAsyncEnumerable<byte[]> ReadLinesAsync(Stream content, [EnumeratorCancellation] CancellationToken cancellationToken)

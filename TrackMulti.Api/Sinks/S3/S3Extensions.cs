@@ -2,8 +2,6 @@ using Amazon;
 using Amazon.S3;
 using Microsoft.Extensions.Options;
 using Polly;
-using Polly.Retry;
-using Polly.Timeout;
 
 namespace TrackMulti.Api.Sinks.S3;
 
@@ -24,20 +22,9 @@ public static class S3Extensions
         builder.Services.AddResiliencePipeline(S3Sink.PipelineName, (pipeline, context) =>
         {
             var upload = context.ServiceProvider.GetRequiredService<IOptions<UploadOptions>>().Value;
-            if (upload.Retries > 0)
-            {
-                pipeline.AddRetry(new RetryStrategyOptions
-                {
-                    ShouldHandle = new PredicateBuilder().Handle<Exception>(S3Faults.IsTransient),
-                    MaxRetryAttempts = upload.Retries,
-                    BackoffType = DelayBackoffType.Exponential,
-                    UseJitter = true,
-                    Delay = upload.RetryBaseDelay,
-                });
-            }
-            // Inside the retry: each attempt gets its own timeout. The key is fixed, so an attempt that timed out
-            // after S3 stored the object is simply overwritten by the retry with identical bytes.
-            pipeline.AddTimeout(new TimeoutStrategyOptions { Timeout = upload.AttemptTimeout });
+            // The key is fixed, so an attempt that timed out after S3 stored the object is simply overwritten by the
+            // retry with identical bytes.
+            pipeline.AddDeliveryAttempts(upload.Retries, upload.RetryBaseDelay, upload.AttemptTimeout, S3Faults.IsTransient);
         });
 
         builder.AddSink<S3Sink>();

@@ -26,7 +26,7 @@ public sealed class S3Sink : Sink
     public S3Sink(
         SpoolLog spool, IObjectStore store, ResiliencePipelineProvider<string> pipelines, IOptions<UploadOptions> options,
         TrackMetrics metrics, TimeProvider time, ILogger<S3Sink> logger)
-        : base(spool.Subscribe(SinkName, takes: _ => true), options.Value.PauseAfter, metrics, time, logger)
+        : base(spool, SinkName, takes: _ => true, maxBacklogBytes: null, options.Value.PauseAfter, metrics, time, logger)
     {
         _store = store;
         _pipeline = pipelines.GetPipeline(PipelineName);

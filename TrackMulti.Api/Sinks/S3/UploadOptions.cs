@@ -35,6 +35,5 @@ public sealed class UploadOptions
     public TimeSpan FlushTimeout => TimeSpan.FromSeconds(FlushTimeoutSeconds);
 
     /// <summary>The pause before round <paramref name="failedRounds"/>+1: doubles from one second, capped.</summary>
-    public TimeSpan PauseAfter(int failedRounds) =>
-        TimeSpan.FromSeconds(Math.Min(PauseMaxSeconds, Math.Pow(2, Math.Min(failedRounds - 1, 20))));
+    public TimeSpan PauseAfter(int failedRounds) => DeliveryPipeline.PauseAfter(failedRounds, PauseMaxSeconds);
 }
