@@ -30,7 +30,6 @@ var app = builder.Build();
 app.UseExceptionHandler();
 app.UseStatusCodePages();
 app.UseCors();
-app.UseRateLimiter();
 app.MapDefaultEndpoints();
 app.MapServiceInfo();
 app.MapTrackApi();

@@ -6,7 +6,7 @@ using Yarp.ReverseProxy.Transforms;
 namespace TrackMulti.Web;
 
 /// <summary>
-/// The browser talks only to this origin. The four Api calls the page makes are forwarded to the Api, found by service
+/// The browser talks only to this origin. The Api calls the page makes (and <c>/api/batch</c>) are forwarded to the Api, found by service
 /// discovery (<c>http://api</c>); nothing else under <c>/api</c> is. The Api's keys are added here, on the server
 /// (<c>INGEST_API_KEY</c> for track, <c>ADMIN_API_KEY</c> for flush and the object list), after dropping whatever key a
 /// browser sent. Each browser (address) has its own rate limit, and a flush must carry the page's header, which a
@@ -19,6 +19,9 @@ public static class ApiForwarding
 
     /// <summary>The header the Api reads its keys from (it also takes <c>Authorization: Bearer</c>).</summary>
     public const string ApiKeyHeader = "X-Api-Key";
+
+    /// <summary>The browser's address, for the Api's per-client limit (any value a browser sent is dropped).</summary>
+    public const string ClientHeader = "X-TrackMulti-Client";
 
     /// <summary>Sent by the page's scripts; required on flush so another site cannot trigger one from a form.</summary>
     public const string PageHeader = "X-TrackMulti-Page";
@@ -33,6 +36,7 @@ public static class ApiForwarding
         var keys = new Dictionary<string, string?>
         {
             ["track"] = configuration["INGEST_API_KEY"],
+            ["batch"] = configuration["INGEST_API_KEY"],
             ["flush"] = configuration["ADMIN_API_KEY"],
             ["objects"] = configuration["ADMIN_API_KEY"],
             ["status"] = null,
@@ -42,6 +46,7 @@ public static class ApiForwarding
             .LoadFromMemory(
                 [
                     Route("track", "/api/track", "POST", BrowserPolicy),
+                    Route("batch", "/api/batch", "POST", BrowserPolicy),
                     Route("status", "/api/status", "GET", null),
                     Route("objects", "/api/objects", "GET", BrowserPolicy),
                     Route("flush", "/api/flush", "POST", FlushPolicy) with
@@ -68,9 +73,12 @@ public static class ApiForwarding
                     var headers = context.ProxyRequest.Headers;
                     headers.Remove("Authorization");
                     headers.Remove(ApiKeyHeader);
+                    headers.Remove(ClientHeader);
                     if (!string.IsNullOrEmpty(key))
                     {
                         headers.TryAddWithoutValidation(ApiKeyHeader, key);
+                        // The Api limits each browser on its own: it trusts this (with the key) as the browser's address.
+                        headers.TryAddWithoutValidation(ClientHeader, context.HttpContext.Connection.RemoteIpAddress?.ToString() ?? "unknown");
                     }
                     return ValueTask.CompletedTask;
                 });

@@ -28,6 +28,7 @@ public sealed class BatchWriter : BackgroundService
     private readonly ITimer _ageTimer;
     private readonly ArrayBufferWriter<byte> _chunk = new(64 * 1024);
     private readonly List<IAppendWaiter> _chunkAppends = [];
+    private int _chunkEvents;
 
     private SegmentPlan? _open;
     private long _openSequence;
@@ -55,9 +56,16 @@ public sealed class BatchWriter : BackgroundService
     /// <exception cref="SpoolFullException">The spool has reached <c>SPOOL_MAX_BYTES</c>.</exception>
     /// <exception cref="SpoolWriteException">The disk refused the write (full, failing).</exception>
     /// <param name="origin">The trace context of the request that carried the event (delivery spans link to it).</param>
-    public async Task<AppendResult> AppendAsync(byte[] line, CancellationToken cancellationToken, ActivityContext origin = default)
+    public Task<AppendResult> AppendAsync(byte[] line, CancellationToken cancellationToken, ActivityContext origin = default) =>
+        AppendAsync([line], cancellationToken, origin);
+
+    /// <summary>
+    /// Stores all the events (NDJSON lines, no newlines) durably, together, in one segment: a crash keeps all of them
+    /// or none, and the answer comes once all are on disk. Seals before them when they would not fit in the open batch.
+    /// </summary>
+    public async Task<AppendResult> AppendAsync(IReadOnlyList<byte[]> lines, CancellationToken cancellationToken, ActivityContext origin = default)
     {
-        var command = new Command(line) { Origin = origin };
+        var command = new Command(lines) { Origin = origin };
         await SendAsync(command, cancellationToken);
         return await command.Completion.Task.WaitAsync(cancellationToken);
     }
@@ -120,8 +128,8 @@ public sealed class BatchWriter : BackgroundService
         {
             switch (command)
             {
-                case { Line: { } line }:
-                    Append(command, line);
+                case { Lines: { } lines }:
+                    Append(command, lines);
                     break;
                 case { AgeOfSequence: { } sequence }:
                     if (_open?.Id.Sequence == sequence)
@@ -142,7 +150,7 @@ public sealed class BatchWriter : BackgroundService
         }
     }
 
-    private void Append(Command command, byte[] line)
+    private void Append(Command command, IReadOnlyList<byte[]> lines)
     {
         if (_spool.Fault is { } fault)
         {
@@ -150,17 +158,24 @@ public sealed class BatchWriter : BackgroundService
             return;
         }
 
-        var lineBytes = line.Length + NewLine.Length;
-        if (!_spool.TryReserve(lineBytes))
+        long bytes = lines.Count * NewLine.Length;
+        foreach (var line in lines)
+        {
+            bytes += line.Length;
+        }
+        if (!_spool.TryReserve(bytes))
         {
             command.Completion.TrySetException(new SpoolFullException(_spool.MaxBytes));
             return;
         }
 
-        // Bytes trigger: an object never grows past BATCH_MAX_BYTES (unless one event alone is larger).
-        if (_open is { Events: > 0 } full && full.Bytes + lineBytes > _options.MaxBytes)
+        var append = new PendingAppend(command.Completion);
+        // A request's events stay together in one segment (one write), so no crash can keep a part of them: seal first
+        // when they would take the open batch past BATCH_SIZE or BATCH_MAX_BYTES (a request larger than either alone
+        // makes a batch of its own).
+        if (_open is { Events: > 0 } full && (full.Events + lines.Count > _options.BatchSize || full.Bytes + bytes > _options.MaxBytes))
         {
-            Seal(trigger: null, flush: null);
+            Seal(trigger: append, flush: null);
         }
 
         var open = _open ??= NewSegment();
@@ -168,14 +183,18 @@ public sealed class BatchWriter : BackgroundService
         {
             open.Origins.Add(command.Origin);
         }
-        _chunk.Write(line);
-        _chunk.Write(NewLine);
-        open.Events++;
-        open.Bytes += lineBytes;
-        var append = new PendingAppend(command.Completion, open.Events);
+        foreach (var line in lines)
+        {
+            _chunk.Write(line);
+            _chunk.Write(NewLine);
+        }
+        _chunkEvents += lines.Count;
+        open.Events += lines.Count;
+        open.Bytes += bytes;
+        append.OpenEvents = open.Events;
         _chunkAppends.Add(append);
 
-        // Count trigger: the event that fills the batch seals it and names it in its own response.
+        // Count trigger: the request that fills the batch seals it and names it in its own response.
         if (open.Events >= _options.BatchSize)
         {
             append.OpenEvents = 0;
@@ -214,9 +233,10 @@ public sealed class BatchWriter : BackgroundService
         {
             return null;
         }
-        var chunk = new SpoolChunk(_open!.Id, _chunk.WrittenSpan.ToArray(), [.. _chunkAppends]);
+        var chunk = new SpoolChunk(_open!.Id, _chunk.WrittenSpan.ToArray(), _chunkEvents, [.. _chunkAppends]);
         _chunk.Clear();
         _chunkAppends.Clear();
+        _chunkEvents = 0;
         return chunk;
     }
 
@@ -254,8 +274,8 @@ public sealed class BatchWriter : BackgroundService
         }
     }
 
-    /// <summary>An append (<see cref="Line"/>), a seal (neither set) or the age trigger for one segment.</summary>
-    private sealed record Command(byte[]? Line)
+    /// <summary>An append (<see cref="Lines"/>), a seal (neither set) or the age trigger for one segment.</summary>
+    private sealed record Command(IReadOnlyList<byte[]>? Lines)
     {
         public long? AgeOfSequence { get; init; }
 
@@ -275,13 +295,15 @@ public sealed class BatchWriter : BackgroundService
         public List<ActivityContext> Origins { get; } = [];
     }
 
-    /// <summary>An append waiting for the spool to make it durable.</summary>
-    private sealed class PendingAppend(TaskCompletionSource<AppendResult> completion, int openEvents) : IAppendWaiter
+    /// <summary>A request's append waiting for the spool to make it durable.</summary>
+    private sealed class PendingAppend(TaskCompletionSource<AppendResult> completion) : IAppendWaiter
     {
-        public int OpenEvents { get; set; } = openEvents;
-        public SealedSegment? Sealed { get; set; }
+        public int OpenEvents { get; set; }
 
-        public void OnDurable() => completion.TrySetResult(new AppendResult(OpenEvents, Sealed));
+        /// <summary>The batches this request sealed, in order (told before it is durable).</summary>
+        public List<SealedSegment> Seals { get; } = [];
+
+        public void OnDurable() => completion.TrySetResult(new AppendResult(OpenEvents, Seals));
 
         public void OnRefused(SpoolWriteException reason) => completion.TrySetException(reason);
     }
@@ -291,8 +313,11 @@ public sealed class BatchWriter : BackgroundService
     {
         public void OnSealed(SealedSegment? sealedSegment)
         {
-            trigger?.Sealed = sealedSegment;
-            flush?.TrySetResult(new AppendResult(0, sealedSegment));
+            if (sealedSegment is not null)
+            {
+                trigger?.Seals.Add(sealedSegment);
+            }
+            flush?.TrySetResult(new AppendResult(0, sealedSegment is null ? [] : [sealedSegment]));
         }
 
         public void OnRefused(SpoolWriteException reason) => flush?.TrySetException(reason);
@@ -300,8 +325,12 @@ public sealed class BatchWriter : BackgroundService
 }
 
 /// <param name="OpenEventCount">Events in the open batch after this request (0 when it sealed one).</param>
-/// <param name="Sealed">The batch this request sealed, if it did.</param>
-public sealed record AppendResult(int OpenEventCount, SealedSegment? Sealed);
+/// <param name="Seals">The batches this request sealed, in order.</param>
+public sealed record AppendResult(int OpenEventCount, IReadOnlyList<SealedSegment> Seals)
+{
+    /// <summary>The last batch this request sealed (the one holding its events, when it filled it), if any.</summary>
+    public SealedSegment? Sealed => Seals.Count > 0 ? Seals[^1] : null;
+}
 
 /// <summary>The writer no longer accepts events because the service is stopping.</summary>
 public sealed class IntakeClosedException() : Exception("The service is shutting down and accepts no more events.");

@@ -50,17 +50,16 @@ public static class ApiKeys
                 return await next(context);
             }
 
+            var rejection = presented is null ? Rejections.MissingApiKey : Rejections.WrongApiKey;
             if (countsAsRejectedEvent)
             {
-                http.RequestServices.GetRequiredService<TrackMetrics>().EventRejected(presented is null ? "missing_api_key" : "wrong_api_key");
+                http.RequestServices.GetRequiredService<TrackMetrics>().Rejected(rejection.Reason!);
             }
             if (presented is null)
             {
                 http.Response.Headers.WWWAuthenticate = "Bearer";
-                return TypedResults.Problem(statusCode: StatusCodes.Status401Unauthorized, type: Problems.MissingApiKey,
-                    title: "API key required", detail: $"Send the key as 'Authorization: Bearer <key>' or '{HeaderName}: <key>'.");
+                return rejection.Problem($"Send the key as 'Authorization: Bearer <key>' or '{HeaderName}: <key>'.");
             }
-            return TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden, type: Problems.WrongApiKey,
-                title: "API key not accepted", detail: "The key sent is not the one this endpoint requires.");
+            return rejection.Problem("The key sent is not the one this endpoint requires.");
         };
 }

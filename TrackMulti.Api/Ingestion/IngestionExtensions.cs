@@ -1,19 +1,12 @@
-using System.Globalization;
-using System.Net;
-using System.Threading.RateLimiting;
-using Microsoft.AspNetCore.RateLimiting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
-using Microsoft.Extensions.Options;
-using TrackMulti.Api.Telemetry;
 
 namespace TrackMulti.Api.Ingestion;
 
 public static class IngestionExtensions
 {
-    public const string PerClientPolicy = "per-client";
     public const string CorsPolicy = "allow-listed-origins";
 
-    /// <summary>Options, the per-client rate limiter, CORS (closed unless origins are listed) and Kestrel's limits.</summary>
+    /// <summary>Options, the intake service, the per-client rate limiter, CORS (closed unless origins are listed) and Kestrel's limits.</summary>
     public static WebApplicationBuilder AddIngestion(this WebApplicationBuilder builder)
     {
         builder.Services.AddOptions<IngestionOptions>().Bind(builder.Configuration).ValidateDataAnnotations().ValidateOnStart();
@@ -25,45 +18,14 @@ public static class IngestionExtensions
             kestrel.Limits.MaxRequestHeaderCount = 64;
             kestrel.Limits.RequestHeadersTimeout = TimeSpan.FromSeconds(10);
             kestrel.Limits.MinRequestBodyDataRate = new MinDataRate(bytesPerSecond: 240, gracePeriod: TimeSpan.FromSeconds(5));
-            kestrel.Limits.MaxRequestBodySize = 1024 * 1024; // endpoints ask for less (track: TRACK_MAX_BODY_BYTES)
+            // Endpoints ask for less (track: TRACK_MAX_BODY_BYTES, batch: BATCH_MAX_BODY_BYTES).
+            kestrel.Limits.MaxRequestBodySize = Math.Max(options.MaxTrackBodyBytes, options.MaxBatchBodyBytes);
         });
 
-        builder.Services.AddRateLimiter(limiter =>
-        {
-            limiter.AddPolicy(PerClientPolicy, context =>
-            {
-                var settings = context.RequestServices.GetRequiredService<IOptions<IngestionOptions>>().Value;
-                if (settings.RateLimitPerSecond == 0)
-                {
-                    return RateLimitPartition.GetNoLimiter("off");
-                }
-                // A client is the ingest key when it presents the right one (every holder of it shares a bucket), or else
-                // its address: a made-up key must not buy a fresh bucket.
-                var client = settings.IngestApiKey is { Length: > 0 } expected
-                    && ApiKeys.Presented(context.Request) is { } key && ApiKeys.Matches(key, expected)
-                    ? "ingest-key"
-                    : "ip:" + (context.Connection.RemoteIpAddress ?? IPAddress.None);
-                return RateLimitPartition.GetTokenBucketLimiter(client, _ => new TokenBucketRateLimiterOptions
-                {
-                    TokenLimit = settings.RateLimitBurst,
-                    TokensPerPeriod = settings.RateLimitPerSecond,
-                    ReplenishmentPeriod = TimeSpan.FromSeconds(1),
-                    QueueLimit = 0,
-                    AutoReplenishment = true,
-                });
-            });
-            limiter.OnRejected = async (rejected, cancellationToken) =>
-            {
-                var http = rejected.HttpContext;
-                var retryAfter = rejected.Lease.TryGetMetadata(MetadataName.RetryAfter, out var wait) ? wait : TimeSpan.FromSeconds(1);
-                http.Response.StatusCode = StatusCodes.Status429TooManyRequests;
-                http.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
-                http.RequestServices.GetRequiredService<TrackMetrics>().EventRejected("rate_limited");
-                await TypedResults.Problem(statusCode: StatusCodes.Status429TooManyRequests, type: Problems.RateLimited,
-                    title: "Too many requests", detail: "This client sends faster than the Api accepts; retry after the time in Retry-After.")
-                    .ExecuteAsync(http);
-            };
-        });
+        builder.Services.AddSingleton<ClientRateLimiter>();
+        builder.Services.AddSingleton<EventIntake>();
+        // Answers are written by source-generated serializers: no reflection on the request path.
+        builder.Services.ConfigureHttpJsonOptions(json => json.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJsonContext.Default));
 
         builder.Services.AddCors(cors =>
         {

@@ -19,12 +19,22 @@ public sealed class IngestionOptions
     [Range(1024, 16 * 1024 * 1024, ErrorMessage = "TRACK_MAX_BODY_BYTES must be between {1} and {2}.")]
     public int MaxTrackBodyBytes { get; set; } = 64 * 1024;
 
+    /// <summary>Most events one <c>POST /api/batch</c> may carry (<c>BATCH_MAX_EVENTS</c>, default 1000); more is 413.</summary>
+    [ConfigurationKeyName("BATCH_MAX_EVENTS")]
+    [Range(1, 100_000, ErrorMessage = "BATCH_MAX_EVENTS must be between {1} and {2}.")]
+    public int MaxBatchEvents { get; set; } = 1000;
+
+    /// <summary>Largest <c>POST /api/batch</c> body (<c>BATCH_MAX_BODY_BYTES</c>, default 1 MiB); larger is 413.</summary>
+    [ConfigurationKeyName("BATCH_MAX_BODY_BYTES")]
+    [Range(1024, 64 * 1024 * 1024, ErrorMessage = "BATCH_MAX_BODY_BYTES must be between {1} and {2}.")]
+    public int MaxBatchBodyBytes { get; set; } = 1024 * 1024;
+
     /// <summary>Events per second each client may send on average (<c>RATE_LIMIT_PER_SECOND</c>); 0 turns the limiter off.</summary>
     [ConfigurationKeyName("RATE_LIMIT_PER_SECOND")]
     [Range(0, 1_000_000, ErrorMessage = "RATE_LIMIT_PER_SECOND must be between {1} and {2}.")]
     public int RateLimitPerSecond { get; set; } = 500;
 
-    /// <summary>How many requests a client may send at once before the rate applies (<c>RATE_LIMIT_BURST</c>).</summary>
+    /// <summary>How many events a client may send at once before the rate applies (<c>RATE_LIMIT_BURST</c>).</summary>
     [ConfigurationKeyName("RATE_LIMIT_BURST")]
     [Range(1, 1_000_000, ErrorMessage = "RATE_LIMIT_BURST must be between {1} and {2}.")]
     public int RateLimitBurst { get; set; } = 1000;

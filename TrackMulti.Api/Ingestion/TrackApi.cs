@@ -22,11 +22,9 @@ public static class TrackApi
             api.RequireCors(IngestionExtensions.CorsPolicy);
         }
 
-        // One event is small: anything larger is refused by Kestrel before it is read (413).
-        api.MapPost("/track", TrackAsync)
-            .WithMetadata(new RequestSizeLimitAttribute(options.MaxTrackBodyBytes))
-            .RequireRateLimiting(IngestionExtensions.PerClientPolicy)
-            .RequireIngestKey();
+        // Anything larger than an endpoint's limit is refused by Kestrel before it is read (413).
+        api.MapPost("/track", TrackAsync).WithMetadata(new RequestSizeLimitAttribute(options.MaxTrackBodyBytes)).RequireIngestKey();
+        api.MapPost("/batch", BatchAsync).WithMetadata(new RequestSizeLimitAttribute(options.MaxBatchBodyBytes)).RequireIngestKey();
         api.MapPost("/flush", FlushAsync).RequireAdminKey();
         api.MapGet("/status", GetStatus);
         api.MapGet("/objects", ListObjectsAsync).RequireAdminKey();
@@ -34,74 +32,28 @@ public static class TrackApi
     }
 
     public static async Task<Results<Ok<TrackResponse>, ProblemHttpResult, ValidationProblem>> TrackAsync(
-        HttpRequest request, BatchWriter writer, S3Sink s3, IOptions<UploadOptions> upload,
-        TrackMetrics metrics, TimeProvider time, CancellationToken cancellationToken)
+        HttpContext http, EventIntake intake, S3Sink s3, CancellationToken cancellationToken)
     {
-        if (!request.HasJsonContentType())
+        var result = await intake.TrackAsync(http, cancellationToken);
+        return result.Refusal switch
         {
-            metrics.EventRejected("unsupported_media_type");
-            return TypedResults.Problem(
-                statusCode: StatusCodes.Status415UnsupportedMediaType,
-                type: Problems.UnsupportedMediaType,
-                title: "Unsupported content type",
-                detail: "Send the event as JSON with 'Content-Type: application/json'.");
-        }
+            null => TypedResults.Ok(new TrackResponse(true, result.Stored!.OpenEventCount, FlushedBatch.From(result.Stored.Sealed, s3.Location))),
+            { Errors: not null } refusal => refusal.Validation(http.Response),
+            var refusal => refusal.Problem(http.Response),
+        };
+    }
 
-        TrackEventReadResult read;
-        try
+    public static async Task<Results<Ok<BatchResponse>, ProblemHttpResult, ValidationProblem>> BatchAsync(
+        HttpContext http, EventIntake intake, S3Sink s3, CancellationToken cancellationToken)
+    {
+        var result = await intake.BatchAsync(http, cancellationToken);
+        return result.Refusal switch
         {
-            // The whole body (at most TRACK_MAX_BODY_BYTES, enforced by Kestrel) straight from the request pipe.
-            var body = await request.BodyReader.ReadAtLeastAsync(int.MaxValue, cancellationToken);
-            read = TrackEventReader.Read(body.Buffer, time.GetUtcNow());
-            request.BodyReader.AdvanceTo(body.Buffer.End);
-        }
-        catch (BadHttpRequestException ex)
-        {
-            // Kestrel's own limits (body size: 413, a client that stalls: 408) surface here; say so, don't 500.
-            var tooLarge = ex.StatusCode == StatusCodes.Status413PayloadTooLarge;
-            metrics.EventRejected(tooLarge ? "too_large" : "bad_request");
-            return TypedResults.Problem(statusCode: ex.StatusCode, type: tooLarge ? Problems.BodyTooLarge : Problems.BadRequest,
-                title: "Request body refused", detail: ex.Message);
-        }
-
-        if (read.MalformedReason is { } reason)
-        {
-            metrics.EventRejected("malformed");
-            return TypedResults.Problem(statusCode: StatusCodes.Status400BadRequest, type: Problems.MalformedJson,
-                title: "Malformed request body", detail: reason);
-        }
-        if (read.FieldErrors is { } errors)
-        {
-            metrics.EventRejected("invalid");
-            return TypedResults.ValidationProblem(errors, type: Problems.InvalidEvent, title: "The event is not valid");
-        }
-
-        try
-        {
-            var appended = await writer.AppendAsync(read.Event!.ToJsonLine(), cancellationToken, System.Diagnostics.Activity.Current?.Context ?? default);
-            metrics.EventAccepted();
-            return TypedResults.Ok(new TrackResponse(true, appended.OpenEventCount, FlushedBatch.From(appended.Sealed, s3.Location)));
-        }
-        catch (IntakeClosedException ex)
-        {
-            metrics.EventRejected("shutting_down");
-            return ServiceUnavailable(Problems.ShuttingDown, ex.Message);
-        }
-        catch (SpoolFullException ex)
-        {
-            metrics.EventRejected("spool_full");
-            // Backpressure: S3 is behind and the spool is at its bound. Come back after the uploader's next round.
-            var retryAfter = upload.Value.PauseAfter(Math.Max(1, s3.Status().ConsecutiveFailures));
-            request.HttpContext.Response.Headers.RetryAfter = ((int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
-            return TypedResults.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, type: Problems.SpoolFull,
-                title: "Spool full", detail: ex.Message);
-        }
-        catch (SpoolWriteException ex)
-        {
-            metrics.EventRejected("spool_error");
-            return TypedResults.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, type: Problems.SpoolError,
-                title: "Event not stored", detail: ex.Message);
-        }
+            null => TypedResults.Ok(new BatchResponse(true, result.Events, result.Stored!.OpenEventCount,
+                [.. result.Stored.Seals.Select(batch => FlushedBatch.From(batch, s3.Location)!)])),
+            { Errors: not null } refusal => refusal.Validation(http.Response),
+            var refusal => refusal.Problem(http.Response),
+        };
     }
 
     public static async Task<Results<Ok<FlushResponse>, ProblemHttpResult>> FlushAsync(
@@ -114,7 +66,7 @@ public static class TrackApi
         }
         catch (Exception ex) when (ex is IntakeClosedException or SpoolWriteException)
         {
-            return ServiceUnavailable(ex is IntakeClosedException ? Problems.ShuttingDown : Problems.SpoolError, ex.Message);
+            return (ex is IntakeClosedException ? Rejections.ShuttingDown : Rejections.SpoolError).Problem(ex.Message);
         }
 
         var timeout = options.Value.FlushTimeout;
@@ -141,12 +93,8 @@ public static class TrackApi
         }
 
         // Nothing is lost: the batches stay queued under their keys and the uploader keeps trying.
-        return TypedResults.Problem(
-            statusCode: StatusCodes.Status503ServiceUnavailable,
-            type: Problems.FlushNotConfirmed,
-            title: "Flush not confirmed by S3",
-            detail: drained.Error,
-            extensions: new Dictionary<string, object?>
+        return Rejections.FlushNotConfirmed.Problem(drained.Error!,
+            new Dictionary<string, object?>
             {
                 ["success"] = false,
                 ["flushed"] = sealedBatch?.Events ?? 0,
@@ -187,8 +135,7 @@ public static class TrackApi
     {
         if (limit is < 1 or > 100)
         {
-            return TypedResults.Problem(statusCode: StatusCodes.Status400BadRequest, type: Problems.BadLimit,
-                title: "Bad limit", detail: "'limit' must be between 1 and 100.");
+            return Rejections.BadLimit.Problem("'limit' must be between 1 and 100.");
         }
         try
         {
@@ -197,16 +144,17 @@ public static class TrackApi
         catch (Exception ex) when (ex is Amazon.Runtime.AmazonServiceException or Amazon.Runtime.AmazonClientException or HttpRequestException)
         {
             loggers.CreateLogger(typeof(TrackApi)).LogWarning(ex, "Listing {Bucket} failed", store.Location);
-            return TypedResults.Problem(statusCode: StatusCodes.Status502BadGateway, type: Problems.S3Unavailable,
-                title: "S3 did not answer the listing", detail: S3Faults.Describe(ex));
+            return Rejections.S3Unavailable.Problem(S3Faults.Describe(ex));
         }
     }
-
-    private static ProblemHttpResult ServiceUnavailable(string type, string detail) =>
-        TypedResults.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, type: type, title: "Service unavailable", detail: detail);
 }
 
 public sealed record TrackResponse(bool Success, int BatchSize, FlushedBatch? Flushed);
+
+/// <param name="Accepted">Events stored, all of the request's.</param>
+/// <param name="BatchSize">Events in the open batch after this request.</param>
+/// <param name="Flushed">Every batch this request sealed, in the seed's shape.</param>
+public sealed record BatchResponse(bool Success, int Accepted, int BatchSize, IReadOnlyList<FlushedBatch> Flushed);
 
 /// <summary>The seed's description of a batch that went (or is going) to S3.</summary>
 public sealed record FlushedBatch(int Flushed, string Filename, string Bucket)

@@ -25,6 +25,9 @@ public static partial class TrackEventReader
         AllowDuplicateProperties = false,
     };
 
+    /// <summary>As for one event, with one level more for the array around them.</summary>
+    private static readonly JsonDocumentOptions BatchOptions = Options with { MaxDepth = Options.MaxDepth + 1 };
+
     public static TrackEventReadResult Read(ReadOnlySequence<byte> body, DateTimeOffset receivedAt)
     {
         // The parser checks UTF-8 only in what it decodes; fields kept as sent must be valid too, or the NDJSON is not.
@@ -56,6 +59,128 @@ public static partial class TrackEventReader
                 return TrackEventReadResult.Malformed($"The request body holds a string that is not valid text: {ex.Message}");
             }
         }
+    }
+
+    /// <summary>
+    /// Reads a batch: a JSON array of events, or NDJSON (one event per line; empty lines are passed over). Each event
+    /// obeys <see cref="Read(ReadOnlySequence{byte}, DateTimeOffset)"/>'s rules; errors are keyed by index
+    /// (<c>[3].name</c>), and one invalid event refuses the whole batch.
+    /// </summary>
+    public static BatchReadResult ReadBatch(ReadOnlySequence<byte> body, bool ndjson, DateTimeOffset receivedAt, int maxEvents)
+    {
+        ReadOnlySpan<byte> bytes = body.IsSingleSegment ? body.FirstSpan : body.ToArray();
+        if (!System.Text.Unicode.Utf8.IsValid(bytes))
+        {
+            return BatchReadResult.Malformed("The request body is not valid UTF-8.");
+        }
+        return ndjson ? ReadLines(bytes, receivedAt, maxEvents) : ReadArray(body, receivedAt, maxEvents);
+    }
+
+    private static BatchReadResult ReadArray(ReadOnlySequence<byte> body, DateTimeOffset receivedAt, int maxEvents)
+    {
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(body, BatchOptions);
+        }
+        catch (JsonException ex)
+        {
+            return BatchReadResult.Malformed($"The request body is not valid JSON: {ex.Message}");
+        }
+        using (document)
+        {
+            if (document.RootElement.ValueKind != JsonValueKind.Array)
+            {
+                return BatchReadResult.Malformed("The request body must be a JSON array of events (or NDJSON, with 'Content-Type: application/x-ndjson').");
+            }
+            var count = document.RootElement.GetArrayLength();
+            if (count > maxEvents)
+            {
+                return BatchReadResult.TooMany(count);
+            }
+            var batch = new BatchBuilder(count);
+            var index = 0;
+            foreach (var element in document.RootElement.EnumerateArray())
+            {
+                batch.Add(index++, ReadElement(element, receivedAt));
+            }
+            return batch.Result();
+        }
+    }
+
+    private static BatchReadResult ReadLines(ReadOnlySpan<byte> body, DateTimeOffset receivedAt, int maxEvents)
+    {
+        var lines = new List<Range>();
+        var start = 0;
+        while (start < body.Length)
+        {
+            var end = body[start..].IndexOf((byte)'\n') is var newline and >= 0 ? start + newline : body.Length;
+            var line = body[start..end].TrimEnd((byte)'\r');
+            if (line.IndexOfAnyExcept(" \t"u8) >= 0)
+            {
+                if (lines.Count == maxEvents)
+                {
+                    return BatchReadResult.TooMany(lines.Count + 1 + body[end..].Count((byte)'\n'));
+                }
+                lines.Add(new Range(start, start + line.Length));
+            }
+            start = end + 1;
+        }
+
+        var batch = new BatchBuilder(lines.Count);
+        for (var index = 0; index < lines.Count; index++)
+        {
+            try
+            {
+                using var document = JsonDocument.Parse(body[lines[index]].ToArray(), Options);
+                batch.Add(index, ReadElement(document.RootElement, receivedAt));
+            }
+            catch (JsonException ex)
+            {
+                batch.Add(index, TrackEventReadResult.Malformed($"Line {index + 1} is not valid JSON: {ex.Message}"));
+            }
+        }
+        return batch.Result();
+    }
+
+    private static TrackEventReadResult ReadElement(JsonElement element, DateTimeOffset receivedAt)
+    {
+        try
+        {
+            return Read(element, receivedAt);
+        }
+        catch (InvalidOperationException ex)
+        {
+            return TrackEventReadResult.Malformed($"It holds a string that is not valid text: {ex.Message}");
+        }
+    }
+
+    /// <summary>Collects a batch's events, or every error keyed by the event's index.</summary>
+    private sealed class BatchBuilder(int count)
+    {
+        private readonly List<TrackEvent> _events = new(count);
+        private readonly Dictionary<string, string[]> _errors = [];
+
+        public void Add(int index, TrackEventReadResult read)
+        {
+            if (read.Event is { } evt)
+            {
+                _events.Add(evt);
+            }
+            else if (read.MalformedReason is { } reason)
+            {
+                _errors[$"[{index}]"] = [reason];
+            }
+            foreach (var (field, messages) in read.FieldErrors ?? new Dictionary<string, string[]>())
+            {
+                _errors[$"[{index}].{field}"] = messages;
+            }
+        }
+
+        public BatchReadResult Result() =>
+            _errors.Count > 0 ? BatchReadResult.Invalid(_errors)
+            : _events.Count == 0 ? BatchReadResult.Malformed("The batch holds no events.")
+            : BatchReadResult.Ok(_events);
     }
 
     private static TrackEventReadResult Read(JsonElement root, DateTimeOffset receivedAt)
@@ -252,4 +377,26 @@ public sealed record TrackEventReadResult
     public static TrackEventReadResult Malformed(string reason) => new() { MalformedReason = reason };
 
     public static TrackEventReadResult Invalid(IReadOnlyDictionary<string, string[]> errors) => new() { FieldErrors = errors };
+}
+
+public sealed record BatchReadResult
+{
+    public IReadOnlyList<TrackEvent>? Events { get; private init; }
+
+    /// <summary>Set when the body is not a batch at all.</summary>
+    public string? MalformedReason { get; private init; }
+
+    /// <summary>Set when the batch holds more events than allowed: how many it holds (at least).</summary>
+    public int? TooManyEvents { get; private init; }
+
+    /// <summary><c>[index].field</c> → what is wrong with it.</summary>
+    public IReadOnlyDictionary<string, string[]>? FieldErrors { get; private init; }
+
+    public static BatchReadResult Ok(IReadOnlyList<TrackEvent> events) => new() { Events = events };
+
+    public static BatchReadResult Malformed(string reason) => new() { MalformedReason = reason };
+
+    public static BatchReadResult TooMany(int count) => new() { TooManyEvents = count };
+
+    public static BatchReadResult Invalid(IReadOnlyDictionary<string, string[]> errors) => new() { FieldErrors = errors };
 }

@@ -28,7 +28,7 @@ public sealed class SpoolLog : IHostedService
         MaxBytes = options.Value.MaxBytes;
         _directory = directory;
         _logger = logger;
-        Writer = new SpoolWriter(directory, this, time, logger);
+        Writer = new SpoolWriter(directory, this, options.Value.SyncInterval, time, logger);
         metrics.ObserveSpoolBytes(() => UsedBytes);
     }
 

@@ -20,4 +20,29 @@ public sealed class SpoolOptions
 
     public string ResolveDirectory(string contentRoot) =>
         Path.GetFullPath(string.IsNullOrWhiteSpace(Directory) ? Path.Combine(".data", "spool") : Directory, contentRoot);
+
+    /// <summary>
+    /// When an append is answered (<c>SPOOL_SYNC</c>): <c>always</c> (default) once it is fsynced; <c>interval</c> once the
+    /// OS has it, with an fdatasync at least every <see cref="SyncIntervalMilliseconds"/> (survives a crash or SIGKILL of
+    /// the Api, not a power cut within the interval).
+    /// </summary>
+    [ConfigurationKeyName("SPOOL_SYNC")]
+    public SpoolSync Sync { get; set; } = SpoolSync.Always;
+
+    /// <summary>With <c>SPOOL_SYNC=interval</c>, the longest time written data waits for its fdatasync (<c>SPOOL_SYNC_INTERVAL_MS</c>).</summary>
+    [ConfigurationKeyName("SPOOL_SYNC_INTERVAL_MS")]
+    [Range(1, 10_000, ErrorMessage = "SPOOL_SYNC_INTERVAL_MS must be between {1} and {2}.")]
+    public int SyncIntervalMilliseconds { get; set; } = 200;
+
+    /// <summary>The longest an answered append may wait for its flush to disk; null when every answer waits for it.</summary>
+    public TimeSpan? SyncInterval => Sync == SpoolSync.Interval ? TimeSpan.FromMilliseconds(SyncIntervalMilliseconds) : null;
+}
+
+public enum SpoolSync
+{
+    /// <summary>fsync before the answer: an acknowledged event survives a power cut.</summary>
+    Always,
+
+    /// <summary>Answer once written to the OS; fdatasync every interval: survives a crash of the Api, not of the machine.</summary>
+    Interval,
 }

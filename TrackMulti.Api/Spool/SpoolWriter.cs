@@ -17,19 +17,22 @@ public sealed class SpoolWriter
     private readonly List<IAppendWaiter> _durable = [];
     private readonly SpoolDirectory _directory;
     private readonly SpoolLog _log;
+    private readonly TimeSpan? _syncInterval;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private OpenSegment? _segment;
     private bool _unsynced;
+    private long _lastSync;
     private long _roomHint = OpenSegment.DefaultRoom; // the last sealed segment's size: the next one's first room
     private string? _fault;
     private int _openEvents;
     private Task _run = Task.CompletedTask;
 
-    internal SpoolWriter(SpoolDirectory directory, SpoolLog log, TimeProvider time, ILogger logger)
+    internal SpoolWriter(SpoolDirectory directory, SpoolLog log, TimeSpan? syncInterval, TimeProvider time, ILogger logger)
     {
         _directory = directory;
         _log = log;
+        _syncInterval = syncInterval;
         _time = time;
         _logger = logger;
     }
@@ -75,9 +78,23 @@ public sealed class SpoolWriter
                             break;
                     }
                 }
-                SyncWritten();
+                if (_syncInterval is null)
+                {
+                    SyncWritten();
+                }
+                else
+                {
+                    // Answered once the OS has it; the flush to disk follows within the interval.
+                    _durable.AddRange(_written);
+                    _written.Clear();
+                    if (_unsynced && _time.GetElapsedTime(_lastSync) >= _syncInterval)
+                    {
+                        SyncWritten();
+                    }
+                }
                 Acknowledge();
             }
+            SyncWritten();
         }
         finally
         {
@@ -86,10 +103,24 @@ public sealed class SpoolWriter
         }
     }
 
+    /// <summary>Waits for work; with a sync interval, flushes written data to disk when it falls due meanwhile.</summary>
     private bool WaitForWork()
     {
         var ready = _work.Reader.WaitToReadAsync();
-        return ready.IsCompletedSuccessfully ? ready.Result : ready.AsTask().GetAwaiter().GetResult();
+        if (ready.IsCompletedSuccessfully)
+        {
+            return ready.Result;
+        }
+        var waiting = ready.AsTask();
+        if (_syncInterval is { } interval && _unsynced)
+        {
+            var due = interval - _time.GetElapsedTime(_lastSync);
+            if (due <= TimeSpan.Zero || !waiting.Wait(due))
+            {
+                SyncWritten();
+            }
+        }
+        return waiting.GetAwaiter().GetResult();
     }
 
     private void Write(SpoolChunk chunk)
@@ -106,7 +137,7 @@ public sealed class SpoolWriter
                 _segment?.Dispose();
                 _segment = OpenSegment.Create(_directory, chunk.Segment, _roomHint);
             }
-            _segment.Write(chunk.Lines, chunk.Waiters.Count);
+            _segment.Write(chunk.Lines, chunk.Events);
             _written.AddRange(chunk.Waiters);
             _unsynced = true;
             Volatile.Write(ref _openEvents, _segment.Events);
@@ -114,7 +145,7 @@ public sealed class SpoolWriter
         catch (Exception ex)
         {
             // Nothing of this chunk is in the file (it was rolled back), so none of it is acknowledged.
-            _logger.LogError(ex, "Spool write failed; refusing {Events} events", chunk.Waiters.Count);
+            _logger.LogError(ex, "Spool write failed; refusing {Events} events", chunk.Events);
             _log.Release(chunk.Lines.Length);
             var refusal = ex as SpoolWriteException ?? new SpoolWriteException($"The spool could not store the event: {ex.Message}");
             foreach (var waiter in chunk.Waiters)
@@ -230,6 +261,7 @@ public sealed class SpoolWriter
             }
         }
         _unsynced = false;
+        _lastSync = _time.GetTimestamp();
         _durable.AddRange(_written);
         _written.Clear();
         return true;
@@ -269,8 +301,8 @@ public interface ISealWaiter
 /// <summary>What the producer hands the writer, in order.</summary>
 public abstract record SpoolWork;
 
-/// <summary>Whole NDJSON lines for one segment, with one waiter per line.</summary>
-public sealed record SpoolChunk(SegmentId Segment, byte[] Lines, IReadOnlyList<IAppendWaiter> Waiters) : SpoolWork;
+/// <summary><paramref name="Events"/> whole NDJSON lines for one segment, and who waits for them to be durable.</summary>
+public sealed record SpoolChunk(SegmentId Segment, byte[] Lines, int Events, IReadOnlyList<IAppendWaiter> Waiters) : SpoolWork;
 
 /// <summary>Seal <see cref="Segment"/> (null: nothing open) once everything before it is durable.</summary>
 /// <param name="LastChunk">Lines for the segment not yet handed over, written first.</param>

@@ -76,9 +76,9 @@ public sealed class TrackMetrics
 
     public void ObserveSinkBacklog(string sink, Func<(long Events, long Bytes)> backlog) => _backlogs[sink] = backlog;
 
-    public void EventAccepted() => _eventsAccepted.Add(1);
+    public void Accepted(int events) => _eventsAccepted.Add(events);
 
-    public void EventRejected(string reason) => _eventsRejected.Add(1, new KeyValuePair<string, object?>(ReasonTag, reason));
+    public void Rejected(string reason, int events = 1) => _eventsRejected.Add(events, new KeyValuePair<string, object?>(ReasonTag, reason));
 
     /// <param name="attempt">1 for the first attempt at a batch, 2 for its first retry, and so on.</param>
     public void UploadAttempted(int attempt, TimeSpan duration, string? failureReason)

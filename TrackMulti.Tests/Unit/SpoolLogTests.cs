@@ -183,7 +183,7 @@ public sealed class SpoolLogTests : IAsyncLifetime
         var lines = string.Concat(Enumerable.Range(0, events).Select(n => $"{{\"name\":\"e{sequence}-{n}\",\"padding\":\"{new string('x', 40)}\"}}\n"));
         Assert.True(log.TryReserve(Encoding.UTF8.GetByteCount(lines)));
         var durable = new Waiter();
-        log.Writer.Post(new SpoolChunk(id, Encoding.UTF8.GetBytes(lines), [.. Enumerable.Repeat<IAppendWaiter>(durable, events)]));
+        log.Writer.Post(new SpoolChunk(id, Encoding.UTF8.GetBytes(lines), events, [durable]));
         var seal = new Waiter();
         log.Writer.Post(new SpoolSeal(id, null, seal, []));
         return Assert.IsType<SealedSegment>(await seal.Sealed.Task.WaitAsync(TimeSpan.FromSeconds(5)));

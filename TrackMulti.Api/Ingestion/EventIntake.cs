@@ -1,0 +1,199 @@
+using System.Buffers;
+using System.Globalization;
+using System.IO.Pipelines;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
+using TrackMulti.Api.Batching;
+using TrackMulti.Api.Model;
+using TrackMulti.Api.Sinks.S3;
+using TrackMulti.Api.Spool;
+using TrackMulti.Api.Telemetry;
+
+namespace TrackMulti.Api.Ingestion;
+
+/// <summary>
+/// What <c>POST /api/track</c> and <c>POST /api/batch</c> do behind their handlers: admit the client, read and check
+/// the events, store them durably in one append, and say so; or refuse with one of <see cref="Rejections"/>, having
+/// stored nothing.
+/// </summary>
+public sealed class EventIntake(
+    BatchWriter writer, ClientRateLimiter limiter, S3Sink s3, IOptions<IngestionOptions> ingestion, IOptions<UploadOptions> upload,
+    TrackMetrics metrics, TimeProvider time)
+{
+    private static readonly string[] NdjsonTypes = ["application/x-ndjson", "application/ndjson"];
+
+    /// <summary>One event, as a JSON object.</summary>
+    public async Task<IntakeResult> TrackAsync(HttpContext http, CancellationToken cancellationToken)
+    {
+        if (!http.Request.HasJsonContentType())
+        {
+            return Refuse(Rejections.UnsupportedMediaType, "Send the event as JSON with 'Content-Type: application/json'.");
+        }
+        if (limiter.TryAdmit(http, 1) is { } wait)
+        {
+            return RateLimited(wait, 1);
+        }
+
+        var body = await ReadBodyAsync(http.Request, cancellationToken);
+        if (body.Refusal is { } refused)
+        {
+            return refused;
+        }
+        TrackEventReadResult read;
+        try
+        {
+            read = TrackEventReader.Read(body.Content, time.GetUtcNow());
+        }
+        finally
+        {
+            body.Release();
+        }
+        return read switch
+        {
+            { MalformedReason: { } reason } => Refuse(Rejections.MalformedJson, reason),
+            { FieldErrors: { } errors } => Refuse(Rejections.InvalidEvent, "The event is not valid.", errors: errors),
+            _ => await StoreAsync([read.Event!.ToJsonLine()], cancellationToken),
+        };
+    }
+
+    /// <summary>Many events, as a JSON array or NDJSON: all stored together, or none.</summary>
+    public async Task<IntakeResult> BatchAsync(HttpContext http, CancellationToken cancellationToken)
+    {
+        var ndjson = NdjsonTypes.Contains(http.Request.ContentType?.Split(';')[0].Trim(), StringComparer.OrdinalIgnoreCase);
+        if (!ndjson && !http.Request.HasJsonContentType())
+        {
+            return Refuse(Rejections.UnsupportedMediaType,
+                "Send the events as a JSON array ('Content-Type: application/json') or NDJSON ('Content-Type: application/x-ndjson').");
+        }
+
+        var body = await ReadBodyAsync(http.Request, cancellationToken);
+        if (body.Refusal is { } refused)
+        {
+            return refused;
+        }
+        BatchReadResult read;
+        try
+        {
+            read = TrackEventReader.ReadBatch(body.Content, ndjson, time.GetUtcNow(), ingestion.Value.MaxBatchEvents);
+        }
+        finally
+        {
+            body.Release();
+        }
+        if (read.MalformedReason is { } reason)
+        {
+            return Refuse(Rejections.MalformedJson, reason);
+        }
+        if (read.TooManyEvents is { } count)
+        {
+            return Refuse(Rejections.TooManyEvents, $"The batch holds {count} events; at most {ingestion.Value.MaxBatchEvents} are allowed per request.", count);
+        }
+        if (read.FieldErrors is { } errors)
+        {
+            var invalid = errors.Keys.Select(k => k[..(k.IndexOf(']') + 1)]).Distinct().Count();
+            return Refuse(Rejections.InvalidEvent, $"{invalid} of the batch's events are not valid; none was stored.", errors: errors);
+        }
+
+        var events = read.Events!;
+        if (limiter.Burst is { } burst && events.Count > burst)
+        {
+            return Refuse(Rejections.TooManyEvents,
+                $"The batch holds {events.Count} events; a client may send at most {burst} at once (RATE_LIMIT_BURST).", events.Count);
+        }
+        if (limiter.TryAdmit(http, events.Count) is { } wait)
+        {
+            return RateLimited(wait, events.Count);
+        }
+        var lines = new byte[events.Count][];
+        for (var i = 0; i < lines.Length; i++)
+        {
+            lines[i] = events[i].ToJsonLine();
+        }
+        return await StoreAsync(lines, cancellationToken);
+    }
+
+    private async Task<IntakeResult> StoreAsync(IReadOnlyList<byte[]> lines, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var stored = await writer.AppendAsync(lines, cancellationToken, System.Diagnostics.Activity.Current?.Context ?? default);
+            metrics.Accepted(lines.Count);
+            return new IntakeResult(stored, lines.Count, null);
+        }
+        catch (IntakeClosedException ex)
+        {
+            return Refuse(Rejections.ShuttingDown, ex.Message, lines.Count);
+        }
+        catch (SpoolFullException ex)
+        {
+            // Backpressure: S3 is behind and the spool is at its bound. Come back after the uploader's next round.
+            var retryAfter = upload.Value.PauseAfter(Math.Max(1, s3.Status().ConsecutiveFailures));
+            return Refuse(Rejections.SpoolFull, ex.Message, lines.Count, retryAfter);
+        }
+        catch (SpoolWriteException ex)
+        {
+            return Refuse(Rejections.SpoolError, ex.Message, lines.Count);
+        }
+    }
+
+    private IntakeResult RateLimited(TimeSpan wait, int events) =>
+        Refuse(Rejections.RateLimited, "This client sends faster than the Api accepts; retry after the time in Retry-After.", events, wait);
+
+    private IntakeResult Refuse(
+        Rejection rejection, string detail, int events = 1, TimeSpan? retryAfter = null, IReadOnlyDictionary<string, string[]>? errors = null)
+    {
+        metrics.Rejected(rejection.Reason!, events);
+        return new IntakeResult(null, 0, new Refusal(rejection, detail, errors, retryAfter));
+    }
+
+    /// <summary>The whole body (at most the endpoint's size limit, which Kestrel enforces), straight from the request pipe.</summary>
+    private async Task<Body> ReadBodyAsync(HttpRequest request, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var read = await request.BodyReader.ReadAtLeastAsync(int.MaxValue, cancellationToken);
+            return new Body(request.BodyReader, read.Buffer, null);
+        }
+        catch (BadHttpRequestException ex)
+        {
+            // Kestrel's own limits (body size: 413, a client that stalls: 408) surface here; say so, don't 500.
+            var rejection = ex.StatusCode == StatusCodes.Status413PayloadTooLarge ? Rejections.BodyTooLarge
+                : Rejections.BadRequest with { Status = ex.StatusCode };
+            return new Body(request.BodyReader, default, Refuse(rejection, ex.Message));
+        }
+    }
+
+    private readonly record struct Body(PipeReader Reader, ReadOnlySequence<byte> Content, IntakeResult? Refusal)
+    {
+        public void Release() => Reader.AdvanceTo(Content.End);
+    }
+}
+
+/// <param name="Stored">What the append did, when the events were stored.</param>
+/// <param name="Events">How many events were stored.</param>
+public sealed record IntakeResult(AppendResult? Stored, int Events, Refusal? Refusal);
+
+/// <summary>Why nothing was stored: one of <see cref="Rejections"/>, its detail, per-field errors, and when to retry.</summary>
+public sealed record Refusal(Rejection Rejection, string Detail, IReadOnlyDictionary<string, string[]>? Errors = null, TimeSpan? RetryAfter = null)
+{
+    public ProblemHttpResult Problem(HttpResponse response)
+    {
+        SetRetryAfter(response);
+        return Rejection.Problem(Detail);
+    }
+
+    /// <summary>Problem details with <c>errors</c> by field (<see cref="Errors"/> is set).</summary>
+    public ValidationProblem Validation(HttpResponse response)
+    {
+        SetRetryAfter(response);
+        return TypedResults.ValidationProblem(Errors!, detail: Detail, type: Rejection.Type, title: Rejection.Title);
+    }
+
+    private void SetRetryAfter(HttpResponse response)
+    {
+        if (RetryAfter is { } wait)
+        {
+            response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(wait.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
+        }
+    }
+}

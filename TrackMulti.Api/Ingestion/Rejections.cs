@@ -1,0 +1,37 @@
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace TrackMulti.Api.Ingestion;
+
+/// <summary>
+/// One kind of refusal: its HTTP status, its RFC 7807 problem type (clients branch on <c>type</c>, not on prose), the
+/// reason it is counted under in <c>trackmulti.events.rejected</c> (null when it refuses no event), and a title.
+/// </summary>
+public sealed record Rejection(int Status, string Type, string? Reason, string Title)
+{
+    public ProblemHttpResult Problem(string detail, IDictionary<string, object?>? extensions = null) =>
+        TypedResults.Problem(statusCode: Status, type: Type, title: Title, detail: detail, extensions: extensions);
+}
+
+/// <summary>Every refusal the Api answers with, in one table.</summary>
+public static class Rejections
+{
+    private const string Prefix = "urn:trackmulti:problem:";
+
+    public static readonly Rejection MalformedJson = new(400, Prefix + "malformed-json", "malformed", "Malformed request body");
+    public static readonly Rejection InvalidEvent = new(400, Prefix + "invalid-event", "invalid", "The event is not valid");
+    public static readonly Rejection BadRequest = new(400, Prefix + "bad-request", "bad_request", "Request body refused");
+    public static readonly Rejection MissingApiKey = new(401, Prefix + "missing-api-key", "missing_api_key", "API key required");
+    public static readonly Rejection WrongApiKey = new(403, Prefix + "wrong-api-key", "wrong_api_key", "API key not accepted");
+    public static readonly Rejection BodyTooLarge = new(413, Prefix + "body-too-large", "too_large", "Request body refused");
+    public static readonly Rejection TooManyEvents = new(413, Prefix + "too-many-events", "too_many_events", "Too many events in one request");
+    public static readonly Rejection UnsupportedMediaType = new(415, Prefix + "unsupported-media-type", "unsupported_media_type", "Unsupported content type");
+    public static readonly Rejection RateLimited = new(429, Prefix + "rate-limited", "rate_limited", "Too many requests");
+    public static readonly Rejection SpoolFull = new(503, Prefix + "spool-full", "spool_full", "Spool full");
+    public static readonly Rejection SpoolError = new(503, Prefix + "spool-error", "spool_error", "Event not stored");
+    public static readonly Rejection ShuttingDown = new(503, Prefix + "shutting-down", "shutting_down", "Service unavailable");
+
+    // Refusals of other requests than events.
+    public static readonly Rejection FlushNotConfirmed = new(503, Prefix + "flush-not-confirmed", null, "Flush not confirmed by S3");
+    public static readonly Rejection S3Unavailable = new(502, Prefix + "s3-unavailable", null, "S3 did not answer the listing");
+    public static readonly Rejection BadLimit = new(400, Prefix + "bad-limit", null, "Bad limit");
+}
