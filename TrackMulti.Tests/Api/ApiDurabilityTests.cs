@@ -40,12 +40,14 @@ public sealed class ApiDurabilityTests : IAsyncLifetime
 
     private static async Task<HttpResponseMessage> FlushAsync(ApiProcess api) => await api.Http.PostAsync("/api/flush", null);
 
-    [Fact]
-    public async Task After_SIGKILL_mid_stream_every_acknowledged_event_is_in_S3_exactly_once()
+    [Theory]
+    [InlineData("always")]
+    [InlineData("interval")]
+    public async Task After_SIGKILL_mid_stream_every_acknowledged_event_is_in_S3_exactly_once(string spoolSync)
     {
         var acknowledged = new ConcurrentBag<string>();
         var sent = new ConcurrentBag<string>();
-        await using (var api = await StartApiAsync(("BATCH_SIZE", "25")))
+        await using (var api = await StartApiAsync(("BATCH_SIZE", "25"), ("SPOOL_SYNC", spoolSync)))
         {
             using var killAt = new CancellationTokenSource();
             var senders = Enumerable.Range(0, 4).Select(sender => Task.Run(async () =>
@@ -89,6 +91,64 @@ public sealed class ApiDurabilityTests : IAsyncLifetime
         Assert.All(acknowledged, id => Assert.Equal(1, stored.GetValueOrDefault(id)));
         Assert.All(stored, entry => Assert.Equal(1, entry.Value)); // nothing twice, acknowledged or not
         Assert.All(stored.Keys, id => Assert.Contains(id, sent));
+    }
+
+    [Theory]
+    [InlineData("always")]
+    [InlineData("interval")]
+    public async Task After_SIGKILL_mid_stream_every_acknowledged_batch_is_in_S3_exactly_once_and_no_batch_in_part(string spoolSync)
+    {
+        const int perRequest = 20;
+        var acknowledged = new ConcurrentBag<string>();
+        var sent = new ConcurrentBag<string>();
+        await using (var api = await StartApiAsync(("BATCH_SIZE", "50"), ("SPOOL_SYNC", spoolSync)))
+        {
+            using var killAt = new CancellationTokenSource();
+            var senders = Enumerable.Range(0, 4).Select(sender => Task.Run(async () =>
+            {
+                for (var n = 0; n < 200 && !killAt.IsCancellationRequested; n++)
+                {
+                    var request = $"{sender}-{n}";
+                    sent.Add(request);
+                    try
+                    {
+                        var events = Enumerable.Range(0, perRequest).Select(i => Event($"{request}/{i}")).ToArray();
+                        using var response = await api.Http.PostAsJsonAsync("/api/batch", events);
+                        if (response.StatusCode == HttpStatusCode.OK)
+                        {
+                            acknowledged.Add(request);
+                        }
+                    }
+                    catch (HttpRequestException)
+                    {
+                        return; // the process is gone: this request was never acknowledged
+                    }
+                }
+            })).ToList();
+
+            while (acknowledged.Count < 60 && senders.Any(s => !s.IsCompleted))
+            {
+                await Task.Delay(5);
+            }
+            await api.Process.KillAsync(); // requests in flight, seals (before a request that would not fit) under way
+            killAt.Cancel();
+            await Task.WhenAll(senders);
+        }
+
+        await using (var restarted = await StartApiAsync(("BATCH_SIZE", "50")))
+        {
+            using var flush = await FlushAsync(restarted);
+            Assert.Equal(HttpStatusCode.OK, flush.StatusCode);
+        }
+
+        var stored = await StoredIdCountsAsync();
+        Assert.True(acknowledged.Count >= 60, $"only {acknowledged.Count} acknowledged before the kill");
+        Assert.All(stored, entry => Assert.Equal(1, entry.Value)); // nothing twice
+        var storedPerRequest = stored.Keys.GroupBy(id => id[..id.IndexOf('/')]).ToDictionary(g => g.Key, g => g.Count());
+        Assert.All(acknowledged, request => Assert.Equal(perRequest, storedPerRequest.GetValueOrDefault(request)));
+        // A request that was never answered is all there (it was durable when the Api died) or not there at all.
+        Assert.All(storedPerRequest, entry => Assert.Equal(perRequest, entry.Value));
+        Assert.All(storedPerRequest.Keys, request => Assert.Contains(request, sent));
     }
 
     [Fact]

@@ -38,6 +38,8 @@ public sealed class KeyedApiFixture : IAsyncLifetime
 public sealed class BadInputTests(KeyedApiFixture fixture) : IClassFixture<KeyedApiFixture>
 {
     private const string Json = "application/json";
+    private const string Ndjson = "application/x-ndjson";
+    private const string TooManyEvents = "urn:trackmulti:problem:too-many-events";
     private const string Malformed = "urn:trackmulti:problem:malformed-json";
     private const string Invalid = "urn:trackmulti:problem:invalid-event";
     private const string TooLarge = "urn:trackmulti:problem:body-too-large";
@@ -49,6 +51,9 @@ public sealed class BadInputTests(KeyedApiFixture fixture) : IClassFixture<Keyed
     {
         public override string ToString() => Name;
     }
+
+    private static Case Batch(string name, string? contentType, string body, int status, string type, string? field = null) =>
+        new(name, "/api/batch", contentType, Encoding.UTF8.GetBytes(body), KeyedApiFixture.IngestKey, null, status, type, field);
 
     private static Case Body(string name, string body, int status, string type, string? field = null) =>
         new(name, "/api/track", Json, Encoding.UTF8.GetBytes(body), KeyedApiFixture.IngestKey, null, status, type, field);
@@ -137,6 +142,22 @@ public sealed class BadInputTests(KeyedApiFixture fixture) : IClassFixture<Keyed
             new("wrong X-Api-Key", "/api/track", Json, """{"name":"a"}"""u8.ToArray(), "nope", null, 403, WrongKey),
             new("wrong Bearer key", "/api/track", Json, """{"name":"a"}"""u8.ToArray(), null, "nope", 403, WrongKey),
             new("key in the wrong case", "/api/track", Json, """{"name":"a"}"""u8.ToArray(), KeyedApiFixture.IngestKey.ToUpperInvariant(), null, 403, WrongKey),
+            // POST /api/batch: the same rules per event, all or nothing, and limits of its own
+            Batch("batch: not an array", Json, """{"name":"a"}""", 400, Malformed),
+            Batch("batch: empty array", Json, "[]", 400, Malformed),
+            Batch("batch: truncated array", Json, """[{"name":"a"},""", 400, Malformed),
+            Batch("batch: one bad event among good ones", Json, """[{"name":"a"},{"name":"a b"},{"name":"c"}]""", 400, Invalid, "[1].name"),
+            Batch("batch: an element that is not an object", Json, """[{"name":"a"},7]""", 400, Invalid, "[1]"),
+            Batch("batch: a client's receivedAt", Json, """[{"name":"a","receivedAt":"2025-01-01T00:00:00.000Z"}]""", 400, Invalid, "[0].receivedAt"),
+            Batch("batch: NDJSON with a line that is not JSON", Ndjson, "{\"name\":\"a\"}\n{\"name\":\n", 400, Invalid, "[1]"),
+            Batch("batch: NDJSON with a bad value", Ndjson, "{\"name\":\"a\"}\n{\"name\":\"b\",\"value\":\"x\"}\n", 400, Invalid, "[1].value"),
+            Batch("batch: NDJSON with no event", Ndjson, "\n\n", 400, Malformed),
+            Batch("batch: over BATCH_MAX_EVENTS", Json, "[" + string.Join(",", Enumerable.Repeat("""{"name":"a"}""", 1001)) + "]", 413, TooManyEvents),
+            Batch("batch: NDJSON over BATCH_MAX_EVENTS", Ndjson, string.Concat(Enumerable.Repeat("{\"name\":\"a\"}\n", 1001)), 413, TooManyEvents),
+            Batch("batch: body over BATCH_MAX_BODY_BYTES", Json, $$"""[{"name":"a","pad":"{{new string('x', 1024 * 1024)}}"}]""", 413, TooLarge),
+            Batch("batch: text/plain", "text/plain", """[{"name":"a"}]""", 415, MediaType),
+            Batch("batch: no content type", null, """[{"name":"a"}]""", 415, MediaType),
+            new("batch without a key", "/api/batch", Json, """[{"name":"a"}]"""u8.ToArray(), null, null, 401, MissingKey),
             new("admin key on track", "/api/track", Json, """{"name":"a"}"""u8.ToArray(), KeyedApiFixture.AdminKey, null, 403, WrongKey),
             new("flush without a key", "/api/flush", null, [], null, null, 401, MissingKey),
             new("flush with the ingest key", "/api/flush", null, [], KeyedApiFixture.IngestKey, null, 403, WrongKey),

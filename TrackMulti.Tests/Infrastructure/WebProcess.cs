@@ -15,11 +15,12 @@ internal sealed class WebProcess : IAsyncDisposable
 
     private static string ProjectDirectory => Path.Combine(TestPaths.RepositoryRoot, "TrackMulti.Web");
 
-    public static async Task<WebProcess> StartAsync(string apiUrl, string fmeApiKey)
+    /// <param name="settings">More of the Web's settings (keys, limits).</param>
+    public static async Task<WebProcess> StartAsync(string apiUrl, string fmeApiKey, params (string Name, string Value)[] settings)
     {
         var url = $"http://127.0.0.1:{ChildProcess.FreeTcpPort()}";
         var assembly = TestPaths.WebAssembly;
-        var process = ChildProcess.Start("dotnet", [assembly], new Dictionary<string, string?>
+        var environment = new Dictionary<string, string?>
         {
             ["ASPNETCORE_URLS"] = url,
             ["ASPNETCORE_ENVIRONMENT"] = "Production",
@@ -29,7 +30,12 @@ internal sealed class WebProcess : IAsyncDisposable
             ["API_URL"] = apiUrl,
             ["HARNESS_FME_API_KEY"] = fmeApiKey,
             ["OTEL_EXPORTER_OTLP_ENDPOINT"] = null,
-        }, ProjectDirectory);
+        };
+        foreach (var (name, value) in settings)
+        {
+            environment[name] = value;
+        }
+        var process = ChildProcess.Start("dotnet", [assembly], environment, ProjectDirectory);
         await process.WaitForHttpAsync(url + "/alive", TimeSpan.FromSeconds(60));
         return new WebProcess(process, url);
     }
