@@ -43,6 +43,13 @@ public static class Extensions
     public static TBuilder ConfigureOpenTelemetry<TBuilder>(this TBuilder builder, TelemetrySources sources)
         where TBuilder : IHostApplicationBuilder
     {
+        // Export only when an endpoint is configured (the AppHost sets it; a bare `dotnet run` does not). Without one
+        // nobody reads the telemetry, so no listener is added either and a request creates no spans to throw away.
+        if (string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
+        {
+            return builder;
+        }
+
         builder.Logging.AddOpenTelemetry(logging =>
         {
             logging.IncludeFormattedMessage = true;
@@ -69,12 +76,7 @@ public static class Extensions
                     .AddHttpClientInstrumentation();
             });
 
-        // Export only when an endpoint is configured (the AppHost sets it; a bare `dotnet run` does not).
-        if (!string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
-        {
-            builder.Services.AddOpenTelemetry().UseOtlpExporter();
-        }
-
+        builder.Services.AddOpenTelemetry().UseOtlpExporter();
         return builder;
     }
 

@@ -300,10 +300,10 @@ public sealed class BatchWriter : BackgroundService
     {
         public int OpenEvents { get; set; }
 
-        /// <summary>The batches this request sealed, in order (told before it is durable).</summary>
-        public List<SealedSegment> Seals { get; } = [];
+        /// <summary>The batches this request sealed, in order (told before it is durable); null while none.</summary>
+        public List<SealedSegment>? Seals { get; set; }
 
-        public void OnDurable() => completion.TrySetResult(new AppendResult(OpenEvents, Seals));
+        public void OnDurable() => completion.TrySetResult(new AppendResult(OpenEvents, (IReadOnlyList<SealedSegment>?)Seals ?? []));
 
         public void OnRefused(SpoolWriteException reason) => completion.TrySetException(reason);
     }
@@ -315,7 +315,10 @@ public sealed class BatchWriter : BackgroundService
         {
             if (sealedSegment is not null)
             {
-                trigger?.Seals.Add(sealedSegment);
+                if (trigger is not null)
+                {
+                    (trigger.Seals ??= []).Add(sealedSegment);
+                }
             }
             flush?.TrySetResult(new AppendResult(0, sealedSegment is null ? [] : [sealedSegment]));
         }

@@ -1,6 +1,5 @@
 using System.Security.Cryptography;
 using System.Text;
-using Microsoft.Extensions.Options;
 using TrackMulti.Api.Telemetry;
 
 namespace TrackMulti.Api.Ingestion;
@@ -13,11 +12,13 @@ public static class ApiKeys
 {
     public const string HeaderName = "X-Api-Key";
 
-    public static TBuilder RequireIngestKey<TBuilder>(this TBuilder endpoint) where TBuilder : IEndpointConventionBuilder =>
-        endpoint.AddEndpointFilter(Filter(o => o.IngestApiKey, countsAsRejectedEvent: true));
+    /// <summary><c>INGEST_API_KEY</c>, when set. Without a key configured the endpoint gets no filter at all.</summary>
+    public static TBuilder RequireIngestKey<TBuilder>(this TBuilder endpoint, IngestionOptions options) where TBuilder : IEndpointConventionBuilder =>
+        options.IngestApiKey is { Length: > 0 } key ? endpoint.AddEndpointFilter(Filter(key, countsAsRejectedEvent: true)) : endpoint;
 
-    public static TBuilder RequireAdminKey<TBuilder>(this TBuilder endpoint) where TBuilder : IEndpointConventionBuilder =>
-        endpoint.AddEndpointFilter(Filter(o => o.AdminApiKey, countsAsRejectedEvent: false));
+    /// <summary><c>ADMIN_API_KEY</c>, when set.</summary>
+    public static TBuilder RequireAdminKey<TBuilder>(this TBuilder endpoint, IngestionOptions options) where TBuilder : IEndpointConventionBuilder =>
+        options.AdminApiKey is { Length: > 0 } key ? endpoint.AddEndpointFilter(Filter(key, countsAsRejectedEvent: false)) : endpoint;
 
     /// <summary>The key a request presents, if any (used by the rate limiter to tell clients apart too).</summary>
     public static string? Presented(HttpRequest request)
@@ -35,15 +36,10 @@ public static class ApiKeys
             SHA256.HashData(Encoding.UTF8.GetBytes(presented)), SHA256.HashData(Encoding.UTF8.GetBytes(expected)));
 
     private static Func<EndpointFilterInvocationContext, EndpointFilterDelegate, ValueTask<object?>> Filter(
-        Func<IngestionOptions, string?> expectedKey, bool countsAsRejectedEvent) =>
+        string expected, bool countsAsRejectedEvent) =>
         async (context, next) =>
         {
             var http = context.HttpContext;
-            if (expectedKey(http.RequestServices.GetRequiredService<IOptions<IngestionOptions>>().Value) is not { Length: > 0 } expected)
-            {
-                return await next(context);
-            }
-
             var presented = Presented(http.Request);
             if (presented is not null && Matches(presented, expected))
             {

@@ -52,7 +52,7 @@ public sealed class EventIntake(
         {
             { MalformedReason: { } reason } => Refuse(Rejections.MalformedJson, reason),
             { FieldErrors: { } errors } => Refuse(Rejections.InvalidEvent, "The event is not valid.", errors: errors),
-            _ => await StoreAsync([read.Event!.ToJsonLine()], cancellationToken),
+            _ => await StoreAsync([read.Line!], cancellationToken),
         };
     }
 
@@ -94,20 +94,15 @@ public sealed class EventIntake(
             return Refuse(Rejections.InvalidEvent, $"{invalid} of the batch's events are not valid; none was stored.", errors: errors);
         }
 
-        var events = read.Events!;
-        if (limiter.Burst is { } burst && events.Count > burst)
+        var lines = read.Lines!;
+        if (limiter.Burst is { } burst && lines.Count > burst)
         {
             return Refuse(Rejections.TooManyEvents,
-                $"The batch holds {events.Count} events; a client may send at most {burst} at once (RATE_LIMIT_BURST).", events.Count);
+                $"The batch holds {lines.Count} events; a client may send at most {burst} at once (RATE_LIMIT_BURST).", lines.Count);
         }
-        if (limiter.TryAdmit(http, events.Count) is { } wait)
+        if (limiter.TryAdmit(http, lines.Count) is { } wait)
         {
-            return RateLimited(wait, events.Count);
-        }
-        var lines = new byte[events.Count][];
-        for (var i = 0; i < lines.Length; i++)
-        {
-            lines[i] = events[i].ToJsonLine();
+            return RateLimited(wait, lines.Count);
         }
         return await StoreAsync(lines, cancellationToken);
     }

@@ -23,11 +23,11 @@ public static class TrackApi
         }
 
         // Anything larger than an endpoint's limit is refused by Kestrel before it is read (413).
-        api.MapPost("/track", TrackAsync).WithMetadata(new RequestSizeLimitAttribute(options.MaxTrackBodyBytes)).RequireIngestKey();
-        api.MapPost("/batch", BatchAsync).WithMetadata(new RequestSizeLimitAttribute(options.MaxBatchBodyBytes)).RequireIngestKey();
-        api.MapPost("/flush", FlushAsync).RequireAdminKey();
+        api.MapPost("/track", TrackAsync).WithMetadata(new RequestSizeLimitAttribute(options.MaxTrackBodyBytes)).RequireIngestKey(options);
+        api.MapPost("/batch", BatchAsync).WithMetadata(new RequestSizeLimitAttribute(options.MaxBatchBodyBytes)).RequireIngestKey(options);
+        api.MapPost("/flush", FlushAsync).RequireAdminKey(options);
         api.MapGet("/status", GetStatus);
-        api.MapGet("/objects", ListObjectsAsync).RequireAdminKey();
+        api.MapGet("/objects", ListObjectsAsync).RequireAdminKey(options);
         return api;
     }
 

@@ -51,7 +51,7 @@ public static partial class TrackEventReader
         {
             try
             {
-                return Read(document.RootElement, receivedAt);
+                return Read(document.RootElement, receivedAt).ToLine();
             }
             catch (InvalidOperationException ex)
             {
@@ -102,7 +102,7 @@ public static partial class TrackEventReader
             var index = 0;
             foreach (var element in document.RootElement.EnumerateArray())
             {
-                batch.Add(index++, ReadElement(element, receivedAt));
+                batch.Add(index++, ReadElement(element, receivedAt).ToLine());
             }
             return batch.Result();
         }
@@ -133,7 +133,7 @@ public static partial class TrackEventReader
             try
             {
                 using var document = JsonDocument.Parse(body[lines[index]].ToArray(), Options);
-                batch.Add(index, ReadElement(document.RootElement, receivedAt));
+                batch.Add(index, ReadElement(document.RootElement, receivedAt).ToLine());
             }
             catch (JsonException ex)
             {
@@ -158,14 +158,14 @@ public static partial class TrackEventReader
     /// <summary>Collects a batch's events, or every error keyed by the event's index.</summary>
     private sealed class BatchBuilder(int count)
     {
-        private readonly List<TrackEvent> _events = new(count);
+        private readonly List<byte[]> _lines = new(count);
         private readonly Dictionary<string, string[]> _errors = [];
 
         public void Add(int index, TrackEventReadResult read)
         {
-            if (read.Event is { } evt)
+            if (read.Line is { } line)
             {
-                _events.Add(evt);
+                _lines.Add(line);
             }
             else if (read.MalformedReason is { } reason)
             {
@@ -179,8 +179,8 @@ public static partial class TrackEventReader
 
         public BatchReadResult Result() =>
             _errors.Count > 0 ? BatchReadResult.Invalid(_errors)
-            : _events.Count == 0 ? BatchReadResult.Malformed("The batch holds no events.")
-            : BatchReadResult.Ok(_events);
+            : _lines.Count == 0 ? BatchReadResult.Malformed("The batch holds no events.")
+            : BatchReadResult.Ok(_lines);
     }
 
     private static TrackEventReadResult Read(JsonElement root, DateTimeOffset receivedAt)
@@ -216,8 +216,7 @@ public static partial class TrackEventReader
         foreach (var field in root.EnumerateObject())
         {
             // "Name" next to "name" would be two columns to a case-insensitive reader such as Athena's JSON SerDe.
-            if (ModelFields.FirstOrDefault(model => string.Equals(model, field.Name, StringComparison.OrdinalIgnoreCase)) is { } model
-                && model != field.Name)
+            if (ModelFieldLike(field.Name) is { } model && model != field.Name)
             {
                 errors[field.Name] = [$"'{field.Name}' differs from the field '{model}' only in case; use '{model}'."];
             }
@@ -233,7 +232,7 @@ public static partial class TrackEventReader
         {
             if (field.Name is not ("name" or "trafficType" or "key" or "value" or "properties"))
             {
-                (others ??= [])[field.Name] = field.Value.Clone();
+                (others ??= [])[field.Name] = field.Value;
             }
         }
 
@@ -247,6 +246,18 @@ public static partial class TrackEventReader
             ReceivedAt = receivedAt,
             OtherFields = others,
         });
+    }
+
+    private static string? ModelFieldLike(string name)
+    {
+        foreach (var model in ModelFields)
+        {
+            if (string.Equals(model, name, StringComparison.OrdinalIgnoreCase))
+            {
+                return model;
+            }
+        }
+        return null;
     }
 
     /// <summary>FME's limits on properties: flat values only, at most 300 of them, at most 32 KB.</summary>
@@ -330,7 +341,7 @@ public static partial class TrackEventReader
         }
         if (element.ValueKind == JsonValueKind.Null)
         {
-            return element.Clone();
+            return element;
         }
 
         if (element.ValueKind != JsonValueKind.Number || !element.TryGetDouble(out var number) || !double.IsFinite(number))
@@ -338,7 +349,7 @@ public static partial class TrackEventReader
             errors[field] = [$"'{field}' must be a finite number or null."];
             return null;
         }
-        return element.Clone();
+        return element;
     }
 
     /// <summary>An object, or an explicit null, kept as received.</summary>
@@ -350,7 +361,7 @@ public static partial class TrackEventReader
         }
         if (element.ValueKind == JsonValueKind.Null)
         {
-            return element.Clone();
+            return element;
         }
 
         if (element.ValueKind != JsonValueKind.Object)
@@ -358,13 +369,17 @@ public static partial class TrackEventReader
             errors[field] = [$"'{field}' must be a JSON object."];
             return null;
         }
-        return element.Clone();
+        return element;
     }
 }
 
 public sealed record TrackEventReadResult
 {
-    public TrackEvent? Event { get; private init; }
+    /// <summary>The event as read; its values point into the request's parsed document, valid only while it is.</summary>
+    internal TrackEvent? Event { get; private init; }
+
+    /// <summary>The event's NDJSON line, as it is stored (without the newline).</summary>
+    public byte[]? Line { get; private init; }
 
     /// <summary>Set when the body is not a JSON object at all.</summary>
     public string? MalformedReason { get; private init; }
@@ -374,6 +389,9 @@ public sealed record TrackEventReadResult
 
     public static TrackEventReadResult Ok(TrackEvent evt) => new() { Event = evt };
 
+    /// <summary>Writes the event's line while its document is still alive (no copy of its values is made).</summary>
+    internal TrackEventReadResult ToLine() => Event is { } evt ? new() { Line = evt.ToJsonLine() } : this;
+
     public static TrackEventReadResult Malformed(string reason) => new() { MalformedReason = reason };
 
     public static TrackEventReadResult Invalid(IReadOnlyDictionary<string, string[]> errors) => new() { FieldErrors = errors };
@@ -381,7 +399,8 @@ public sealed record TrackEventReadResult
 
 public sealed record BatchReadResult
 {
-    public IReadOnlyList<TrackEvent>? Events { get; private init; }
+    /// <summary>Each event's NDJSON line, in order.</summary>
+    public IReadOnlyList<byte[]>? Lines { get; private init; }
 
     /// <summary>Set when the body is not a batch at all.</summary>
     public string? MalformedReason { get; private init; }
@@ -392,7 +411,7 @@ public sealed record BatchReadResult
     /// <summary><c>[index].field</c> → what is wrong with it.</summary>
     public IReadOnlyDictionary<string, string[]>? FieldErrors { get; private init; }
 
-    public static BatchReadResult Ok(IReadOnlyList<TrackEvent> events) => new() { Events = events };
+    public static BatchReadResult Ok(IReadOnlyList<byte[]> lines) => new() { Lines = lines };
 
     public static BatchReadResult Malformed(string reason) => new() { MalformedReason = reason };
 

@@ -17,10 +17,10 @@ public sealed class TrackEventTests
     {
         var read = Read("""{"trafficType":"user","name":"button_click","value":1,"properties":{"timestamp":"2025-10-24T10:30:15.123Z","counter":1,"page":"/"}}""");
 
-        Assert.NotNull(read.Event);
+        Assert.NotNull(read.Line);
         Assert.Equal(
             """{"trafficType":"user","name":"button_click","value":1,"properties":{"timestamp":"2025-10-24T10:30:15.123Z","counter":1,"page":"/"},"receivedAt":"2025-10-24T10:30:15.456Z"}""",
-            Encoding.UTF8.GetString(read.Event.ToJsonLine()));
+            Encoding.UTF8.GetString(read.Line));
     }
 
     [Fact]
@@ -30,7 +30,7 @@ public sealed class TrackEventTests
 
         Assert.Equal(
             """{"trafficType":"user","name":"signup","key":"user-7","receivedAt":"2025-10-24T10:30:15.456Z","campaign":{"id":3}}""",
-            Encoding.UTF8.GetString(read.Event!.ToJsonLine()));
+            Encoding.UTF8.GetString(read.Line!));
         Assert.Contains("set by the server", Assert.Single(Read("""{"name":"a","receivedAt":"1999-01-01T00:00:00.000Z"}""").FieldErrors!["receivedAt"]));
     }
 
@@ -39,17 +39,18 @@ public sealed class TrackEventTests
     {
         Assert.Equal(
             """{"trafficType":"user","name":"a","value":1.50,"properties":null,"receivedAt":"2025-10-24T10:30:15.456Z"}""",
-            Encoding.UTF8.GetString(Read("""{"name":"a","value":1.50,"properties":null}""").Event!.ToJsonLine()));
+            Encoding.UTF8.GetString(Read("""{"name":"a","value":1.50,"properties":null}""").Line!));
         Assert.Equal(
             """{"trafficType":"user","name":"a","value":null,"receivedAt":"2025-10-24T10:30:15.456Z"}""",
-            Encoding.UTF8.GetString(Read("""{"name":"a","value":null}""").Event!.ToJsonLine()));
+            Encoding.UTF8.GetString(Read("""{"name":"a","value":null}""").Line!));
     }
 
     [Fact]
     public void A_line_reads_back_into_the_same_event()
     {
-        var original = Read("""{"trafficType":"account","name":"a.b:c-d_e","value":2.5,"properties":{"x":null,"y":true}}""").Event!;
+        var line = Read("""{"trafficType":"account","name":"a.b:c-d_e","value":2.5,"properties":{"x":null,"y":true}}""").Line!;
 
+        var original = TrackEvent.FromJsonLine(line);
         var roundTripped = TrackEvent.FromJsonLine(original.ToJsonLine());
 
         Assert.Equal(original.Name, roundTripped.Name);
@@ -68,7 +69,7 @@ public sealed class TrackEventTests
     {
         var read = Read(body);
 
-        Assert.Null(read.Event);
+        Assert.Null(read.Line);
         Assert.Contains(expected, read.MalformedReason);
     }
 
@@ -85,7 +86,7 @@ public sealed class TrackEventTests
     {
         var read = Read(body);
 
-        Assert.Null(read.Event);
+        Assert.Null(read.Line);
         Assert.NotNull(read.FieldErrors);
         Assert.Contains(expected, Assert.Single(read.FieldErrors[field]));
     }
