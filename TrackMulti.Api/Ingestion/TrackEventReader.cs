@@ -213,27 +213,24 @@ public static partial class TrackEventReader
         {
             errors["receivedAt"] = ["'receivedAt' is set by the server; leave it out."];
         }
+        Dictionary<string, JsonElement>? others = null;
         foreach (var field in root.EnumerateObject())
         {
-            // "Name" next to "name" would be two columns to a case-insensitive reader such as Athena's JSON SerDe.
-            if (ModelFieldLike(field.Name) is { } model && model != field.Name)
+            var fieldName = field.Name;
+            if (ModelFieldLike(fieldName) is not { } model)
             {
-                errors[field.Name] = [$"'{field.Name}' differs from the field '{model}' only in case; use '{model}'."];
+                (others ??= [])[fieldName] = field.Value;
+            }
+            else if (model != fieldName)
+            {
+                // "Name" next to "name" would be two columns to a case-insensitive reader such as Athena's JSON SerDe.
+                errors[fieldName] = [$"'{fieldName}' differs from the field '{model}' only in case; use '{model}'."];
             }
         }
 
         if (errors.Count > 0)
         {
             return TrackEventReadResult.Invalid(errors);
-        }
-
-        Dictionary<string, JsonElement>? others = null;
-        foreach (var field in root.EnumerateObject())
-        {
-            if (field.Name is not ("name" or "trafficType" or "key" or "value" or "properties"))
-            {
-                (others ??= [])[field.Name] = field.Value;
-            }
         }
 
         return TrackEventReadResult.Ok(new TrackEvent

@@ -90,4 +90,17 @@ public sealed class TrackEventTests
         Assert.NotNull(read.FieldErrors);
         Assert.Contains(expected, Assert.Single(read.FieldErrors[field]));
     }
+
+    [Theory]
+    [InlineData("""{"name":"a"}""")]
+    [InlineData("""{"trafficType":"Account","name":"b.c:d","key":" k ","value":-1.25e3,"properties":{"s":"<é & \u00e9 \"q\">","n":null,"t":true}}""")]
+    [InlineData("""{"name":"a","value":null,"properties":null,"zeta":[1,{"x":"\ud83d\ude00"}],"alpha":"ünï"}""")]
+    public void The_line_written_by_hand_is_byte_for_byte_what_the_serializer_writes_of_the_model(string json)
+    {
+        var model = TrackEvent.FromJsonLine(Read(json).Line!);
+
+        Assert.Equal(
+            Encoding.UTF8.GetString(JsonSerializer.SerializeToUtf8Bytes(model, TrackEventJsonContext.Default.TrackEvent)),
+            Encoding.UTF8.GetString(model.ToJsonLine()));
+    }
 }
