@@ -47,8 +47,8 @@ cpu() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }   # utime + stime, in clock
 ticks=$(getconf CLK_TCK)
 declare -A acknowledged=([always]=0 [interval]=0)
 
-for spec in "${runs[@]}"; do   # warm-up: JIT, connections
-  set -- $spec; wrk -t$threads -c"$connections" -d3s -s "bench/$4" "${url[$2]}$3" >/dev/null
+for spec in "${runs[@]}"; do   # warm-up: the JIT settles after ~20 s of load
+  set -- $spec; wrk -t$threads -c"$connections" -d10s -s "bench/$4" "${url[$2]}$3" >/dev/null
 done
 for round in $(seq 1 "$rounds"); do
   for spec in "${runs[@]}"; do
