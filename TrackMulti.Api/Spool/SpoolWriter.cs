@@ -22,8 +22,7 @@ public sealed class SpoolWriter
     private readonly ILogger _logger;
     private OpenSegment? _segment;
     private bool _unsynced;
-    private int _dirty; // with a sync interval: written since the last periodic sync
-    private readonly CancellationTokenSource _stopSyncing = new();
+    private long _lastSync;
     private long _roomHint = OpenSegment.DefaultRoom; // the last sealed segment's size: the next one's first room
     private string? _fault;
     private int _openEvents;
@@ -58,14 +57,8 @@ public sealed class SpoolWriter
     public Task Completion => _run;
 
     // It blocks on the disk by design, so it gets a thread of its own instead of borrowing a thread-pool thread.
-    internal void Start()
-    {
+    internal void Start() =>
         _run = Task.Factory.StartNew(Run, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
-        if (_syncInterval is { } interval)
-        {
-            Task.Factory.StartNew(() => SyncPeriodically(interval), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
-        }
-    }
 
     private void Run()
     {
@@ -91,58 +84,43 @@ public sealed class SpoolWriter
                 }
                 else
                 {
-                    // Answered once the OS has it; SyncPeriodically flushes it to disk within the interval.
-                    if (_unsynced)
-                    {
-                        Volatile.Write(ref _dirty, 1);
-                        _unsynced = false;
-                    }
+                    // Answered once the OS has it; the flush to disk follows within the interval.
                     _durable.AddRange(_written);
                     _written.Clear();
+                    if (_unsynced && _time.GetElapsedTime(_lastSync) >= _syncInterval)
+                    {
+                        SyncWritten();
+                    }
                 }
                 Acknowledge();
             }
+            SyncWritten();
         }
         finally
         {
-            _stopSyncing.Cancel();
             // Whatever is still open stays in open/ and is sealed by recovery on the next start.
             _segment?.Dispose();
         }
     }
 
+    /// <summary>Waits for work; with a sync interval, flushes written data to disk when it falls due meanwhile.</summary>
     private bool WaitForWork()
     {
         var ready = _work.Reader.WaitToReadAsync();
-        return ready.IsCompletedSuccessfully ? ready.Result : ready.AsTask().GetAwaiter().GetResult();
-    }
-
-    /// <summary>
-    /// With a sync interval: on a thread of its own, flushes what was written to disk once per interval, so the
-    /// writer never waits for the disk (fdatasync may run while the same file is being written).
-    /// </summary>
-    private void SyncPeriodically(TimeSpan interval)
-    {
-        while (!_stopSyncing.Token.WaitHandle.WaitOne(interval))
+        if (ready.IsCompletedSuccessfully)
         {
-            if (Interlocked.Exchange(ref _dirty, 0) == 0 || Volatile.Read(ref _segment) is not { } segment)
+            return ready.Result;
+        }
+        var waiting = ready.AsTask();
+        if (_syncInterval is { } interval && _unsynced)
+        {
+            var due = interval - _time.GetElapsedTime(_lastSync);
+            if (due <= TimeSpan.Zero || !waiting.Wait(due))
             {
-                continue;
-            }
-            try
-            {
-                segment.Sync();
-            }
-            catch (ObjectDisposedException)
-            {
-                // Sealed meanwhile: the seal made it durable itself.
-            }
-            catch (Exception ex)
-            {
-                SetFault($"Syncing {segment.Id.Key} failed: {ex.Message}");
-                _logger.LogCritical(ex, "{Fault}", Fault);
+                SyncWritten();
             }
         }
+        return waiting.GetAwaiter().GetResult();
     }
 
     private void Write(SpoolChunk chunk)
@@ -283,6 +261,7 @@ public sealed class SpoolWriter
             }
         }
         _unsynced = false;
+        _lastSync = _time.GetTimestamp();
         _durable.AddRange(_written);
         _written.Clear();
         return true;
