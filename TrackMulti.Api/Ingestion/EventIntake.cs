@@ -121,7 +121,7 @@ public sealed class EventIntake(
         }
         catch (SpoolFullException ex)
         {
-            // Backpressure: S3 is behind and the spool is at its bound. Come back after the uploader's next round.
+            // Backpressure: S3 is behind and the spool is at its bound. Come back after the S3 sink's next round.
             var retryAfter = upload.Value.PauseAfter(Math.Max(1, s3.Status().ConsecutiveFailures));
             return Refuse(Rejections.SpoolFull, ex.Message, lines.Count, retryAfter);
         }

@@ -92,7 +92,7 @@ public static class TrackApi
                 sealedBatch is null ? "No events were pending; every earlier batch is in S3." : null));
         }
 
-        // Nothing is lost: the batches stay queued under their keys and the uploader keeps trying.
+        // Nothing is lost: the batches stay in the spool under their keys and the S3 sink keeps trying.
         return Rejections.FlushNotConfirmed.Problem(drained.Error!,
             new Dictionary<string, object?>
             {

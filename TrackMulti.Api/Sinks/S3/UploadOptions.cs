@@ -3,7 +3,7 @@ using Microsoft.Extensions.Configuration;
 
 namespace TrackMulti.Api.Sinks.S3;
 
-/// <summary>How hard and how long the uploader tries. A batch is never given up on; these shape the pacing.</summary>
+/// <summary>How hard and how long the S3 sink tries. A batch is never given up on; these shape the pacing.</summary>
 public sealed class UploadOptions
 {
     /// <summary>One PUT attempt is abandoned (and retried under the same key) after this long.</summary>
@@ -20,7 +20,7 @@ public sealed class UploadOptions
     [Range(1, 60_000, ErrorMessage = "UPLOAD_RETRY_BASE_DELAY_MS must be between {1} and {2}.")]
     public int RetryBaseDelayMilliseconds { get; set; } = 200;
 
-    /// <summary>After a failed round the uploader pauses, doubling up to this, before it tries the same batch again.</summary>
+    /// <summary>After a failed round the S3 sink pauses, doubling up to this, before it tries the same batch again.</summary>
     [ConfigurationKeyName("UPLOAD_PAUSE_MAX_SECONDS")]
     [Range(1, 3600, ErrorMessage = "UPLOAD_PAUSE_MAX_SECONDS must be between {1} and {2}.")]
     public int PauseMaxSeconds { get; set; } = 60;
