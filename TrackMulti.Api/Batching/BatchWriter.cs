@@ -67,7 +67,8 @@ public sealed class BatchWriter : BackgroundService
     {
         var command = new Command(lines) { Origin = origin };
         await SendAsync(command, cancellationToken);
-        return await command.Completion.Task.WaitAsync(cancellationToken);
+        // Not given up when the caller goes: once sent, the events are stored either way, within one flush.
+        return await command.Completion.Task;
     }
 
     /// <summary>

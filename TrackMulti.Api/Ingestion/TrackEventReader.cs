@@ -31,8 +31,9 @@ public static partial class TrackEventReader
     public static TrackEventReadResult Read(ReadOnlySequence<byte> body, DateTimeOffset receivedAt)
     {
         // The parser checks UTF-8 only in what it decodes; fields kept as sent must be valid too, or the NDJSON is not.
-        ReadOnlySpan<byte> bytes = body.IsSingleSegment ? body.FirstSpan : body.ToArray();
-        if (!System.Text.Unicode.Utf8.IsValid(bytes))
+        // One contiguous copy at most, which the parser then reads in place.
+        var bytes = Contiguous(body);
+        if (!System.Text.Unicode.Utf8.IsValid(bytes.Span))
         {
             return TrackEventReadResult.Malformed("The request body is not valid UTF-8.");
         }
@@ -40,7 +41,7 @@ public static partial class TrackEventReader
         JsonDocument document;
         try
         {
-            document = JsonDocument.Parse(body, Options);
+            document = JsonDocument.Parse(bytes, Options);
         }
         catch (JsonException ex)
         {
@@ -68,15 +69,17 @@ public static partial class TrackEventReader
     /// </summary>
     public static BatchReadResult ReadBatch(ReadOnlySequence<byte> body, bool ndjson, DateTimeOffset receivedAt, int maxEvents)
     {
-        ReadOnlySpan<byte> bytes = body.IsSingleSegment ? body.FirstSpan : body.ToArray();
-        if (!System.Text.Unicode.Utf8.IsValid(bytes))
+        var bytes = Contiguous(body);
+        if (!System.Text.Unicode.Utf8.IsValid(bytes.Span))
         {
             return BatchReadResult.Malformed("The request body is not valid UTF-8.");
         }
-        return ndjson ? ReadLines(bytes, receivedAt, maxEvents) : ReadArray(body, receivedAt, maxEvents);
+        return ndjson ? ReadLines(bytes.Span, receivedAt, maxEvents) : ReadArray(bytes, receivedAt, maxEvents);
     }
 
-    private static BatchReadResult ReadArray(ReadOnlySequence<byte> body, DateTimeOffset receivedAt, int maxEvents)
+    private static ReadOnlyMemory<byte> Contiguous(ReadOnlySequence<byte> body) => body.IsSingleSegment ? body.First : body.ToArray();
+
+    private static BatchReadResult ReadArray(ReadOnlyMemory<byte> body, DateTimeOffset receivedAt, int maxEvents)
     {
         JsonDocument document;
         try
