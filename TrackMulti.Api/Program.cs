@@ -33,5 +33,6 @@ app.UseCors();
 app.MapDefaultEndpoints();
 app.MapServiceInfo();
 app.MapTrackApi();
+app.MapFmeSdkApi();
 
 app.Run();

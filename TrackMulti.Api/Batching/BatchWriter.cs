@@ -8,7 +8,7 @@ using TrackMulti.Api.Spool;
 namespace TrackMulti.Api.Batching;
 
 /// <summary>
-/// Owns the open batch of one stream. One loop, on its own thread, reads append, seal and age messages from a channel:
+/// Owns the open batch of one stream (<see cref="Batches"/> holds one per stream). One loop, on its own thread, reads append, seal and age messages from a channel:
 /// it gathers the lines of every request waiting into one chunk and hands it to the spool's writer, which writes it,
 /// fsyncs and only then acknowledges. Count, byte and age triggers, flushes and shutdown are all decided in this loop,
 /// so they cannot race, and no lock sits on the request path.
@@ -34,8 +34,9 @@ public sealed class BatchWriter : BackgroundService
     private long _openSequence;
     private int _openEvents;
 
-    public BatchWriter(IOptions<BatchingOptions> options, SpoolLog spool, TimeProvider time, ILogger<BatchWriter> logger)
+    public BatchWriter(string stream, IOptions<BatchingOptions> options, SpoolLog spool, TimeProvider time, ILogger<BatchWriter> logger)
     {
+        Stream = stream;
         _options = options.Value;
         _spool = spool;
         _time = time;
@@ -44,7 +45,7 @@ public sealed class BatchWriter : BackgroundService
     }
 
     /// <summary>The stream this writer's batches belong to.</summary>
-    public string Stream => Streams.Track;
+    public string Stream { get; }
 
     /// <summary>Events in the open (not yet sealed) batch, acknowledged or about to be.</summary>
     public int OpenEventCount => Volatile.Read(ref _openEvents);
@@ -244,7 +245,7 @@ public sealed class BatchWriter : BackgroundService
     private SegmentPlan NewSegment()
     {
         var sequence = _spool.NextSequence();
-        var segment = new SegmentPlan(new SegmentId(sequence, BatchKey.For(_time.GetUtcNow(), _options.InstanceId, sequence), Stream));
+        var segment = new SegmentPlan(new SegmentId(sequence, BatchKey.For(Stream, _time.GetUtcNow(), _options.InstanceId, sequence), Stream));
         Volatile.Write(ref _openSequence, sequence);
         _ageTimer.Change(_options.MaxAge, Timeout.InfiniteTimeSpan);
         return segment;

@@ -20,16 +20,23 @@ public static class ApiKeys
     public static TBuilder RequireAdminKey<TBuilder>(this TBuilder endpoint, IngestionOptions options) where TBuilder : IEndpointConventionBuilder =>
         options.AdminApiKey is { Length: > 0 } key ? endpoint.AddEndpointFilter(Filter(key, countsAsRejectedEvent: false)) : endpoint;
 
-    /// <summary>The key a request presents, if any (used by the rate limiter to tell clients apart too).</summary>
-    public static string? Presented(HttpRequest request)
-    {
-        if (request.Headers.Authorization.ToString() is { Length: > 7 } authorization
-            && authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
-        {
-            return authorization[7..].Trim();
-        }
-        return request.Headers[HeaderName].ToString() is { Length: > 0 } key ? key.Trim() : null;
-    }
+    /// <summary>The key a request presents, if any.</summary>
+    public static string? Presented(HttpRequest request) => Bearer(request) ?? InHeader(request);
+
+    /// <summary>The key in <c>Authorization: Bearer</c>, if any (on <c>/fme/api</c>: the FME SDK's key).</summary>
+    public static string? Bearer(HttpRequest request) =>
+        request.Headers.Authorization.ToString() is { Length: > 7 } authorization
+        && authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)
+            ? authorization[7..].Trim()
+            : null;
+
+    /// <summary>The key in <c>X-Api-Key</c>, if any (the Web sends the ingest key there beside the SDK's Bearer).</summary>
+    public static string? InHeader(HttpRequest request) =>
+        request.Headers[HeaderName].ToString() is { Length: > 0 } key ? key.Trim() : null;
+
+    /// <summary>Whether the request carries <paramref name="expected"/> in either place.</summary>
+    public static bool Carries(HttpRequest request, string expected) =>
+        (Bearer(request) is { } bearer && Matches(bearer, expected)) || (InHeader(request) is { } header && Matches(header, expected));
 
     public static bool Matches(string presented, string expected) =>
         CryptographicOperations.FixedTimeEquals(

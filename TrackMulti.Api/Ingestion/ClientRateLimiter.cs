@@ -54,8 +54,7 @@ public sealed class ClientRateLimiter : IDisposable
 
     public string ClientOf(HttpContext context)
     {
-        if (_options.IngestApiKey is { Length: > 0 } expected
-            && ApiKeys.Presented(context.Request) is { } key && ApiKeys.Matches(key, expected))
+        if (_options.IngestApiKey is { Length: > 0 } expected && ApiKeys.Carries(context.Request, expected))
         {
             return context.Request.Headers[ClientHeader].ToString() is { Length: > 0 } browser ? "browser:" + browser : "ingest-key";
         }

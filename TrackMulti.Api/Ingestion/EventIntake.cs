@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 using TrackMulti.Api.Batching;
 using TrackMulti.Api.Model;
+using TrackMulti.Api.Sinks.Fme;
 using TrackMulti.Api.Sinks.S3;
 using TrackMulti.Api.Spool;
 using TrackMulti.Api.Telemetry;
@@ -16,9 +17,9 @@ namespace TrackMulti.Api.Ingestion;
 /// the events, store them durably in one append, and say so; or refuse with one of <see cref="Rejections"/>, having
 /// stored nothing.
 /// </summary>
-public sealed class EventIntake(
-    BatchWriter writer, ClientRateLimiter limiter, S3Sink s3, IOptions<IngestionOptions> ingestion, IOptions<UploadOptions> upload,
-    TrackMetrics metrics, TimeProvider time)
+public sealed partial class EventIntake(
+    Batches batches, ClientRateLimiter limiter, S3Sink s3, IOptions<IngestionOptions> ingestion, IOptions<UploadOptions> upload,
+    IOptions<FmeOptions> fme, TrackMetrics metrics, TimeProvider time)
 {
     private static readonly string[] NdjsonTypes = ["application/x-ndjson", "application/ndjson"];
 
@@ -52,7 +53,7 @@ public sealed class EventIntake(
         {
             { MalformedReason: { } reason } => Refuse(Rejections.MalformedJson, reason),
             { FieldErrors: { } errors } => Refuse(Rejections.InvalidEvent, "The event is not valid.", errors: errors),
-            _ => await StoreAsync([read.Line!], cancellationToken),
+            _ => await StoreAsync(Streams.Track, [read.Line!], cancellationToken),
         };
     }
 
@@ -80,6 +81,12 @@ public sealed class EventIntake(
         {
             body.Release();
         }
+        return await AdmitAndStoreAsync(http, Streams.Track, read, cancellationToken);
+    }
+
+    /// <summary>A batch read without fault: refused if invalid or over the client's limit, else stored in one append.</summary>
+    private async Task<IntakeResult> AdmitAndStoreAsync(HttpContext http, string stream, BatchReadResult read, CancellationToken cancellationToken)
+    {
         if (read.MalformedReason is { } reason)
         {
             return Refuse(Rejections.MalformedJson, reason);
@@ -91,7 +98,7 @@ public sealed class EventIntake(
         if (read.FieldErrors is { } errors)
         {
             var invalid = errors.Keys.Select(k => k[..(k.IndexOf(']') + 1)]).Distinct().Count();
-            return Refuse(Rejections.InvalidEvent, $"{invalid} of the batch's events are not valid; none was stored.", errors: errors);
+            return Refuse(Rejections.InvalidEvent, $"{invalid} of the batch's entries are not valid; none was stored.", errors: errors);
         }
 
         var lines = read.Lines!;
@@ -104,14 +111,14 @@ public sealed class EventIntake(
         {
             return RateLimited(wait, lines.Count);
         }
-        return await StoreAsync(lines, cancellationToken);
+        return await StoreAsync(stream, lines, cancellationToken);
     }
 
-    private async Task<IntakeResult> StoreAsync(IReadOnlyList<byte[]> lines, CancellationToken cancellationToken)
+    private async Task<IntakeResult> StoreAsync(string stream, IReadOnlyList<byte[]> lines, CancellationToken cancellationToken)
     {
         try
         {
-            var stored = await writer.AppendAsync(lines, cancellationToken, System.Diagnostics.Activity.Current?.Context ?? default);
+            var stored = await batches.For(stream).AppendAsync(lines, cancellationToken, System.Diagnostics.Activity.Current?.Context ?? default);
             metrics.Accepted(lines.Count);
             return new IntakeResult(stored, lines.Count, null);
         }

@@ -6,6 +6,9 @@ public static class IngestionExtensions
 {
     public const string CorsPolicy = "allow-listed-origins";
 
+    /// <summary>For an FME SDK on another origin: it sends its own headers (<c>SplitSDKVersion</c> and others).</summary>
+    public const string FmeSdkCorsPolicy = "allow-listed-origins-fme-sdk";
+
     /// <summary>Options, the intake service, the per-client rate limiter, CORS (closed unless origins are listed) and Kestrel's limits.</summary>
     public static WebApplicationBuilder AddIngestion(this WebApplicationBuilder builder)
     {
@@ -18,7 +21,7 @@ public static class IngestionExtensions
             kestrel.Limits.MaxRequestHeaderCount = 64;
             kestrel.Limits.RequestHeadersTimeout = TimeSpan.FromSeconds(10);
             kestrel.Limits.MinRequestBodyDataRate = new MinDataRate(bytesPerSecond: 240, gracePeriod: TimeSpan.FromSeconds(5));
-            // Endpoints ask for less (track: TRACK_MAX_BODY_BYTES, batch: BATCH_MAX_BODY_BYTES).
+            // Endpoints ask for less (track: TRACK_MAX_BODY_BYTES, batch and the FME SDK's posts: BATCH_MAX_BODY_BYTES).
             kestrel.Limits.MaxRequestBodySize = Math.Max(options.MaxTrackBodyBytes, options.MaxBatchBodyBytes);
         });
 
@@ -33,6 +36,7 @@ public static class IngestionExtensions
             {
                 cors.AddPolicy(CorsPolicy, policy => policy.WithOrigins(origins).WithMethods("GET", "POST")
                     .WithHeaders("Content-Type", "Authorization", ApiKeys.HeaderName));
+                cors.AddPolicy(FmeSdkCorsPolicy, policy => policy.WithOrigins(origins).WithMethods("POST").AllowAnyHeader());
             }
         });
         return builder;

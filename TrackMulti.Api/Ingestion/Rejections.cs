@@ -22,6 +22,9 @@ public static class Rejections
     public static readonly Rejection BadRequest = new(400, Prefix + "bad-request", "bad_request", "Request body refused");
     public static readonly Rejection MissingApiKey = new(401, Prefix + "missing-api-key", "missing_api_key", "API key required");
     public static readonly Rejection WrongApiKey = new(403, Prefix + "wrong-api-key", "wrong_api_key", "API key not accepted");
+    public static readonly Rejection MissingSdkKey = new(401, Prefix + "missing-sdk-key", "missing_sdk_key", "FME SDK key required");
+    public static readonly Rejection WrongSdkKey = new(403, Prefix + "wrong-sdk-key", "wrong_sdk_key", "FME SDK key not accepted");
+    public static readonly Rejection FmeSdkOff = new(403, Prefix + "fme-sdk-off", "fme_sdk_off", "FME SDK posts not taken");
     public static readonly Rejection BodyTooLarge = new(413, Prefix + "body-too-large", "too_large", "Request body refused");
     public static readonly Rejection TooManyEvents = new(413, Prefix + "too-many-events", "too_many_events", "Too many events in one request");
     public static readonly Rejection UnsupportedMediaType = new(415, Prefix + "unsupported-media-type", "unsupported_media_type", "Unsupported content type");

@@ -47,22 +47,26 @@ public static class TrackApi
         HttpContext http, EventIntake intake, S3Sink s3, CancellationToken cancellationToken)
     {
         var result = await intake.BatchAsync(http, cancellationToken);
-        return result.Refusal switch
+        return BatchAnswer(result, http, s3);
+    }
+
+    /// <summary>The answer to a request that stores many events at once (a batch, an FME SDK post).</summary>
+    internal static Results<Ok<BatchResponse>, ProblemHttpResult, ValidationProblem> BatchAnswer(IntakeResult result, HttpContext http, S3Sink s3) =>
+        result.Refusal switch
         {
             null => TypedResults.Ok(new BatchResponse(true, result.Events, result.Stored!.OpenEventCount,
                 [.. result.Stored.Seals.Select(batch => FlushedBatch.From(batch, s3.Location)!)])),
             { Errors: not null } refusal => refusal.Validation(http.Response),
             var refusal => refusal.Problem(http.Response),
         };
-    }
 
     public static async Task<Results<Ok<FlushResponse>, ProblemHttpResult>> FlushAsync(
-        BatchWriter writer, S3Sink s3, IOptions<UploadOptions> options, CancellationToken cancellationToken)
+        Batches batches, S3Sink s3, IOptions<UploadOptions> options, CancellationToken cancellationToken)
     {
-        SealedSegment? sealedBatch;
+        IReadOnlyList<SealedSegment> sealedBatches;
         try
         {
-            sealedBatch = await writer.SealAsync(cancellationToken);
+            sealedBatches = await batches.SealAllAsync(cancellationToken);
         }
         catch (Exception ex) when (ex is IntakeClosedException or SpoolWriteException)
         {
@@ -85,11 +89,14 @@ public static class TrackApi
             }
         }
 
+        var events = sealedBatches.Sum(batch => batch.Events);
+        var first = sealedBatches.FirstOrDefault()?.Key;
+        var all = sealedBatches.Select(batch => FlushedBatch.From(batch, s3.Location)!).ToArray();
         if (drained.Succeeded)
         {
             return TypedResults.Ok(new FlushResponse(
-                true, sealedBatch?.Events ?? 0, sealedBatch?.Key, s3.Location,
-                sealedBatch is null ? "No events were pending; every earlier batch is in S3." : null));
+                true, events, first, s3.Location, all,
+                sealedBatches.Count == 0 ? "No events were pending; every earlier batch is in S3." : null));
         }
 
         // Nothing is lost: the batches stay in the spool under their keys and the S3 sink keeps trying.
@@ -97,23 +104,24 @@ public static class TrackApi
             new Dictionary<string, object?>
             {
                 ["success"] = false,
-                ["flushed"] = sealedBatch?.Events ?? 0,
-                ["filename"] = sealedBatch?.Key,
+                ["flushed"] = events,
+                ["filename"] = first,
+                ["batches"] = all,
                 ["bucket"] = s3.Location,
                 ["awaitingUpload"] = drained.StillQueued.Select(b => new { filename = b.Key, events = b.Events }).ToArray(),
             });
     }
 
     public static Ok<StatusResponse> GetStatus(
-        BatchWriter writer, SpoolLog spool, S3Sink s3, IEnumerable<Sink> sinks,
+        Batches batches, SpoolLog spool, S3Sink s3, IEnumerable<Sink> sinks,
         IOptions<S3Options> s3Options, IOptions<BatchingOptions> batching, IOptions<FmeOptions> fme)
     {
         var stats = spool.Stats();
         var record = s3.Status();
         return TypedResults.Ok(new StatusResponse(
             Status: spool.Fault is null ? "running" : "spool-faulted",
-            BatchSize: writer.OpenEventCount,
-            MaxBatchSize: writer.MaxBatchSize,
+            BatchSize: batches.Track.OpenEventCount,
+            MaxBatchSize: batches.Track.MaxBatchSize,
             S3Bucket: s3Options.Value.BucketName,
             Region: s3Options.Value.Region,
             InstanceId: batching.Value.InstanceId,
@@ -165,11 +173,15 @@ public sealed record FlushedBatch(int Flushed, string Filename, string Bucket)
 
 public sealed record ObjectsResponse(string Bucket, IReadOnlyList<StoredObject> Objects);
 
+/// <param name="Flushed">Events in the batches this flush sealed, all streams together.</param>
+/// <param name="Filename">The first of them (the events' batch when there was one), as in the seed.</param>
+/// <param name="Batches">Every batch this flush sealed: events, impressions, impression counts.</param>
 public sealed record FlushResponse(
     bool Success,
     int Flushed,
     string? Filename,
     string Bucket,
+    IReadOnlyList<FlushedBatch> Batches,
     [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
     string? Message);
 

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.InteropServices;
 using System.Text.Json;
 using TrackMulti.Api.Model;
 
@@ -16,7 +17,7 @@ public static partial class TrackEventReader
     public const int MaxProperties = 300;
     public const int MaxPropertiesBytes = 32 * 1024;
 
-    private static readonly string[] ModelFields = ["name", "trafficType", "key", "value", "properties", "receivedAt"];
+    private static readonly string[] ModelFields = ["name", "trafficType", "key", "value", "properties", "timestamp", "receivedAt"];
 
     private static readonly JsonDocumentOptions Options = new()
     {
@@ -52,7 +53,7 @@ public static partial class TrackEventReader
         {
             try
             {
-                return Read(document.RootElement, receivedAt).ToLine();
+                return Read(document.RootElement, receivedAt, EventShape.Track).ToLine();
             }
             catch (InvalidOperationException ex)
             {
@@ -96,19 +97,25 @@ public static partial class TrackEventReader
             {
                 return BatchReadResult.Malformed("The request body must be a JSON array of events (or NDJSON, with 'Content-Type: application/x-ndjson').");
             }
-            var count = document.RootElement.GetArrayLength();
-            if (count > maxEvents)
-            {
-                return BatchReadResult.TooMany(count);
-            }
-            var batch = new BatchBuilder(count);
-            var index = 0;
-            foreach (var element in document.RootElement.EnumerateArray())
-            {
-                batch.Add(index++, ReadElement(element, receivedAt).ToLine());
-            }
-            return batch.Result();
+            return ReadEvents(document.RootElement, receivedAt, maxEvents, EventShape.Track);
         }
+    }
+
+    /// <summary>The events of a JSON array, each by <paramref name="shape"/>'s rules, as lines; or every error by index.</summary>
+    internal static BatchReadResult ReadEvents(JsonElement events, DateTimeOffset receivedAt, int maxEvents, EventShape shape)
+    {
+        var count = events.GetArrayLength();
+        if (count > maxEvents)
+        {
+            return BatchReadResult.TooMany(count);
+        }
+        var batch = new BatchBuilder(count);
+        var index = 0;
+        foreach (var element in events.EnumerateArray())
+        {
+            batch.Add(index++, ReadElement(element, receivedAt, shape).ToLine());
+        }
+        return batch.Result();
     }
 
     private static BatchReadResult ReadLines(ReadOnlySpan<byte> body, DateTimeOffset receivedAt, int maxEvents)
@@ -136,7 +143,7 @@ public static partial class TrackEventReader
             try
             {
                 using var document = JsonDocument.Parse(body[lines[index]].ToArray(), Options);
-                batch.Add(index, ReadElement(document.RootElement, receivedAt).ToLine());
+                batch.Add(index, ReadElement(document.RootElement, receivedAt, EventShape.Track).ToLine());
             }
             catch (JsonException ex)
             {
@@ -146,11 +153,11 @@ public static partial class TrackEventReader
         return batch.Result();
     }
 
-    private static TrackEventReadResult ReadElement(JsonElement element, DateTimeOffset receivedAt)
+    private static TrackEventReadResult ReadElement(JsonElement element, DateTimeOffset receivedAt, EventShape shape)
     {
         try
         {
-            return Read(element, receivedAt);
+            return Read(element, receivedAt, shape);
         }
         catch (InvalidOperationException ex)
         {
@@ -186,54 +193,79 @@ public static partial class TrackEventReader
             : BatchReadResult.Ok(_lines);
     }
 
-    private static TrackEventReadResult Read(JsonElement root, DateTimeOffset receivedAt)
+    private static TrackEventReadResult Read(JsonElement root, DateTimeOffset receivedAt, EventShape shape)
     {
         if (root.ValueKind != JsonValueKind.Object)
         {
             return TrackEventReadResult.Malformed("The request body must be a JSON object describing one event.");
         }
 
-        var errors = new Dictionary<string, string[]>();
-        var name = ReadString(root, "name", required: true, errors);
-        if (name is not null && !EventTypePattern().IsMatch(name))
-        {
-            errors["name"] = ["'name' must start with a letter or digit and hold at most 80 letters, digits, '-', '_', '.' or ':' (the FME event type rule)."];
-        }
-        // The SDKs lower-case traffic types (with a warning); so does the Api, so both stores agree.
-        var trafficType = ReadString(root, "trafficType", required: false, errors)?.ToLowerInvariant() ?? TrackEvent.DefaultTrafficType;
-        var key = ReadString(root, "key", required: false, errors)?.Trim();
-        if (key is { Length: > MaxKeyLength })
-        {
-            errors["key"] = [$"'key' must be at most {MaxKeyLength} characters after trimming."];
-        }
-        var value = ReadNumber(root, "value", errors);
-        var properties = ReadObject(root, "properties", errors);
-        if (properties is { ValueKind: JsonValueKind.Object } props)
-        {
-            CheckProperties(props, errors);
-        }
-        if (root.TryGetProperty("receivedAt", out _))
-        {
-            errors["receivedAt"] = ["'receivedAt' is set by the server; leave it out."];
-        }
+        // One pass over the fields: each model field is met at most once (the parser refuses duplicates).
+        Errors errors = default;
+        JsonElement? nameElement = null, trafficTypeElement = null, keyElement = null, value = null, properties = null, timestamp = null;
         Dictionary<string, JsonElement>? others = null;
+        var sentReceivedAt = false;
+        List<(string Field, string Model)>? caseVariants = null;
+        List<string>? unknown = null;
         foreach (var field in root.EnumerateObject())
         {
-            var fieldName = field.Name;
-            if (ModelFieldLike(fieldName) is not { } model)
+            if (field.NameEquals(shape.NameField)) nameElement = field.Value;
+            else if (field.NameEquals(shape.TrafficTypeField)) trafficTypeElement = field.Value;
+            else if (field.NameEquals("key"u8)) keyElement = field.Value;
+            else if (field.NameEquals("value"u8)) value = field.Value;
+            else if (field.NameEquals("properties"u8)) properties = field.Value;
+            else if (field.NameEquals("timestamp"u8)) timestamp = field.Value;
+            else if (shape.IsFmeSdk) (unknown ??= []).Add(field.Name);
+            else if (field.NameEquals("receivedAt"u8)) sentReceivedAt = true;
+            else if (ModelFieldLike(field) is { } model) (caseVariants ??= []).Add((field.Name, model));
+            else
             {
-                (others ??= [])[fieldName] = field.Value;
-            }
-            else if (model != fieldName)
-            {
-                // "Name" next to "name" would be two columns to a case-insensitive reader such as Athena's JSON SerDe.
-                errors[fieldName] = [$"'{fieldName}' differs from the field '{model}' only in case; use '{model}'."];
+                (others ??= [])[field.Name] = field.Value;
             }
         }
 
-        if (errors.Count > 0)
+        var name = ReadString(nameElement, shape.Name, required: true, ref errors);
+        if (name is not null && !EventTypePattern().IsMatch(name))
         {
-            return TrackEventReadResult.Invalid(errors);
+            errors.Add(shape.Name, $"'{shape.Name}' must start with a letter or digit and hold at most 80 letters, digits, '-', '_', '.' or ':' (the FME event type rule).");
+        }
+        // The SDKs lower-case traffic types (with a warning); so does the Api, so both stores agree.
+        var trafficType = trafficTypeElement is { ValueKind: JsonValueKind.String } tt && tt.ValueEquals(TrackEvent.DefaultTrafficType)
+            ? TrackEvent.DefaultTrafficType
+            : ReadString(trafficTypeElement, shape.TrafficType, required: shape.IsFmeSdk, ref errors)?.ToLowerInvariant() ?? TrackEvent.DefaultTrafficType;
+        // FME needs a key per event; the seed's clients may leave it out (those rows are in S3 only).
+        var key = ReadString(keyElement, "key", required: shape.IsFmeSdk, ref errors)?.Trim();
+        if (key is { Length: > MaxKeyLength })
+        {
+            errors.Add("key", $"'key' must be at most {MaxKeyLength} characters after trimming.");
+        }
+        CheckNumber(value, "value", ref errors);
+        CheckObject(properties, "properties", ref errors);
+        if (properties is { ValueKind: JsonValueKind.Object } props)
+        {
+            CheckProperties(props, ref errors);
+        }
+        if (shape.IsFmeSdk && !(timestamp is { ValueKind: JsonValueKind.Number } time && time.TryGetInt64(out var milliseconds) && milliseconds > 0))
+        {
+            errors.Add("timestamp", "'timestamp' must be when the event happened, in milliseconds since the epoch.");
+        }
+        foreach (var field in unknown ?? [])
+        {
+            errors.Add(field, $"'{field}' is not a field of FME's events API.");
+        }
+        if (sentReceivedAt)
+        {
+            errors.Add("receivedAt", "'receivedAt' is set by the server; leave it out.");
+        }
+        foreach (var (field, model) in caseVariants ?? [])
+        {
+            // "Name" next to "name" would be two columns to a case-insensitive reader such as Athena's JSON SerDe.
+            errors.Add(field, $"'{field}' differs from the field '{model}' only in case; use '{model}'.");
+        }
+
+        if (errors.Any)
+        {
+            return TrackEventReadResult.Invalid(errors.ByField!);
         }
 
         return TrackEventReadResult.Ok(new TrackEvent
@@ -243,16 +275,24 @@ public static partial class TrackEventReader
             Key = key,
             Value = value,
             Properties = properties,
+            Timestamp = timestamp,
             ReceivedAt = receivedAt,
             OtherFields = others,
         });
     }
 
-    private static string? ModelFieldLike(string name)
+    /// <summary>The model field this one's name matches but for case, if any.</summary>
+    private static string? ModelFieldLike(JsonProperty field)
     {
+        var raw = JsonMarshal.GetRawUtf8PropertyName(field);
+        if (raw.Length is < 3 or > 11)
+        {
+            return null;
+        }
+        var ascii = raw.IndexOfAnyInRange((byte)0x80, (byte)0xFF) < 0 && !raw.Contains((byte)'\\');
         foreach (var model in ModelFields)
         {
-            if (string.Equals(model, name, StringComparison.OrdinalIgnoreCase))
+            if (ascii ? System.Text.Ascii.EqualsIgnoreCase(raw, model) : string.Equals(model, field.Name, StringComparison.OrdinalIgnoreCase))
             {
                 return model;
             }
@@ -261,9 +301,9 @@ public static partial class TrackEventReader
     }
 
     /// <summary>FME's limits on properties: flat values only, at most 300 of them, at most 32 KB.</summary>
-    private static void CheckProperties(JsonElement properties, Dictionary<string, string[]> errors)
+    private static void CheckProperties(JsonElement properties, ref Errors errors)
     {
-        var problems = new List<string>();
+        List<string>? problems = null;
         var count = 0;
         // The size as the FME SDKs estimate it (UTF-16 strings, 8 bytes a number, 4 a boolean, 1 KB for the event),
         // so what FME refuses as too large is refused here too.
@@ -271,11 +311,11 @@ public static partial class TrackEventReader
         foreach (var property in properties.EnumerateObject())
         {
             count++;
-            size += 2 * property.Name.Length;
+            size += 2 * Utf16Length(property);
             switch (property.Value.ValueKind)
             {
                 case JsonValueKind.String:
-                    size += 2 * property.Value.GetString()!.Length;
+                    size += 2 * Utf16Length(property.Value);
                     break;
                 case JsonValueKind.Number:
                     size += 8;
@@ -284,92 +324,119 @@ public static partial class TrackEventReader
                     size += 4;
                     break;
                 case JsonValueKind.Object or JsonValueKind.Array:
-                    problems.Add($"'properties.{property.Name}' must be a string, number, boolean or null, not an {(property.Value.ValueKind == JsonValueKind.Object ? "object" : "array")}.");
+                    (problems ??= []).Add($"'properties.{property.Name}' must be a string, number, boolean or null, not an {(property.Value.ValueKind == JsonValueKind.Object ? "object" : "array")}.");
                     break;
             }
         }
         if (count > MaxProperties)
         {
-            problems.Add($"'properties' has {count} entries; at most {MaxProperties} are allowed.");
+            (problems ??= []).Add($"'properties' has {count} entries; at most {MaxProperties} are allowed.");
         }
         if (size > MaxPropertiesBytes)
         {
-            problems.Add($"'properties' come to {size} bytes as FME counts them (1 KB + 2 per character of names and strings, 8 per number, 4 per boolean); at most {MaxPropertiesBytes} are allowed.");
+            (problems ??= []).Add($"'properties' come to {size} bytes as FME counts them (1 KB + 2 per character of names and strings, 8 per number, 4 per boolean); at most {MaxPropertiesBytes} are allowed.");
         }
-        if (problems.Count > 0)
+        if (problems is not null)
         {
-            errors["properties"] = [.. problems];
+            errors.Add("properties", [.. problems]);
         }
     }
+
+    // A string's length in UTF-16 characters, counted on its raw UTF-8 (checked valid before parsing) without
+    // decoding it. An escaped one is decoded, which also refuses an escaped lone surrogate as not being text.
+    private static int Utf16Length(JsonProperty property) =>
+        JsonMarshal.GetRawUtf8PropertyName(property) is var raw && raw.Contains((byte)'\\')
+            ? property.Name.Length
+            : System.Text.Encoding.UTF8.GetCharCount(raw);
+
+    private static int Utf16Length(JsonElement text) =>
+        JsonMarshal.GetRawUtf8Value(text)[1..^1] is var raw && raw.Contains((byte)'\\')
+            ? text.GetString()!.Length
+            : System.Text.Encoding.UTF8.GetCharCount(raw);
 
     // \z, not $: in .NET, $ also matches before a final newline, which FME's pattern does not allow.
     [System.Text.RegularExpressions.GeneratedRegex(@"^[a-zA-Z0-9][-_.:a-zA-Z0-9]{0,79}\z")]
     private static partial System.Text.RegularExpressions.Regex EventTypePattern();
 
-    private static string? ReadString(JsonElement root, string field, bool required, Dictionary<string, string[]> errors)
+    private static string? ReadString(JsonElement? found, string field, bool required, ref Errors errors)
     {
-        if (!root.TryGetProperty(field, out var element) || element.ValueKind == JsonValueKind.Null)
+        if (found is not { ValueKind: not JsonValueKind.Null } element)
         {
             if (required)
             {
-                errors[field] = [$"'{field}' is required."];
+                errors.Add(field, $"'{field}' is required.");
             }
             return null;
         }
 
         if (element.ValueKind != JsonValueKind.String)
         {
-            errors[field] = [$"'{field}' must be a string."];
+            errors.Add(field, $"'{field}' must be a string.");
             return null;
         }
 
         var text = element.GetString();
         if (string.IsNullOrWhiteSpace(text))
         {
-            errors[field] = [$"'{field}' must not be empty."];
+            errors.Add(field, $"'{field}' must not be empty.");
             return null;
         }
         return text;
     }
 
     /// <summary>A finite number or an explicit null, kept as received (so "1.50" stays "1.50").</summary>
-    private static JsonElement? ReadNumber(JsonElement root, string field, Dictionary<string, string[]> errors)
+    private static void CheckNumber(JsonElement? found, string field, ref Errors errors)
     {
-        if (!root.TryGetProperty(field, out var element))
+        if (found is { ValueKind: not JsonValueKind.Null } element
+            && (element.ValueKind != JsonValueKind.Number || !element.TryGetDouble(out var number) || !double.IsFinite(number)))
         {
-            return null;
+            errors.Add(field, $"'{field}' must be a finite number or null.");
         }
-        if (element.ValueKind == JsonValueKind.Null)
-        {
-            return element;
-        }
-
-        if (element.ValueKind != JsonValueKind.Number || !element.TryGetDouble(out var number) || !double.IsFinite(number))
-        {
-            errors[field] = [$"'{field}' must be a finite number or null."];
-            return null;
-        }
-        return element;
     }
 
     /// <summary>An object, or an explicit null, kept as received.</summary>
-    private static JsonElement? ReadObject(JsonElement root, string field, Dictionary<string, string[]> errors)
+    private static void CheckObject(JsonElement? found, string field, ref Errors errors)
     {
-        if (!root.TryGetProperty(field, out var element))
+        if (found is { ValueKind: not (JsonValueKind.Null or JsonValueKind.Object) })
         {
-            return null;
+            errors.Add(field, $"'{field}' must be a JSON object.");
         }
-        if (element.ValueKind == JsonValueKind.Null)
+    }
+
+    /// <summary>
+    /// The names and rules of one way in. <c>/api/track</c>: the seed's names, fields the model does not name kept as
+    /// sent. The FME SDK's <c>events/bulk</c>: its names, key and time required, nothing else allowed (a field such as
+    /// <c>name</c> would clash with a column of the row).
+    /// </summary>
+    internal sealed class EventShape
+    {
+        public static readonly EventShape Track = new("name", "trafficType", isFmeSdk: false);
+        public static readonly EventShape FmeSdk = new("eventTypeId", "trafficTypeName", isFmeSdk: true);
+
+        private EventShape(string name, string trafficType, bool isFmeSdk)
         {
-            return element;
+            Name = name;
+            TrafficType = trafficType;
+            NameField = System.Text.Encoding.UTF8.GetBytes(name);
+            TrafficTypeField = System.Text.Encoding.UTF8.GetBytes(trafficType);
+            IsFmeSdk = isFmeSdk;
         }
 
-        if (element.ValueKind != JsonValueKind.Object)
-        {
-            errors[field] = [$"'{field}' must be a JSON object."];
-            return null;
-        }
-        return element;
+        public string Name { get; }
+        public string TrafficType { get; }
+        public byte[] NameField { get; }
+        public byte[] TrafficTypeField { get; }
+        public bool IsFmeSdk { get; }
+    }
+
+    /// <summary>Field name → what is wrong with it; nothing is allocated for an event that is valid.</summary>
+    private struct Errors
+    {
+        public Dictionary<string, string[]>? ByField { get; private set; }
+
+        public readonly bool Any => ByField is not null;
+
+        public void Add(string field, params string[] messages) => (ByField ??= [])[field] = messages;
     }
 }
 

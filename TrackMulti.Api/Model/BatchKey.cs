@@ -6,19 +6,21 @@ namespace TrackMulti.Api.Model;
 /// <summary>
 /// The one object-key format. It starts with the seed's <c>events/batch-&lt;UTC time&gt;</c> so existing tooling still
 /// matches, then adds the writing instance and its batch sequence so two batches never share a key — not two flushes
-/// in one millisecond, not two replicas, not two runs of one replica.
+/// in one millisecond, not two replicas, not two runs of one replica. Each stream has its prefix
+/// (<see cref="Streams.PrefixOf"/>); the rest of the key is the same for all.
 /// </summary>
 public static partial class BatchKey
 {
+    /// <summary>The events' prefix (the seed's), where both ways in land.</summary>
     public const string Prefix = "events/";
     public const string Extension = ".ndjson";
 
     /// <example><c>events/batch-2025-10-24T10-30-15-123Z-3f9c2a1b-000042.ndjson</c></example>
-    public static string For(DateTimeOffset sealedAt, string instanceId, long sequence) =>
+    public static string For(string stream, DateTimeOffset sealedAt, string instanceId, long sequence) =>
         string.Create(CultureInfo.InvariantCulture,
-            $"{Prefix}batch-{sealedAt.UtcDateTime:yyyy-MM-dd'T'HH-mm-ss-fff'Z'}-{instanceId}-{sequence:D6}{Extension}");
+            $"{Streams.PrefixOf(stream)}batch-{sealedAt.UtcDateTime:yyyy-MM-dd'T'HH-mm-ss-fff'Z'}-{instanceId}-{sequence:D6}{Extension}");
 
-    /// <summary>Sorts before the key of every batch sealed at or after <paramref name="time"/> (for listing from a time on).</summary>
+    /// <summary>Sorts before the key of every events batch sealed at or after <paramref name="time"/> (for listing from a time on).</summary>
     public static string EarliestAt(DateTimeOffset time) =>
         string.Create(CultureInfo.InvariantCulture, $"{Prefix}batch-{time.UtcDateTime:yyyy-MM-dd'T'HH-mm-ss-fff'Z'}");
 

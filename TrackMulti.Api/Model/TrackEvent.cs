@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Globalization;
+using System.Runtime.InteropServices;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
@@ -7,7 +8,8 @@ namespace TrackMulti.Api.Model;
 
 /// <summary>
 /// The one event model: what a client tracked plus when the Api received it. It is written to S3 as
-/// one NDJSON line in the seed's shape: the received fields, then <c>receivedAt</c>.
+/// one NDJSON line in the seed's shape: the received fields, then <c>receivedAt</c>. Events the FME SDK posted are
+/// the same rows (<c>eventTypeId</c> as <c>name</c>, <c>trafficTypeName</c> as <c>trafficType</c>).
 /// </summary>
 public sealed record TrackEvent
 {
@@ -35,7 +37,14 @@ public sealed record TrackEvent
     [JsonIgnore]
     public double? NumericValue => Value is { ValueKind: JsonValueKind.Number } number ? number.GetDouble() : null;
 
+    /// <summary>
+    /// When the event happened by the client's clock, as received: the FME SDK's milliseconds since the epoch, or
+    /// whatever a <c>/api/track</c> client sent at the top level.
+    /// </summary>
     [JsonPropertyOrder(5)]
+    public JsonElement? Timestamp { get; init; }
+
+    [JsonPropertyOrder(6)]
     [JsonConverter(typeof(IsoMillisecondsConverter))]
     public required DateTimeOffset ReceivedAt { get; init; }
 
@@ -67,12 +76,17 @@ public sealed record TrackEvent
         if (Value is { } value)
         {
             writer.WritePropertyName("value"u8);
-            value.WriteTo(writer);
+            WriteValue(writer, value);
         }
         if (Properties is { } properties)
         {
             writer.WritePropertyName("properties"u8);
-            properties.WriteTo(writer);
+            WriteValue(writer, properties);
+        }
+        if (Timestamp is { } timestamp)
+        {
+            writer.WritePropertyName("timestamp"u8);
+            WriteValue(writer, timestamp);
         }
         Span<byte> receivedAt = stackalloc byte[32];
         ReceivedAt.UtcDateTime.TryFormat(receivedAt, out var length, IsoMillisecondsConverter.Format, CultureInfo.InvariantCulture);
@@ -80,15 +94,62 @@ public sealed record TrackEvent
         foreach (var (name, other) in OtherFields ?? [])
         {
             writer.WritePropertyName(name);
-            other.WriteTo(writer);
+            WriteValue(writer, other);
         }
         writer.WriteEndObject();
         writer.Flush();
         return buffer.WrittenSpan.ToArray();
     }
 
+    /// <summary>
+    /// Writes a value as <see cref="JsonElement.WriteTo"/> does. When its raw text is already what that would write
+    /// (no whitespace between tokens, nothing the writer escapes), it is copied as it is, which costs far less.
+    /// </summary>
+    private static void WriteValue(Utf8JsonWriter writer, JsonElement value)
+    {
+        var raw = JsonMarshal.GetRawUtf8Value(value);
+        if (IsWrittenAsIs(raw))
+        {
+            writer.WriteRawValue(raw, skipInputValidation: true);
+        }
+        else
+        {
+            value.WriteTo(writer);
+        }
+    }
+
+    /// <summary>
+    /// Printable ASCII that the default encoder leaves alone: no control characters or whitespace but the space, no
+    /// escapes, none of the HTML-sensitive characters it escapes, nothing beyond ASCII.
+    /// </summary>
+    private static readonly SearchValues<byte> WrittenAsIs = SearchValues.Create(
+        " !#$%()*,-./0123456789:;=?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[]^_abcdefghijklmnopqrstuvwxyz{|}~\""u8);
+
+    private static bool IsWrittenAsIs(ReadOnlySpan<byte> raw)
+    {
+        if (raw.IndexOfAnyExcept(WrittenAsIs) >= 0)
+        {
+            return false;
+        }
+        // A space is kept inside a string and dropped between tokens; with no escapes, every quote opens or closes one.
+        var inString = false;
+        for (var at = raw.IndexOfAny((byte)' ', (byte)'"'); at >= 0; at = raw.IndexOfAny((byte)' ', (byte)'"'))
+        {
+            if (raw[at] == '"')
+            {
+                inString = !inString;
+            }
+            else if (!inString)
+            {
+                return false;
+            }
+            raw = raw[(at + 1)..];
+        }
+        return true;
+    }
+
     public static TrackEvent FromJsonLine(ReadOnlySpan<byte> line) =>
-        JsonSerializer.Deserialize(line, TrackEventJsonContext.Default.TrackEvent)
+        JsonSerializer.Deserialize(line, RowJsonContext.Default.TrackEvent)
         ?? throw new JsonException("An NDJSON line held null instead of an event.");
 }
 
@@ -108,4 +169,6 @@ public sealed class IsoMillisecondsConverter : JsonConverter<DateTimeOffset>
     PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(TrackEvent))]
-internal sealed partial class TrackEventJsonContext : JsonSerializerContext;
+[JsonSerializable(typeof(Impression))]
+[JsonSerializable(typeof(ImpressionCount))]
+internal sealed partial class RowJsonContext : JsonSerializerContext;

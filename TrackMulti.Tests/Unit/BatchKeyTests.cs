@@ -10,23 +10,33 @@ public sealed class BatchKeyTests
     [Fact]
     public void A_key_starts_with_the_seeds_events_batch_time_form()
     {
-        var key = BatchKey.For(SealedAt, "3f9c2a1b", 42);
+        var key = BatchKey.For(Streams.Track, SealedAt, "3f9c2a1b", 42);
 
         Assert.Equal("events/batch-2025-10-24T10-30-15-123Z-3f9c2a1b-000042.ndjson", key);
         Assert.Matches(new Regex(@"^events/batch-\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}-\d{3}Z"), key);
     }
 
+    [Theory]
+    [InlineData(Streams.Track, "events/")]
+    [InlineData(Streams.SdkEvents, "events/")]
+    [InlineData(Streams.Impressions, "impressions/")]
+    [InlineData(Streams.ImpressionCounts, "impression-counts/")]
+    public void Each_stream_lands_under_its_prefix_in_the_same_key_form(string stream, string prefix)
+    {
+        Assert.Equal($"{prefix}batch-2025-10-24T10-30-15-123Z-3f9c2a1b-000042.ndjson", BatchKey.For(stream, SealedAt, "3f9c2a1b", 42));
+    }
+
     [Fact]
     public void Two_batches_sealed_in_the_same_millisecond_get_different_keys()
     {
-        Assert.NotEqual(BatchKey.For(SealedAt, "a", 1), BatchKey.For(SealedAt, "a", 2));
-        Assert.NotEqual(BatchKey.For(SealedAt, "a", 1), BatchKey.For(SealedAt, "b", 1));
+        Assert.NotEqual(BatchKey.For(Streams.Track, SealedAt, "a", 1), BatchKey.For(Streams.Track, SealedAt, "a", 2));
+        Assert.NotEqual(BatchKey.For(Streams.Track, SealedAt, "a", 1), BatchKey.For(Streams.Track, SealedAt, "b", 1));
     }
 
     [Fact]
     public void Keys_of_one_instance_sort_in_sealing_order()
     {
-        var keys = Enumerable.Range(1, 120).Select(i => BatchKey.For(SealedAt, "a", i)).ToList();
+        var keys = Enumerable.Range(1, 120).Select(i => BatchKey.For(Streams.Track, SealedAt, "a", i)).ToList();
 
         Assert.Equal(keys, keys.Order(StringComparer.Ordinal));
     }
@@ -36,9 +46,9 @@ public sealed class BatchKeyTests
     {
         var bound = BatchKey.EarliestAt(SealedAt);
 
-        Assert.True(string.CompareOrdinal(bound, BatchKey.For(SealedAt, "0", 1)) < 0);
-        Assert.True(string.CompareOrdinal(bound, BatchKey.For(SealedAt.AddMilliseconds(1), "a", 1)) < 0);
-        Assert.True(string.CompareOrdinal(bound, BatchKey.For(SealedAt.AddMilliseconds(-1), "zzzz", 999999)) > 0);
+        Assert.True(string.CompareOrdinal(bound, BatchKey.For(Streams.Track, SealedAt, "0", 1)) < 0);
+        Assert.True(string.CompareOrdinal(bound, BatchKey.For(Streams.Track, SealedAt.AddMilliseconds(1), "a", 1)) < 0);
+        Assert.True(string.CompareOrdinal(bound, BatchKey.For(Streams.Track, SealedAt.AddMilliseconds(-1), "zzzz", 999999)) > 0);
     }
 
     [Fact]
@@ -46,7 +56,7 @@ public sealed class BatchKeyTests
     {
         var local = new DateTimeOffset(2025, 10, 24, 12, 30, 15, 123, TimeSpan.FromHours(2));
 
-        Assert.Equal(BatchKey.For(SealedAt, "a", 1), BatchKey.For(local, "a", 1));
+        Assert.Equal(BatchKey.For(Streams.Track, SealedAt, "a", 1), BatchKey.For(Streams.Track, local, "a", 1));
     }
 
     [Fact]

@@ -48,7 +48,8 @@ internal sealed class BatchingHost : IAsyncDisposable
     public RecordingBatchStore Store { get; } = new();
 
     public IServiceProvider Services => _host!.Services;
-    public BatchWriter Writer => Services.GetRequiredService<BatchWriter>();
+    public BatchWriter Writer => Services.GetRequiredService<Batches>().Track;
+    public Batches Batches => Services.GetRequiredService<Batches>();
     public S3Sink Uploads => Services.GetRequiredService<S3Sink>();
     public SpoolLog Spool => Services.GetRequiredService<SpoolLog>();
 

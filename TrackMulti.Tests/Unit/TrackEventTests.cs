@@ -91,16 +91,45 @@ public sealed class TrackEventTests
         Assert.Contains(expected, Assert.Single(read.FieldErrors[field]));
     }
 
+    /// <summary>FME counts properties in UTF-16 characters however they are spelled: raw ASCII, multi-byte UTF-8 or escaped.</summary>
+    [Theory]
+    [InlineData("x", "x")]
+    [InlineData("\u00e9", "é")]        // 2 UTF-8 bytes, 1 character
+    [InlineData("\\u00e9", "é")]      // escaped in the JSON text
+    [InlineData("\ud83d\ude00", "😀")]   // 4 UTF-8 bytes, 2 characters
+    public void Properties_are_measured_in_characters_as_FME_counts_them(string spelling, string character)
+    {
+        // 1 KB + 2 × 2 ("ss") + 2 × 15870 characters is exactly FME's 32 KB; one character more is over.
+        var characters = 15870 / character.Length;
+        string Body(int extra) => $$$"""{"name":"a","properties":{"ss":"{{{string.Concat(Enumerable.Repeat(spelling, characters))}}}{{{new string('x', extra)}}}"}}""";
+
+        Assert.NotNull(Read(Body(0)).Line);
+        Assert.Contains("properties", Read(Body(1)).FieldErrors!.Keys);
+        Assert.NotNull(Read(Body(0).Replace("\"ss\"", "\"s\\u0073\"")).Line);   // the name escaped
+    }
+
+    [Fact]
+    public void Whitespace_between_tokens_is_not_stored_and_whitespace_in_strings_is()
+    {
+        var pretty = Read("""{ "name" : "a" , "value" : 1 , "properties" : { "s" : "x  y" } , "o" : [ 1 , { "p q" : "r" } ] }""".Replace(" , ", " ,\r\n\t"));
+
+        Assert.Equal(
+            Encoding.UTF8.GetString(Read("""{"name":"a","value":1,"properties":{"s":"x  y"},"o":[1,{"p q":"r"}]}""").Line!),
+            Encoding.UTF8.GetString(pretty.Line!));
+    }
+
     [Theory]
     [InlineData("""{"name":"a"}""")]
     [InlineData("""{"trafficType":"Account","name":"b.c:d","key":" k ","value":-1.25e3,"properties":{"s":"<é & \u00e9 \"q\">","n":null,"t":true}}""")]
     [InlineData("""{"name":"a","value":null,"properties":null,"zeta":[1,{"x":"\ud83d\ude00"}],"alpha":"ünï"}""")]
+    [InlineData("""{"name":"a","properties":{"k !#$%()*,-./:;=?@[]^_{|}~":" !#$%()*,-./09:;=?@AZ[]^_az{|}~"},"o":[true,null,{"a b":-0.5e-3}]}""")]
+    [InlineData("""{"name":"a","properties":{"s":"&'+<>`\\\"\/\b\f\n\r\t\u0001\u007f"}}""")]
     public void The_line_written_by_hand_is_byte_for_byte_what_the_serializer_writes_of_the_model(string json)
     {
         var model = TrackEvent.FromJsonLine(Read(json).Line!);
 
         Assert.Equal(
-            Encoding.UTF8.GetString(JsonSerializer.SerializeToUtf8Bytes(model, TrackEventJsonContext.Default.TrackEvent)),
+            Encoding.UTF8.GetString(JsonSerializer.SerializeToUtf8Bytes(model, RowJsonContext.Default.TrackEvent)),
             Encoding.UTF8.GetString(model.ToJsonLine()));
     }
 }

@@ -26,7 +26,7 @@ public sealed record FmeEvent(
     /// <summary>The event's own time when it carries one (<c>timestamp</c>: milliseconds or an ISO time), else when it arrived.</summary>
     private static long TimestampOf(TrackEvent row)
     {
-        if (row.OtherFields?.GetValueOrDefault("timestamp") is { } own)
+        if (row.Timestamp is { } own)
         {
             if (own.ValueKind == JsonValueKind.Number && own.TryGetInt64(out var milliseconds) && milliseconds > 0)
             {
@@ -46,4 +46,6 @@ public sealed record FmeEvent(
     PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(List<FmeEvent>))]
+[JsonSerializable(typeof(List<FmeImpressionGroup>))]
+[JsonSerializable(typeof(FmeImpressionCounts))]
 internal sealed partial class FmeJsonContext : JsonSerializerContext;

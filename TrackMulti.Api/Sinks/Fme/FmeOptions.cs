@@ -64,14 +64,21 @@ public sealed class FmeOptions
     /// <summary>The key the sink sends: the server-side key when set, else the client-side one.</summary>
     public string? Key => ServerKey is { Length: > 0 } server ? server : ApiKey is { Length: > 0 } client ? client : null;
 
+    /// <summary>
+    /// The keys an FME SDK may post to <c>/fme/api</c> with: the configured ones, not the offline <c>localhost</c>.
+    /// Whatever <c>FME_FORWARD</c> says, what the SDK posts lands in S3.
+    /// </summary>
+    public IReadOnlyList<string> SdkKeys =>
+        [.. new[] { ApiKey, ServerKey }.OfType<string>().Where(key => key.Length > 0 && key != LocalhostKey)];
+
     /// <summary>Why nothing is forwarded, or null when the sink runs.</summary>
     public string? OffBecause => Forward == FmeForward.Off ? "FME_FORWARD is off"
         : Key is null ? "no FME key is set (HARNESS_FME_SERVER_KEY or HARNESS_FME_API_KEY)"
         : Key == LocalhostKey ? "the FME key is 'localhost' (the SDK's offline mode)"
         : null;
 
-    /// <summary>The streams the sink takes: the FME SDK's own (none yet), and with <c>all</c> tracked events too.</summary>
-    public bool Takes(string stream) => Forward == FmeForward.All && stream == Streams.Track;
+    /// <summary>The streams the sink takes: what came through the FME SDK's endpoints, and with <c>all</c> tracked events too.</summary>
+    public bool Takes(string stream) => Streams.IsFromFmeSdk(stream) || (Forward == FmeForward.All && stream == Streams.Track);
 
     public TimeSpan PauseAfter(int failedRounds) => DeliveryPipeline.PauseAfter(failedRounds, PauseMaxSeconds);
 }

@@ -13,8 +13,9 @@ using TrackMulti.Api.Telemetry;
 namespace TrackMulti.Api.Sinks.Fme;
 
 /// <summary>
-/// Forwards the events of the streams <c>FME_FORWARD</c> names to FME's <c>POST /events/bulk</c>, in Split's shape,
-/// at most <see cref="MaxEventsPerPost"/> per post, with the server's key. Progress is acknowledged after every post,
+/// Forwards the streams <c>FME_FORWARD</c> names to FME's events API, in Split's shapes (<see cref="FmePost"/>):
+/// events to <c>/events/bulk</c>, impressions to <c>/testImpressions/bulk</c>, counts to <c>/testImpressions/count</c>,
+/// at most <see cref="MaxEventsPerPost"/> rows per post, with the server's key. Progress is acknowledged after every post,
 /// so a crash sends again at most the post that was in flight: delivery to FME is at-least-once (its API has no
 /// idempotency key). FME being down never holds back S3: its backlog waits in the spool up to
 /// <c>FME_MAX_BACKLOG_BYTES</c>, past which the oldest is dropped for FME alone and logged with the S3 keys that hold it.
@@ -67,8 +68,7 @@ public sealed class FmeSink : Sink
     protected override async Task DeliverAsync(SealedSegment segment, CancellationToken cancellationToken)
     {
         var done = Cursor.EventsDone(segment);
-        var post = new List<FmeEvent>(MaxEventsPerPost);
-        var postBytes = 0;
+        var post = FmePost.For(segment.Stream);
         var index = 0;
         var withoutKey = 0;
         await using var content = Cursor.OpenRead(segment);
@@ -78,24 +78,17 @@ public sealed class FmeSink : Sink
             {
                 continue;
             }
-            switch (Read(line, segment))
+            if (Add(post, line, segment) == Row.WithoutKey)
             {
-                case (true, { } fmeEvent):
-                    post.Add(fmeEvent);
-                    postBytes += line.Length;
-                    break;
-                case (true, null):
-                    withoutKey++;
-                    break;
+                withoutKey++;
             }
-            if (post.Count == MaxEventsPerPost || postBytes >= MaxBytesPerPost)
+            if (post.Count == MaxEventsPerPost || post.Bytes >= MaxBytesPerPost)
             {
                 if (!await PostAsync(segment, post, index, cancellationToken))
                 {
                     return; // dropped for FME while it was being sent
                 }
                 post.Clear();
-                postBytes = 0;
             }
         }
         if (post.Count > 0)
@@ -113,24 +106,26 @@ public sealed class FmeSink : Sink
         new(FmeFaults.Reason(exception), FmeFaults.Describe(exception), FmeFaults.IsTransient(exception));
 
     /// <summary>One round of attempts at one post; then its events count as done. False when the segment was dropped meanwhile.</summary>
-    private async Task<bool> PostAsync(SealedSegment segment, List<FmeEvent> events, int eventsDoneAfter, CancellationToken cancellationToken)
+    private async Task<bool> PostAsync(SealedSegment segment, FmePost post, int eventsDoneAfter, CancellationToken cancellationToken)
     {
-        var body = JsonSerializer.SerializeToUtf8Bytes(events, FmeJsonContext.Default.ListFmeEvent);
+        var body = post.Body();
+        var count = post.Count;
         using (var span = TrackTracing.StartDelivery(TrackTracing.FmePostSpanName, segment.Origins))
         {
-            span?.SetTag("trackmulti.fme.events", events.Count);
+            span?.SetTag("trackmulti.fme.events", count);
+            span?.SetTag("trackmulti.fme.endpoint", post.Path);
             span?.SetTag("trackmulti.batch.key", segment.Key);
             try
             {
-                await _pipeline.ExecuteAsync(async ct => await SendAsync(body, ct), cancellationToken);
+                await _pipeline.ExecuteAsync(async ct => await SendAsync(post, body, ct), cancellationToken);
             }
             catch (Exception ex) when (FmeFaults.IsRejected(ex) && !cancellationToken.IsCancellationRequested)
             {
                 // Sending the same events again cannot succeed: report it loudly and go on (they stay in S3).
                 span?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, FmeFaults.Reason(ex));
-                _logger.LogError(ex, "FME refused {Events} events of {Key}; they are not forwarded (they stay in S3 under that key)",
-                    events.Count, segment.Key);
-                Dropped(events.Count, "rejected", $"{FmeFaults.Describe(ex)} for {events.Count} events of {segment.Key} (in S3)");
+                _logger.LogError(ex, "FME refused {Events} rows of {Key}; they are not forwarded (they stay in S3 under that key)",
+                    count, segment.Key);
+                Dropped(count, "rejected", $"{FmeFaults.Describe(ex)} for {count} rows of {segment.Key} (in S3)");
                 return Cursor.Acknowledge(segment, eventsDoneAfter);
             }
             catch (Exception ex)
@@ -139,17 +134,18 @@ public sealed class FmeSink : Sink
                 throw;
             }
         }
-        _metrics.Delivered(SinkName, events.Count);
+        _metrics.Delivered(SinkName, count);
         return Cursor.Acknowledge(segment, eventsDoneAfter);
     }
 
-    private async Task SendAsync(byte[] body, CancellationToken cancellationToken)
+    private async Task SendAsync(FmePost post, byte[] body, CancellationToken cancellationToken)
     {
         try
         {
-            using var request = new HttpRequestMessage(HttpMethod.Post, "events/bulk") { Content = new ByteArrayContent(body) };
+            using var request = new HttpRequestMessage(HttpMethod.Post, post.Path) { Content = new ByteArrayContent(body) };
             request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
             request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", _key);
+            post.AddHeaders(request);
             using var response = await _http.SendAsync(request, cancellationToken);
             if (!response.IsSuccessStatusCode)
             {
@@ -173,19 +169,21 @@ public sealed class FmeSink : Sink
         Dropped(drop.Events, "backlog_full", $"{drop.Events} events of {drop.Segment.Key} (in S3)");
     }
 
-    /// <summary>The row as FME takes it (null without a key); not readable when it is no event row at all.</summary>
-    private (bool Readable, FmeEvent? Event) Read(byte[] line, SealedSegment segment)
+    private enum Row { Added, WithoutKey, Unreadable }
+
+    /// <summary>Adds the row to the post; one that is no row of its stream at all is passed over, loudly.</summary>
+    private Row Add(FmePost post, byte[] line, SealedSegment segment)
     {
         try
         {
-            return (true, FmeEvent.From(TrackEvent.FromJsonLine(line)));
+            return post.Add(line) ? Row.Added : Row.WithoutKey;
         }
         catch (JsonException ex)
         {
             // The Api writes every row itself, so this came from elsewhere; it must not stop the sink.
-            _logger.LogWarning(ex, "A row of {Key} is not an event; it is not forwarded to FME", segment.Key);
-            Dropped(1, "unreadable", $"a row of {segment.Key} is not an event");
-            return (false, null);
+            _logger.LogWarning(ex, "A row of {Key} is not a {Stream} row; it is not forwarded to FME", segment.Key, segment.Stream);
+            Dropped(1, "unreadable", $"a row of {segment.Key} is not a {segment.Stream} row");
+            return Row.Unreadable;
         }
     }
 
