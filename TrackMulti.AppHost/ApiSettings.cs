@@ -2,6 +2,9 @@ namespace TrackMulti.AppHost;
 
 public static class ApiSettings
 {
+    /// <summary>The Web's settings passed on unchanged when they are configured.</summary>
+    public static readonly string[] WebPassedThrough = ["WEB_RATE_LIMIT_PER_SECOND", "TRACK_MODE", "FME_SDK_URL", "FME_DEMO_FLAG"];
+
     /// <summary>Api settings the AppHost passes on unchanged when they are configured (environment, arguments or .env).</summary>
     public static readonly string[] PassedThrough =
     [

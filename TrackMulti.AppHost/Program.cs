@@ -54,7 +54,7 @@ var web = builder.AddProject<Projects.TrackMulti_Web>("web")
     .WithEnvironment("HARNESS_FME_API_KEY", fmeApiKey)
     .WithEnvironment("INGEST_API_KEY", ingestApiKey)
     .WithEnvironment("ADMIN_API_KEY", adminApiKey)
-    .WithPassThroughSettings(builder.Configuration, ["WEB_RATE_LIMIT_PER_SECOND"])
+    .WithPassThroughSettings(builder.Configuration, ApiSettings.WebPassedThrough)
     .WithExternalHttpEndpoints()
     .WithHealthEndpoints();
 

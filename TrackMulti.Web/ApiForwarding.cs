@@ -6,10 +6,11 @@ using Yarp.ReverseProxy.Transforms;
 namespace TrackMulti.Web;
 
 /// <summary>
-/// The browser talks only to this origin. The Api calls the page makes (and <c>/api/batch</c>) are forwarded to the Api, found by service
-/// discovery (<c>http://api</c>); nothing else under <c>/api</c> is. The Api's keys are added here, on the server
-/// (<c>INGEST_API_KEY</c> for track, <c>ADMIN_API_KEY</c> for flush and the object list), after dropping whatever key a
-/// browser sent. Each browser (address) has its own rate limit, and a flush must carry the page's header, which a
+/// The browser talks only to this origin. The Api calls the page makes (and <c>/api/batch</c>), and the FME SDK's
+/// posts under <c>/fme/api</c>, are forwarded to the Api, found by service discovery (<c>http://api</c>); nothing else
+/// under <c>/api</c> is. The Api's keys are added here, on the server
+/// (<c>INGEST_API_KEY</c> for track and the SDK's posts, <c>ADMIN_API_KEY</c> for flush and the object list), after
+/// dropping whatever Api key a browser sent. Each browser (address) has its own rate limit, and a flush must carry the page's header, which a
 /// cross-site form cannot send.
 /// </summary>
 public static class ApiForwarding
@@ -40,13 +41,17 @@ public static class ApiForwarding
             ["flush"] = configuration["ADMIN_API_KEY"],
             ["objects"] = configuration["ADMIN_API_KEY"],
             ["status"] = null,
+            ["fme"] = configuration["INGEST_API_KEY"],
         };
+        // The FME SDK's posts keep their Authorization (the SDK key, which the Api checks); beacons carry it in the body.
+        var keepsAuthorization = new HashSet<string> { "fme" };
 
         builder.Services.AddReverseProxy()
             .LoadFromMemory(
                 [
                     Route("track", "/api/track", "POST", BrowserPolicy),
                     Route("batch", "/api/batch", "POST", BrowserPolicy),
+                    Route("fme", "/fme/api/{**rest}", "POST", BrowserPolicy),
                     Route("status", "/api/status", "GET", null),
                     Route("objects", "/api/objects", "GET", BrowserPolicy),
                     Route("flush", "/api/flush", "POST", FlushPolicy) with
@@ -68,10 +73,14 @@ public static class ApiForwarding
             .AddTransforms(transforms =>
             {
                 var key = keys.GetValueOrDefault(transforms.Route.RouteId);
+                var keepAuthorization = keepsAuthorization.Contains(transforms.Route.RouteId);
                 transforms.AddRequestTransform(context =>
                 {
                     var headers = context.ProxyRequest.Headers;
-                    headers.Remove("Authorization");
+                    if (!keepAuthorization)
+                    {
+                        headers.Remove("Authorization");
+                    }
                     headers.Remove(ApiKeyHeader);
                     headers.Remove(ClientHeader);
                     if (!string.IsNullOrEmpty(key))

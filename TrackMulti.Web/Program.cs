@@ -4,6 +4,8 @@ var builder = WebApplication.CreateBuilder(args);
 
 builder.AddServiceDefaults();
 builder.Services.AddRazorPages();
+builder.Services.AddOptions<PageOptions>().Bind(builder.Configuration).ValidateDataAnnotations().ValidateOnStart();
+builder.Services.AddSingleton<Microsoft.Extensions.Options.IValidateOptions<PageOptions>, PageOptionsValidator>();
 builder.AddApiForwarding();
 
 var app = builder.Build();

@@ -180,19 +180,23 @@ public sealed record Refusal(Rejection Rejection, string Detail, IReadOnlyDictio
 {
     public ProblemHttpResult Problem(HttpResponse response)
     {
-        SetRetryAfter(response);
+        SetHeaders(response);
         return Rejection.Problem(Detail);
     }
 
     /// <summary>Problem details with <c>errors</c> by field (<see cref="Errors"/> is set).</summary>
     public ValidationProblem Validation(HttpResponse response)
     {
-        SetRetryAfter(response);
+        SetHeaders(response);
         return TypedResults.ValidationProblem(Errors!, detail: Detail, type: Rejection.Type, title: Rejection.Title);
     }
 
-    private void SetRetryAfter(HttpResponse response)
+    private void SetHeaders(HttpResponse response)
     {
+        if (Rejection.Status == StatusCodes.Status401Unauthorized)
+        {
+            response.Headers.WWWAuthenticate = "Bearer";
+        }
         if (RetryAfter is { } wait)
         {
             response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(wait.TotalSeconds)).ToString(CultureInfo.InvariantCulture);

@@ -53,11 +53,15 @@ public static class FmeSdkReader
             string? token = null;
             if (beacon)
             {
-                if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("entries", out var entries))
+                if (root.ValueKind != JsonValueKind.Object)
                 {
                     return new(BatchReadResult.Malformed("A beacon is a JSON object with 'entries' and 'token'."), null);
                 }
                 token = root.TryGetProperty("token", out var sent) && sent.ValueKind == JsonValueKind.String ? sent.GetString() : null;
+                if (!root.TryGetProperty("entries", out var entries))
+                {
+                    return new(BatchReadResult.Malformed("A beacon is a JSON object with 'entries' and 'token'."), token);
+                }
                 root = entries;
             }
             if (root.ValueKind != kind)

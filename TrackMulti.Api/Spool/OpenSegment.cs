@@ -114,11 +114,12 @@ internal sealed class OpenSegment : IDisposable
         _stream.Flush(flushToDisk: true);
     }
 
-    /// <summary>Closes the finished segment and moves it to <c>sealed/</c> under the same name (the key is kept).</summary>
-    public void MoveToSealed(SpoolDirectory spool)
+    /// <summary>Closes the finished segment and moves it to <c>sealed/</c> at its place in the log (the key is kept).</summary>
+    public void MoveToSealed(SpoolDirectory spool, long sequence)
     {
         _stream.Dispose();
-        File.Move(Path, spool.SealedPath(Id.Sequence, Id.Stream, Id.Key));
+        spool.ReserveSequence(sequence); // a restart must never hand out a place before it again
+        File.Move(Path, spool.SealedPath(sequence, Id.Stream, Id.Key));
         DirectorySync.Flush(spool.SealedDirectory);
     }
 

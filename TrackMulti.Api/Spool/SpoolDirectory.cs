@@ -108,23 +108,44 @@ public sealed class SpoolDirectory
 
     /// <summary>
     /// Makes the spool consistent after any stop, clean or not: every open segment is cut back to its last complete,
-    /// well-formed line (the rest was never acknowledged) and sealed under the name it had; then every sealed
-    /// segment is returned, oldest first, with every sink's cursor.
+    /// well-formed line (the rest was never acknowledged) and sealed under its key, after every segment sealed before
+    /// (a later sequence); then every sealed segment is returned, oldest first, with every sink's cursor.
     /// </summary>
     public SpoolRecovery Recover(ILogger logger)
     {
         var lastSequence = ReadLastSequence();
-
-        foreach (var path in Directory.GetFiles(OpenDirectory).Order(StringComparer.Ordinal))
+        var sealedKeys = new HashSet<(string Stream, string Key)>();
+        foreach (var path in Directory.GetFiles(SealedDirectory))
         {
-            var name = Path.GetFileName(path);
-            if (!TryParseFileName(name, out var sequence, out _, out _))
+            if (TryParseFileName(Path.GetFileName(path), out var sequence, out var stream, out var key))
             {
-                logger.LogWarning("Ignoring {File} in the spool's open folder: not a segment name", name);
+                lastSequence = Math.Max(lastSequence, sequence);
+                sealedKeys.Add((stream, key));
+            }
+        }
+        var open = new List<(string Path, long Sequence, string Stream, string Key)>();
+        foreach (var path in Directory.GetFiles(OpenDirectory))
+        {
+            if (!TryParseFileName(Path.GetFileName(path), out var sequence, out var stream, out var key))
+            {
+                logger.LogWarning("Ignoring {File} in the spool's open folder: not a segment name", Path.GetFileName(path));
                 continue;
             }
             lastSequence = Math.Max(lastSequence, sequence);
+            open.Add((path, sequence, stream, key));
+        }
 
+        foreach (var (path, _, stream, key) in open.OrderBy(o => o.Sequence))
+        {
+            var name = Path.GetFileName(path);
+            if (sealedKeys.Contains((stream, key)))
+            {
+                // A power cut right after a seal's rename can leave the file in both folders (open/ is not synced
+                // after it, and without a journal the rename is not atomic). The sealed copy was finished and synced
+                // before the rename, so it stands.
+                File.Delete(path);
+                continue;
+            }
             var (validLength, tornLength) = TruncateToValidLines(path);
             if (tornLength > 0)
             {
@@ -137,10 +158,8 @@ public sealed class SpoolDirectory
                 File.Delete(path);
                 continue;
             }
-            // A power cut right after a seal's rename can leave the name in both folders (open/ is not synced after
-            // it, and without a journal the rename is not atomic). A sequence is written once, so both are this
-            // segment, and the copy just checked stands.
-            File.Move(path, Path.Combine(SealedDirectory, name), overwrite: true);
+            ReserveSequence(++lastSequence);
+            File.Move(path, SealedPath(lastSequence, stream, key));
         }
         DirectorySync.Flush(SealedDirectory);
         DirectorySync.Flush(OpenDirectory);
@@ -153,7 +172,6 @@ public sealed class SpoolDirectory
                 logger.LogWarning("Ignoring {File} in the spool's sealed folder: not a segment name", path);
                 continue;
             }
-            lastSequence = Math.Max(lastSequence, sequence);
             var (events, bytes) = CountLines(path);
             segments.Add(new SealedSegment(sequence, key, stream, events, bytes, File.GetLastWriteTimeUtc(path)));
         }

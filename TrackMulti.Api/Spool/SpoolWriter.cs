@@ -8,11 +8,12 @@ namespace TrackMulti.Api.Spool;
 /// arrived meanwhile (group commit), and only then tells each chunk's waiters. Because the producer keeps gathering
 /// while this thread waits for the disk, an fsync never stalls intake. Seals run here too, in order with the chunks,
 /// so a segment is renamed only after everything in it is durable, and a sealed segment is handed to
-/// <see cref="SpoolLog"/>, which offers it to the sinks.
+/// <see cref="SpoolLog"/>, which offers it to the sinks. Each stream has a segment open at a time; a segment's place
+/// in the log (its sequence) is given when it is sealed, so the log is in the order of seals.
 /// </summary>
 public sealed class SpoolWriter
 {
-    private readonly Channel<SpoolWork> _work = Channel.CreateUnbounded<SpoolWork>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+    private readonly Channel<SpoolWork> _work = Channel.CreateUnbounded<SpoolWork>(new UnboundedChannelOptions { SingleReader = true });
     private readonly List<IAppendWaiter> _written = [];
     private readonly List<IAppendWaiter> _durable = [];
     private readonly SpoolDirectory _directory;
@@ -20,10 +21,10 @@ public sealed class SpoolWriter
     private readonly TimeSpan? _syncInterval;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
-    private OpenSegment? _segment;
-    private bool _unsynced;
+    private readonly Dictionary<SegmentId, OpenSegment> _segments = [];
+    private readonly HashSet<OpenSegment> _unsynced = [];
+    private readonly Dictionary<string, long> _roomHints = []; // per stream, the last sealed segment's size: the next one's first room
     private long _lastSync;
-    private long _roomHint = OpenSegment.DefaultRoom; // the last sealed segment's size: the next one's first room
     private string? _fault;
     private int _openEvents;
     private Task _run = Task.CompletedTask;
@@ -41,7 +42,7 @@ public sealed class SpoolWriter
     /// seal): intake stops and the liveness check fails, so the Api is restarted and recovery repairs the spool.</summary>
     public string? Fault => Volatile.Read(ref _fault);
 
-    /// <summary>Events written to the open segment (durable or about to be); read from any thread.</summary>
+    /// <summary>Events written to the open segments (durable or about to be); read from any thread.</summary>
     public int OpenEvents => Volatile.Read(ref _openEvents);
 
     /// <summary>Writes <paramref name="chunk"/> after everything posted before it.</summary>
@@ -87,7 +88,7 @@ public sealed class SpoolWriter
                     // Answered once the OS has it; the flush to disk follows within the interval.
                     _durable.AddRange(_written);
                     _written.Clear();
-                    if (_unsynced && _time.GetElapsedTime(_lastSync) >= _syncInterval)
+                    if (_unsynced.Count > 0 && _time.GetElapsedTime(_lastSync) >= _syncInterval)
                     {
                         SyncWritten();
                     }
@@ -99,7 +100,10 @@ public sealed class SpoolWriter
         finally
         {
             // Whatever is still open stays in open/ and is sealed by recovery on the next start.
-            _segment?.Dispose();
+            foreach (var segment in _segments.Values)
+            {
+                segment.Dispose();
+            }
         }
     }
 
@@ -112,7 +116,7 @@ public sealed class SpoolWriter
             return ready.Result;
         }
         var waiting = ready.AsTask();
-        if (_syncInterval is { } interval && _unsynced)
+        if (_syncInterval is { } interval && _unsynced.Count > 0)
         {
             var due = interval - _time.GetElapsedTime(_lastSync);
             if (due <= TimeSpan.Zero || !waiting.Wait(due))
@@ -125,22 +129,22 @@ public sealed class SpoolWriter
 
     private void Write(SpoolChunk chunk)
     {
+        OpenSegment? segment = null;
         try
         {
             if (Fault is { } fault)
             {
                 throw new SpoolWriteException(fault);
             }
-            if (_segment?.Id != chunk.Segment)
+            if (!_segments.TryGetValue(chunk.Segment, out segment))
             {
-                // The previous segment was sealed (or its seal failed and it waits for recovery): start this one.
-                _segment?.Dispose();
-                _segment = OpenSegment.Create(_directory, chunk.Segment, _roomHint);
+                segment = OpenSegment.Create(_directory, chunk.Segment, _roomHints.GetValueOrDefault(chunk.Segment.Stream, OpenSegment.DefaultRoom));
+                _segments.Add(chunk.Segment, segment);
             }
-            _segment.Write(chunk.Lines, chunk.Events);
+            segment.Write(chunk.Lines, chunk.Events);
             _written.AddRange(chunk.Waiters);
-            _unsynced = true;
-            Volatile.Write(ref _openEvents, _segment.Events);
+            _unsynced.Add(segment);
+            Volatile.Write(ref _openEvents, _openEvents + chunk.Events);
         }
         catch (Exception ex)
         {
@@ -152,9 +156,9 @@ public sealed class SpoolWriter
             {
                 waiter.OnRefused(refusal);
             }
-            if (_segment is { IsBroken: true })
+            if (segment is { IsBroken: true })
             {
-                SetFault($"Segment {_segment.Id.Key} could not be rolled back after a failed write.");
+                SetFault($"Segment {segment.Id.Key} could not be rolled back after a failed write.");
             }
         }
     }
@@ -167,21 +171,22 @@ public sealed class SpoolWriter
         }
 
         SealedSegment? sealedSegment = null;
-        if (seal.Segment is { } planned && _segment?.Id == planned && Fault is null)
+        if (seal.Segment is { } planned && _segments.TryGetValue(planned, out var segment) && Fault is null)
         {
-            var segment = _segment;
             // One sync makes the last lines durable and fixes the file's final size; after it the file is final.
-            if (SyncWritten(sealing: true))
+            if (SyncWritten(sealing: segment))
             {
-                _segment = null;
-                Volatile.Write(ref _openEvents, 0);
+                _segments.Remove(planned);
+                Volatile.Write(ref _openEvents, _openEvents - segment.Events);
                 try
                 {
                     if (segment.Events > 0)
                     {
-                        _roomHint = segment.Bytes;
-                        segment.MoveToSealed(_directory);
-                        sealedSegment = new SealedSegment(planned.Sequence, planned.Key, planned.Stream, segment.Events, segment.Bytes, _time.GetUtcNow())
+                        _roomHints[planned.Stream] = segment.Bytes;
+                        // Its place in the log: after every segment sealed before it, whichever stream.
+                        var sequence = _log.NextSequence();
+                        segment.MoveToSealed(_directory, sequence);
+                        sealedSegment = new SealedSegment(sequence, planned.Key, planned.Stream, segment.Events, segment.Bytes, _time.GetUtcNow())
                         {
                             Origins = seal.Origins,
                         };
@@ -220,17 +225,21 @@ public sealed class SpoolWriter
     }
 
     /// <summary>
-    /// One sync for everything written since the last; those waiters become acknowledgeable. When
-    /// <paramref name="sealing"/>, the sync also cuts the segment's room (and runs even with nothing new written).
-    /// False when the sync failed: the spool is faulted and those waiters are refused.
+    /// One sync of each segment written since the last; those waiters become acknowledgeable. With
+    /// <paramref name="sealing"/>, that segment's sync also cuts its room (and runs even with nothing new written).
+    /// False when a sync failed: the spool is faulted and those waiters are refused.
     /// </summary>
-    private bool SyncWritten(bool sealing = false)
+    private bool SyncWritten(OpenSegment? sealing = null)
     {
-        if ((_unsynced || sealing) && _segment is { } segment)
+        if (sealing is not null)
+        {
+            _unsynced.Add(sealing);
+        }
+        foreach (var segment in _unsynced)
         {
             try
             {
-                if (sealing)
+                if (segment == sealing)
                 {
                     segment.Finish();
                 }
@@ -250,17 +259,17 @@ public sealed class SpoolWriter
                     waiter.OnRefused(refusal);
                 }
                 _written.Clear();
-                _unsynced = false;
-                if (sealing)
+                _unsynced.Clear();
+                if (sealing is not null)
                 {
                     // Closed now, so recovery can open it; it stays in open/.
-                    segment.Dispose();
-                    _segment = null;
+                    sealing.Dispose();
+                    _segments.Remove(sealing.Id);
                 }
                 return false;
             }
         }
-        _unsynced = false;
+        _unsynced.Clear();
         _lastSync = _time.GetTimestamp();
         _durable.AddRange(_written);
         _written.Clear();

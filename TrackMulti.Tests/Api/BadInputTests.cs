@@ -13,6 +13,7 @@ public sealed class KeyedApiFixture : IAsyncLifetime
     public const string Bucket = "bad-input";
     public const string IngestKey = "ingest-key-0123456789abcdef0123456789";
     public const string AdminKey = "admin-key-0123456789abcdef01234567890";
+    public const string FmeKey = "fme-sdk-key-0123456789abcdefghijklmn";
 
     private S3rverBucket _bucket = null!;
 
@@ -21,7 +22,9 @@ public sealed class KeyedApiFixture : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _bucket = await S3rverBucket.StartAsync(Bucket);
-        Api = await _bucket.StartApiAsync(("INGEST_API_KEY", IngestKey), ("ADMIN_API_KEY", AdminKey));
+        // The FME key lets the FME SDK post to /fme/api; nothing is forwarded to FME from here.
+        Api = await _bucket.StartApiAsync(("INGEST_API_KEY", IngestKey), ("ADMIN_API_KEY", AdminKey),
+            ("HARNESS_FME_API_KEY", FmeKey), ("FME_FORWARD", "off"));
     }
 
     public async Task DisposeAsync()
@@ -46,6 +49,11 @@ public sealed class BadInputTests(KeyedApiFixture fixture) : IClassFixture<Keyed
     private const string MediaType = "urn:trackmulti:problem:unsupported-media-type";
     private const string MissingKey = "urn:trackmulti:problem:missing-api-key";
     private const string WrongKey = "urn:trackmulti:problem:wrong-api-key";
+    private const string MissingSdkKey = "urn:trackmulti:problem:missing-sdk-key";
+    private const string WrongSdkKey = "urn:trackmulti:problem:wrong-sdk-key";
+    private const string Beacon = "text/plain;charset=UTF-8";
+    private const string SdkEvent = """{"eventTypeId":"probe_event","trafficTypeName":"user","value":0,"timestamp":1796109259152,"key":"user-1","properties":{"n":0}}""";
+    private const string SdkImpression = """{"k":"user-1","t":"on","m":1796109357330,"c":5,"r":"default rule"}""";
 
     public sealed record Case(string Name, string Path, string? ContentType, byte[] Body, string? Key, string? Bearer, int Status, string Type, string? Field = null)
     {
@@ -57,6 +65,17 @@ public sealed class BadInputTests(KeyedApiFixture fixture) : IClassFixture<Keyed
 
     private static Case Body(string name, string body, int status, string type, string? field = null) =>
         new(name, "/api/track", Json, Encoding.UTF8.GetBytes(body), KeyedApiFixture.IngestKey, null, status, type, field);
+
+    /// <summary>A post as the FME SDK makes it: its key as Bearer (none for a beacon, which carries it in the body).</summary>
+    private static Case Sdk(string name, string path, string? contentType, string body, string? bearer, int status, string type, string? field = null) =>
+        new(name, "/fme/api" + path, contentType, Encoding.UTF8.GetBytes(body), null, bearer, status, type, field);
+
+    private static string Events(string evt) => $"[{evt}]";
+
+    private static string EventWith(string change) => SdkEvent.Replace("}}", "}," + change + "}");
+
+    private static string BeaconOf(string entries, string? token = KeyedApiFixture.FmeKey) =>
+        token is null ? $$"""{"entries":{{entries}},"sdk":"browserjs-1.7.1"}""" : $$"""{"entries":{{entries}},"token":"{{token}}","sdk":"browserjs-1.7.1"}""";
 
     private static string Properties(int count) =>
         "{" + string.Join(",", Enumerable.Range(0, count).Select(i => $"\"p{i}\":{i}")) + "}";
@@ -162,6 +181,41 @@ public sealed class BadInputTests(KeyedApiFixture fixture) : IClassFixture<Keyed
             new("flush without a key", "/api/flush", null, [], null, null, 401, MissingKey),
             new("flush with the ingest key", "/api/flush", null, [], KeyedApiFixture.IngestKey, null, 403, WrongKey),
             new("object list without a key", "/api/objects", null, [], null, null, 401, MissingKey),
+            // The FME SDK's posts: its key, its shapes, /api/track's rules, /api/batch's limits
+            Sdk("sdk events: no key", "/events/bulk", Json, Events(SdkEvent), null, 401, MissingSdkKey),
+            Sdk("sdk events: another environment's key", "/events/bulk", Json, Events(SdkEvent), "another-fme-key", 403, WrongSdkKey),
+            Sdk("sdk events: the ingest key instead of the FME key", "/events/bulk", Json, Events(SdkEvent), KeyedApiFixture.IngestKey, 403, WrongSdkKey),
+            Sdk("sdk events beacon: no token", "/events/beacon", Beacon, BeaconOf(Events(SdkEvent), token: null), null, 401, MissingSdkKey),
+            Sdk("sdk events beacon: wrong token", "/events/beacon", Beacon, BeaconOf(Events(SdkEvent), token: "nope"), null, 403, WrongSdkKey),
+            Sdk("sdk events beacon: no entries", "/events/beacon", Beacon, $$"""{"token":"{{KeyedApiFixture.FmeKey}}"}""", null, 400, Malformed),
+            Sdk("sdk events beacon: a form post", "/events/beacon", "application/x-www-form-urlencoded", BeaconOf(Events(SdkEvent)), null, 415, MediaType),
+            Sdk("sdk events: text/plain on bulk", "/events/bulk", "text/plain", Events(SdkEvent), KeyedApiFixture.FmeKey, 415, MediaType),
+            Sdk("sdk events: not an array", "/events/bulk", Json, SdkEvent, KeyedApiFixture.FmeKey, 400, Malformed),
+            Sdk("sdk events: empty array", "/events/bulk", Json, "[]", KeyedApiFixture.FmeKey, 400, Malformed),
+            Sdk("sdk events: bad event type", "/events/bulk", Json, Events(SdkEvent.Replace("probe_event", "bad event!")), KeyedApiFixture.FmeKey, 400, Invalid, "[0].eventTypeId"),
+            Sdk("sdk events: bad event type in a beacon", "/events/beacon", Beacon, BeaconOf(Events(SdkEvent.Replace("probe_event", "bad event!"))), null, 400, Invalid, "[0].eventTypeId"),
+            Sdk("sdk events: no timestamp", "/events/bulk", Json, Events(SdkEvent.Replace("\"timestamp\":1796109259152,", "")), KeyedApiFixture.FmeKey, 400, Invalid, "[0].timestamp"),
+            Sdk("sdk events: an ISO timestamp", "/events/bulk", Json, Events(SdkEvent.Replace("1796109259152", "\"2026-12-01T00:00:00Z\"")), KeyedApiFixture.FmeKey, 400, Invalid, "[0].timestamp"),
+            Sdk("sdk events: no key in the event", "/events/bulk", Json, Events(SdkEvent.Replace("\"key\":\"user-1\",", "")), KeyedApiFixture.FmeKey, 400, Invalid, "[0].key"),
+            Sdk("sdk events: no traffic type", "/events/bulk", Json, Events(SdkEvent.Replace("\"trafficTypeName\":\"user\",", "")), KeyedApiFixture.FmeKey, 400, Invalid, "[0].trafficTypeName"),
+            Sdk("sdk events: the seed's 'name' beside eventTypeId", "/events/bulk", Json, Events(EventWith("\"name\":\"x\"")), KeyedApiFixture.FmeKey, 400, Invalid, "[0].name"),
+            Sdk("sdk events: a client's receivedAt", "/events/bulk", Json, Events(EventWith("\"receivedAt\":\"2025-01-01T00:00:00.000Z\"")), KeyedApiFixture.FmeKey, 400, Invalid, "[0].receivedAt"),
+            Sdk("sdk events: nested property", "/events/bulk", Json, Events(SdkEvent.Replace("{\"n\":0}", "{\"n\":{\"o\":1}}")), KeyedApiFixture.FmeKey, 400, Invalid, "[0].properties"),
+            Sdk("sdk events: one bad among good", "/events/bulk", Json, $"[{SdkEvent},{SdkEvent.Replace("\"value\":0", "\"value\":\"0\"")}]", KeyedApiFixture.FmeKey, 400, Invalid, "[1].value"),
+            Sdk("sdk events: over BATCH_MAX_EVENTS", "/events/bulk", Json, "[" + string.Join(",", Enumerable.Repeat(SdkEvent, 1001)) + "]", KeyedApiFixture.FmeKey, 413, TooManyEvents),
+            Sdk("sdk events: body over BATCH_MAX_BODY_BYTES", "/events/bulk", Json, Events(SdkEvent.Replace("{\"n\":0}", $$"""{"s":"{{new string('x', 1024 * 1024)}}"}""")), KeyedApiFixture.FmeKey, 413, TooLarge),
+            Sdk("sdk impressions: no key", "/testImpressions/bulk", Json, $$"""[{"f":"flag","i":[{{SdkImpression}}]}]""", null, 401, MissingSdkKey),
+            Sdk("sdk impressions: no user key", "/testImpressions/bulk", Json, $$"""[{"f":"flag","i":[{{SdkImpression.Replace("\"k\":\"user-1\",", "")}}]}]""", KeyedApiFixture.FmeKey, 400, Invalid, "[0].i[0].k"),
+            Sdk("sdk impressions: time not a number", "/testImpressions/bulk", Json, $$"""[{"f":"flag","i":[{{SdkImpression.Replace("1796109357330", "\"now\"")}}]}]""", KeyedApiFixture.FmeKey, 400, Invalid, "[0].i[0].m"),
+            Sdk("sdk impressions: no flag", "/testImpressions/bulk", Json, $$"""[{"i":[{{SdkImpression}}]}]""", KeyedApiFixture.FmeKey, 400, Invalid, "[0].f"),
+            Sdk("sdk impressions: i not an array", "/testImpressions/bulk", Json, """[{"f":"flag","i":{}}]""", KeyedApiFixture.FmeKey, 400, Invalid, "[0].i"),
+            Sdk("sdk impressions: an entry that is not an object", "/testImpressions/bulk", Json, "[7]", KeyedApiFixture.FmeKey, 400, Invalid, "[0]"),
+            Sdk("sdk impressions beacon: entries not an array", "/testImpressions/beacon", Beacon, BeaconOf("{}"), null, 400, Malformed),
+            Sdk("sdk impressions beacon: wrong token", "/testImpressions/beacon", Beacon, BeaconOf($$"""[{"f":"flag","i":[{{SdkImpression}}]}]""", token: "nope"), null, 403, WrongSdkKey),
+            Sdk("sdk counts: no pf", "/testImpressions/count", Json, "{}", KeyedApiFixture.FmeKey, 400, Malformed),
+            Sdk("sdk counts: negative count", "/testImpressions/count", Json, """{"pf":[{"f":"flag","m":1796107200000,"rc":-1}]}""", KeyedApiFixture.FmeKey, 400, Invalid, "pf[0].rc"),
+            Sdk("sdk counts: no hour", "/testImpressions/count", Json, """{"pf":[{"f":"flag","rc":1}]}""", KeyedApiFixture.FmeKey, 400, Invalid, "pf[0].m"),
+            Sdk("sdk counts beacon: no token", "/testImpressions/count/beacon", Beacon, BeaconOf("""{"pf":[{"f":"flag","m":1796107200000,"rc":1}]}""", token: null), null, 401, MissingSdkKey),
         };
         return cases.Select(c => new object[] { c });
     }

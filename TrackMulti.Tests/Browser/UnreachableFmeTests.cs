@@ -1,10 +1,12 @@
+using System.Text.Json.Nodes;
 using TrackMulti.Tests.Infrastructure;
 
 namespace TrackMulti.Tests.Browser;
 
 /// <summary>
 /// A real-looking FME key with no route to FME (every non-loopback request is aborted): the page says the SDK timed
-/// out, and the events still reach S3 through the server. Web and Api run on their own against s3rver.
+/// out, and the events still reach S3, sent by the SDK to the page's origin (<c>TRACK_MODE=sdk</c>, the default with a
+/// real key). Web and Api run on their own against s3rver.
 /// </summary>
 public sealed class UnreachableFmeTests : IAsyncLifetime
 {
@@ -17,7 +19,7 @@ public sealed class UnreachableFmeTests : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _bucket = await S3rverBucket.StartAsync(Bucket);
-        _api = await _bucket.StartApiAsync();
+        _api = await _bucket.StartApiAsync(("HARNESS_FME_API_KEY", FmeKey));
         _web = await WebProcess.StartAsync(_api.Http.BaseAddress!.ToString().TrimEnd('/'), FmeKey);
     }
 
@@ -44,13 +46,21 @@ public sealed class UnreachableFmeTests : IAsyncLifetime
         }
 
         await page.ClickAsync("#send");
-        await page.WaitForSelectorAsync("#log li[data-event='1'] [data-role=server].ok", new() { Timeout = 15_000 });
-        await page.ClickAsync("#flush");
-        await page.WaitForSelectorAsync("#log [data-role=flush].ok", new() { Timeout = 15_000 });
+        await page.WaitForSelectorAsync("#log li[data-event='1'] [data-role=fme].ok", new() { Timeout = 5_000 });
+        Assert.Equal("control", await page.InnerTextAsync("#treatment")); // no flags without FME: the SDK's 'control'
 
+        // A timed-out SDK still posts its queue (the first time ~10 s after it started), to this origin.
         var userKey = await page.InputValueAsync("#user-key");
-        var line = Assert.Single(await _bucket.LinesAsync());
+        JsonObject? line = null;
+        for (var attempt = 0; attempt < 60 && line is null; attempt++)
+        {
+            await Task.Delay(500);
+            await page.ClickAsync("#flush");
+            line = (await _bucket.LinesAsync()).SingleOrDefault();
+        }
+        Assert.NotNull(line);
         Assert.Equal(userKey, line["key"]!.GetValue<string>());
+        Assert.Equal("button_click", line["name"]!.GetValue<string>());
         await browser.ScreenshotAsync("page-fme-timed-out");
     }
 }

@@ -11,7 +11,9 @@ namespace TrackMulti.Tests.Infrastructure;
 /// <summary>
 /// A loopback stand-in for Harness FME's events API (no machine here reaches FME): it records every post (path,
 /// headers, body) and answers 200, or what the test asks for (<see cref="Answer"/>, <see cref="Delay"/>).
-/// Point the Api at it with <c>FME_EVENTS_URL</c> = <see cref="EventsUrl"/>.
+/// Point the Api at it with <c>FME_EVENTS_URL</c> = <see cref="EventsUrl"/>. It also serves FME's SDK API
+/// (<see cref="SdkUrl"/>: <c>splitChanges</c> with one flag, <see cref="FlagName"/>, that is <c>on</c> for everyone, and
+/// <c>memberships</c>), which makes the real browser SDK ready (the shapes are in the shared FME SDK notes).
 /// </summary>
 internal sealed class FmeStandIn : IAsyncDisposable
 {
@@ -21,9 +23,17 @@ internal sealed class FmeStandIn : IAsyncDisposable
     {
         _app = app;
         EventsUrl = $"http://127.0.0.1:{port}/api";
+        SdkUrl = $"http://127.0.0.1:{port}/sdk";
     }
 
+    public const string FlagName = "trackmulti_demo";
+
     public string EventsUrl { get; }
+
+    public string SdkUrl { get; }
+
+    /// <summary>Posts to one of the events API's paths (<c>/events/bulk</c>, <c>/testImpressions/bulk</c>, …).</summary>
+    public IReadOnlyList<FmePost> PostsTo(string path) => [.. Posts.Where(p => p.Path == path)];
 
     public ConcurrentQueue<FmePost> Posts { get; } = new();
 
@@ -48,6 +58,20 @@ internal sealed class FmeStandIn : IAsyncDisposable
         builder.Logging.ClearProviders();
         var app = builder.Build();
         var standIn = new FmeStandIn(app, port);
+        // The page's SDK calls this from the Web's origin: answer CORS as FME's hosts do.
+        app.Use(async (context, next) =>
+        {
+            var headers = context.Response.Headers;
+            headers.AccessControlAllowOrigin = "*";
+            headers.AccessControlAllowMethods = "GET, POST";
+            headers.AccessControlAllowHeaders = context.Request.Headers.AccessControlRequestHeaders.ToString() is { Length: > 0 } asked ? asked : "*";
+            if (HttpMethods.IsOptions(context.Request.Method))
+            {
+                context.Response.StatusCode = StatusCodes.Status204NoContent;
+                return;
+            }
+            await next(context);
+        });
         app.MapPost("/api/{**path}", async (HttpContext context, string path) =>
         {
             using var reader = new StreamReader(context.Request.Body);
@@ -65,9 +89,16 @@ internal sealed class FmeStandIn : IAsyncDisposable
                 context.Response.Headers.RetryAfter = "1";
             }
         });
+        app.MapGet("/sdk/splitChanges", (long since) => Results.Text(since == -1
+            ? $$$"""{"ff":{"d":[{{{Flag}}}],"s":-1,"t":5},"rbs":{"d":[],"s":-1,"t":-1}}"""
+            : """{"ff":{"d":[],"s":5,"t":5},"rbs":{"d":[],"s":-1,"t":-1}}""", "application/json"));
+        app.MapGet("/sdk/memberships/{key}", () => Results.Text("""{"ms":{"k":[]},"ls":{"k":[]}}""", "application/json"));
+        app.MapPost("/sdk/{**path}", () => Results.Ok()); // the SDK's telemetry
         await app.StartAsync();
         return standIn;
     }
+
+    private const string Flag = $$$"""{"trafficTypeName":"user","name":"{{{FlagName}}}","status":"ACTIVE","killed":false,"defaultTreatment":"off","changeNumber":5,"algo":2,"seed":123,"trafficAllocation":100,"trafficAllocationSeed":1,"configurations":{},"sets":[],"impressionsDisabled":false,"conditions":[{"conditionType":"ROLLOUT","matcherGroup":{"combiner":"AND","matchers":[{"matcherType":"ALL_KEYS","negate":false,"keySelector":{"trafficType":"user","attribute":null}}]},"partitions":[{"treatment":"on","size":100},{"treatment":"off","size":0}],"label":"default rule"}]}""";
 
     public async ValueTask DisposeAsync()
     {
@@ -81,4 +112,17 @@ internal sealed record FmePost(string Path, string Authorization, string? Conten
 {
     public IReadOnlyList<JsonObject> Events() =>
         [.. Assert.IsType<JsonArray>(JsonNode.Parse(Body)).Select(e => Assert.IsType<JsonObject>(e))];
+
+    /// <summary>A <c>testImpressions/bulk</c> post's impressions, each with its flag (<c>f</c>) added.</summary>
+    public IReadOnlyList<JsonObject> Impressions() =>
+        [.. Events().SelectMany(group => group["i"]!.AsArray().Select(i =>
+        {
+            var impression = Assert.IsType<JsonObject>(i!.DeepClone());
+            impression["f"] = group["f"]!.GetValue<string>();
+            return impression;
+        }))];
+
+    /// <summary>A <c>testImpressions/count</c> post's counts (<c>pf</c>).</summary>
+    public IReadOnlyList<JsonObject> Counts() =>
+        [.. Assert.IsType<JsonObject>(JsonNode.Parse(Body))["pf"]!.AsArray().Select(c => Assert.IsType<JsonObject>(c))];
 }

@@ -30,14 +30,14 @@ internal sealed class S3rverBucket : IAsyncDisposable
     public Task<ApiProcess> StartApiAsync(params (string Name, string Value)[] settings) =>
         ApiProcess.StartAgainstAsync(S3, Name, SpoolDirectory, settings);
 
-    public async Task<IReadOnlyList<StoredObject>> ObjectsAsync()
+    public async Task<IReadOnlyList<StoredObject>> ObjectsAsync(string prefix = "events/")
     {
         using var client = S3.CreateClient();
-        return await StoredObject.ReadAllAsync(client, Name);
+        return await StoredObject.ReadAllAsync(client, Name, prefix);
     }
 
-    /// <summary>Every stored NDJSON line, objects in key order.</summary>
-    public async Task<List<JsonObject>> LinesAsync() => [.. (await ObjectsAsync()).SelectMany(o => o.Lines())];
+    /// <summary>Every stored NDJSON line under <paramref name="prefix"/>, objects in key order.</summary>
+    public async Task<List<JsonObject>> LinesAsync(string prefix = "events/") => [.. (await ObjectsAsync(prefix)).SelectMany(o => o.Lines())];
 
     public async ValueTask DisposeAsync()
     {

@@ -4,6 +4,7 @@ using Amazon.S3;
 using Microsoft.Extensions.DependencyInjection;
 using TrackMulti.Api.Spool;
 using TrackMulti.Api.Batching;
+using TrackMulti.Api.Model;
 using TrackMulti.Api.Sinks;
 using TrackMulti.Api.Sinks.S3;
 
@@ -19,6 +20,28 @@ public sealed class BatchingTests : IAsyncLifetime
     public async Task DisposeAsync() => await _host.DisposeAsync();
 
     [Fact]
+    public async Task Each_stream_batches_on_its_own_and_a_batch_sealed_after_one_opened_later_is_still_delivered()
+    {
+        var events = _host.Batches.For(Streams.SdkEvents);
+        var impressions = _host.Batches.For(Streams.Impressions);
+        await events.AppendAsync([BatchingHost.Event(1).ToJsonLine()], CancellationToken.None);       // opens first
+        var filled = await impressions.AppendAsync(
+            [.. Enumerable.Range(2, 3).Select(n => BatchingHost.Event(n).ToJsonLine())], CancellationToken.None); // BATCH_SIZE: sealed
+        var flushed = await events.SealAsync(CancellationToken.None);                                  // sealed last
+
+        Assert.StartsWith("impressions/", filled.Sealed!.Key);
+        Assert.StartsWith("events/", flushed!.Key);
+        Assert.Equal(1, flushed.Events);
+        Assert.True(filled.Sealed.Sequence < flushed.Sequence); // the log is in the order of seals
+        Assert.Equal(0, _host.Writer.OpenEventCount);          // the track stream's batch is untouched
+        Assert.True((await _host.Uploads.DrainAsync(CancellationToken.None)).Succeeded);
+        Assert.Equal(
+            Encoding.UTF8.GetString(BatchingHost.Event(1).ToJsonLine()) + "\n",
+            Encoding.UTF8.GetString(_host.Store.Objects[flushed.Key]));
+        Assert.Equal(3, Encoding.UTF8.GetString(_host.Store.Objects[filled.Sealed.Key]).Count(c => c == '\n'));
+    }
+
+    [Fact]
     public async Task The_event_that_fills_a_batch_seals_it_under_a_new_key()
     {
         var results = await _host.AppendAsync(7);
@@ -27,7 +50,7 @@ public sealed class BatchingTests : IAsyncLifetime
         var sealedBatches = results.Where(r => r.Sealed is not null).Select(r => r.Sealed!).ToList();
         Assert.Equal(2, sealedBatches.Count);
         Assert.All(sealedBatches, b => Assert.Equal(3, b.Events));
-        Assert.Equal([1L, 2L], sealedBatches.Select(b => b.Sequence));
+        Assert.True(sealedBatches[0].Sequence < sealedBatches[1].Sequence); // the log's order is the order of seals
         Assert.NotEqual(sealedBatches[0].Key, sealedBatches[1].Key);
         Assert.Equal(1, _host.Writer.OpenEventCount);
     }

@@ -2,6 +2,7 @@ using System.Text;
 using Microsoft.Extensions.Time.Testing;
 using TrackMulti.Api.Batching;
 using TrackMulti.Api.Model;
+using TrackMulti.Api.Sinks.S3;
 using TrackMulti.Api.Spool;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
@@ -50,6 +51,27 @@ public sealed class SpoolTests
     }
 
     [Fact]
+    public async Task Segments_left_open_by_two_streams_are_delivered_even_when_a_later_one_was_sealed_and_delivered_before()
+    {
+        // A crash with events and impressions batches open, after a batch opened between them was sealed and
+        // uploaded (the cursor stands past it): recovery seals both after it in the log, so the cursor reaches them.
+        await using var host = new BatchingHost();
+        var lines = string.Concat(Enumerable.Range(1, 2).Select(n => Encoding.UTF8.GetString(BatchingHost.Event(n).ToJsonLine()) + "\n"));
+        Directory.CreateDirectory(OpenDirectory(host));
+        Directory.CreateDirectory(SealedDirectory(host));
+        Directory.CreateDirectory(Path.Combine(host.SpoolDirectory, "cursors"));
+        await File.WriteAllTextAsync(Path.Combine(OpenDirectory(host), SpoolDirectory.FileName(3, Streams.Track, "events/open-3.ndjson")), lines);
+        await File.WriteAllTextAsync(Path.Combine(OpenDirectory(host), SpoolDirectory.FileName(5, Streams.Impressions, "impressions/open-5.ndjson")), lines);
+        await File.WriteAllTextAsync(Path.Combine(host.SpoolDirectory, "cursors", S3Sink.SinkName), "5 0\n"); // delivered up to 4
+
+        await host.StartAsync();
+        Assert.True((await host.Uploads.DrainAsync(CancellationToken.None)).Succeeded);
+
+        Assert.Equal(lines, Encoding.UTF8.GetString(host.Store.Objects["events/open-3.ndjson"]));
+        Assert.Equal(lines, Encoding.UTF8.GetString(host.Store.Objects["impressions/open-5.ndjson"]));
+    }
+
+    [Fact]
     public async Task A_torn_last_record_is_cut_and_the_complete_records_before_it_are_uploaded()
     {
         await using var host = new BatchingHost();
@@ -66,7 +88,8 @@ public sealed class SpoolTests
         Assert.Equal(good, Encoding.UTF8.GetString(Assert.Single(host.Store.Objects, o => o.Key == key).Value));
         // Sequences continue after the recovered one, so a new batch never reuses its key.
         var next = (await host.AppendAsync(3))[2].Sealed!;
-        Assert.Equal(8, next.Sequence);
+        Assert.Matches(@"-unit-0000(0[89]|[1-9]\d)\.ndjson$", next.Key);
+        Assert.True(next.Sequence > 8); // after the recovered segment's place in the log
     }
 
     [Fact]

@@ -1,32 +1,38 @@
 using System.Text.Json;
 using Microsoft.AspNetCore.Mvc.RazorPages;
+using Microsoft.Extensions.Options;
 
 namespace TrackMulti.Web.Pages;
 
 /// <summary>
-/// The seed's page. The FME client-side SDK key (public by design) and the visitor's user key are put into the page
-/// here, on the server; nothing else about the back end reaches the browser.
+/// The seed's page. The FME client-side SDK key (public by design), where the SDK sends what it tracks, the flag the
+/// page shows and the visitor's user key are put into the page here, on the server; nothing else about the back end
+/// reaches the browser.
 /// </summary>
-public sealed class IndexModel(IConfiguration configuration, IWebHostEnvironment environment) : PageModel
+public sealed class IndexModel(IOptions<PageOptions> options, IWebHostEnvironment environment) : PageModel
 {
-    /// <summary>The SDK's offline mode, used when no key is configured.</summary>
-    public const string LocalhostKey = "localhost";
-
     public const string UserKeyCookie = "trackmulti_user";
 
     /// <summary>The page's settings for app.js, as JSON (System.Text.Json escapes &lt; and &gt;, so it is safe in a script tag).</summary>
     public string ClientConfigJson { get; private set; } = "{}";
 
+    public TrackMode Mode => options.Value.EffectiveMode;
+
     public void OnGet()
     {
-        var authorizationKey = configuration["HARNESS_FME_API_KEY"] is { Length: > 0 } key ? key : LocalhostKey;
+        var page = options.Value;
         ClientConfigJson = JsonSerializer.Serialize(new
         {
-            authorizationKey,
+            authorizationKey = page.AuthorizationKey,
             userKey = UserKey(),
             trafficType = "user",
+            trackMode = page.EffectiveMode.ToString().ToLowerInvariant(),
+            // sdk mode: the SDK posts to this origin (the page adds it), which forwards to the Api.
+            eventsPath = page.EffectiveMode == TrackMode.Sdk ? PageOptions.EventsPath : null,
+            sdkUrl = page.SdkUrl,
+            demoFlag = page.DemoFlag,
             // Localhost mode evaluates flags from this map; with a real key FME serves them.
-            features = new Dictionary<string, string> { ["track_multi_demo"] = "on" },
+            features = new Dictionary<string, string> { [page.DemoFlag] = "on" },
         });
     }
 

@@ -1,5 +1,6 @@
-// The page: the FME SDK (key injected by the server), the send and flush buttons, the event log with both outcomes,
-// and the server's status and recent objects, refreshed on their own. It talks only to this site's origin.
+// The page: the FME SDK (key injected by the server), the experiment it shows, the send and flush buttons, the event
+// log saying where each event went, and the server's status and recent objects, refreshed on their own. It talks only
+// to this site's origin (and, with a real key, to the FME SDK hosts the server configured).
 import { initTracker, setUserKey, track } from './track.js';
 
 const config = JSON.parse(document.getElementById('trackmulti-config').textContent);
@@ -13,15 +14,26 @@ const statusList = document.getElementById('status');
 const statusUpdated = document.getElementById('status-updated');
 const objectsBody = document.querySelector('#objects tbody');
 
+const treatmentOutput = document.getElementById('treatment');
+document.getElementById('demo-flag').textContent = config.demoFlag;
+
 const localhostMode = config.authorizationKey === 'localhost';
+const sdkMode = config.trackMode === 'sdk';
+// sdk mode: events and impressions go to this origin, which forwards them to TrackMulti's Api.
+const urls = {};
+if (config.eventsPath) urls.events = new URL(config.eventsPath, window.location.origin).href;
+// A configured SDK host (a proxy or a stand-in) serves flags and takes telemetry; it has no streaming.
+if (config.sdkUrl) Object.assign(urls, { sdk: config.sdkUrl, auth: config.sdkUrl, telemetry: config.sdkUrl });
 const factory = window.splitio.SplitFactory({
   core: { authorizationKey: config.authorizationKey, key: config.userKey, trafficType: config.trafficType },
   features: config.features,
   startup: { readyTimeout: 5 },
+  urls,
+  streamingEnabled: !config.sdkUrl,
 });
 let client = factory.client();
 userKeyInput.value = config.userKey;
-initTracker(client, { key: config.userKey });
+initTracker(client, { key: config.userKey, mode: config.trackMode });
 
 function setSdkStatus(text, state) {
   sdkStatus.textContent = text;
@@ -29,10 +41,29 @@ function setSdkStatus(text, state) {
   sdkStatus.dataset.state = state;
 }
 
+// Where an impression goes: to TrackMulti (sdk mode), to FME directly (dual), nowhere (localhost mode).
+const impressionsGo = localhostMode ? 'not sent (localhost mode)' : sdkMode ? 'impression sent to TrackMulti (S3 and FME)' : 'impression sent to FME';
+
+// The experiment: the flag's treatment decides the send button's variant, as on a product page.
+function showTreatment(sdkClient) {
+  const treatment = sdkClient.getTreatment(config.demoFlag);
+  treatmentOutput.textContent = treatment;
+  treatmentOutput.dataset.treatment = treatment;
+  treatmentOutput.className = `badge ${treatment === 'control' ? 'timed-out' : 'ready'}`;
+  sendButton.dataset.variant = treatment;
+  addLogLine([{ text: `experiment ${config.demoFlag}: ${treatment}` }, { text: treatment === 'control' ? 'no treatment (SDK not ready)' : impressionsGo, role: 'impression' }]);
+}
+
 function watchReadiness(sdkClient) {
-  sdkClient.on(sdkClient.Event.SDK_READY, () => setSdkStatus(localhostMode ? 'ready (localhost mode)' : 'ready', localhostMode ? 'localhost' : 'ready'));
+  sdkClient.on(sdkClient.Event.SDK_READY, () => {
+    setSdkStatus(localhostMode ? 'ready (localhost mode)' : 'ready', localhostMode ? 'localhost' : 'ready');
+    showTreatment(sdkClient);
+  });
   // With a real key and no route to FME, the SDK times out; events still reach S3 through the server.
-  sdkClient.on(sdkClient.Event.SDK_READY_TIMED_OUT, () => setSdkStatus('timed out: FME unreachable, events still go to S3', 'timed-out'));
+  sdkClient.on(sdkClient.Event.SDK_READY_TIMED_OUT, () => {
+    setSdkStatus('timed out: FME unreachable, events still go to S3', 'timed-out');
+    showTreatment(sdkClient);
+  });
 }
 watchReadiness(client);
 
@@ -45,7 +76,7 @@ userKeyInput.addEventListener('change', () => {
   }
   client = factory.client(key);
   watchReadiness(client);
-  initTracker(client, { key });
+  initTracker(client, { key, mode: config.trackMode });
   setUserKey(key);
 });
 
@@ -73,14 +104,19 @@ sendButton.addEventListener('click', async () => {
     userAgent: navigator.userAgent,
     page: location.pathname,
   });
-  const serverText = server.ok
-    ? `server: stored (open batch ${server.body.batchSize})${server.body.flushed ? `, sealed ${server.body.flushed.filename}` : ''}`
-    : `server: refused (${server.status}) ${server.body?.detail ?? server.body?.title ?? ''}`;
-  const item = addLogLine([
-    { text: `#${n} button_click` },
-    { text: fme.accepted ? 'FME: accepted' : `FME: ${fme.reason}`, ok: fme.accepted, role: 'fme' },
-    { text: serverText, ok: server.ok, role: 'server' },
-  ]);
+  const parts = [{ text: `#${n} button_click` }];
+  if (server === null) {
+    // sdk mode: one send; the SDK posts its queue to TrackMulti (within a minute, or when the page closes).
+    parts.push({ text: fme.accepted ? 'queued in the FME SDK, which sends it to TrackMulti (S3 and FME)' : `FME SDK: ${fme.reason}`, ok: fme.accepted, role: 'fme' });
+  } else {
+    const serverText = server.ok
+      ? `server: stored (open batch ${server.body.batchSize})${server.body.flushed ? `, sealed ${server.body.flushed.filename}` : ''}`
+      : `server: refused (${server.status}) ${server.body?.detail ?? server.body?.title ?? ''}`;
+    parts.push(
+      { text: localhostMode ? 'FME SDK: accepted (localhost mode: sent nowhere)' : fme.accepted ? 'FME: accepted' : `FME: ${fme.reason}`, ok: fme.accepted, role: 'fme' },
+      { text: serverText, ok: server.ok, role: 'server' });
+  }
+  const item = addLogLine(parts);
   item.dataset.event = String(n);
   refreshStatus();
 });
