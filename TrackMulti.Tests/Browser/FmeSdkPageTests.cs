@@ -115,11 +115,14 @@ public sealed class FmeSdkPageTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Equal(3, ForwardedClicks(userKey));
         Assert.Equal(1, ForwardedImpressions(userKey));
         Assert.All(_fme.Posts, post => Assert.Equal($"Bearer {ServerKey}", post.Authorization));
+        // What the page held when it closed went by beacon (the forwarder logs what it forwards).
+        Assert.Contains("/fme/api/events/beacon", _web.Output);
+        Assert.Contains("/fme/api/testImpressions/beacon", _web.Output);
         lock (requests)
         {
             // The browser talked to the page's origin and to the stand-in's SDK API only, never to its events API.
             Assert.DoesNotContain(requests, r => r.StartsWith("POST " + _fme.EventsUrl, StringComparison.Ordinal));
-            Assert.Contains(requests, r => r.StartsWith($"POST {_web.Url}/fme/api/events/", StringComparison.Ordinal));
+            Assert.Contains($"POST {_web.Url}/fme/api/events/bulk", requests);
         }
         Assert.Empty(problems);
     }

@@ -13,6 +13,9 @@ internal sealed class WebProcess : IAsyncDisposable
 
     public string Url { get; }
 
+    /// <summary>What the Web logged (the forwarder logs each request it forwards).</summary>
+    public string Output => _process.Output;
+
     private static string ProjectDirectory => Path.Combine(TestPaths.RepositoryRoot, "TrackMulti.Web");
 
     /// <param name="settings">More of the Web's settings (keys, limits).</param>
