@@ -175,12 +175,8 @@ public static class FmeSdkReader
 
         public string? Text(JsonElement parent, string field, string at, int maxLength, bool required)
         {
-            if (!parent.TryGetProperty(field, out var value) || value.ValueKind == JsonValueKind.Null)
+            if (!Present(parent, field, at, required, out var value))
             {
-                if (required)
-                {
-                    Add($"{at}.{field}", $"'{field}' is required.");
-                }
                 return null;
             }
             if (value.ValueKind != JsonValueKind.String || value.GetString() is not { } text || string.IsNullOrWhiteSpace(text))
@@ -198,12 +194,8 @@ public static class FmeSdkReader
 
         public long? Integer(JsonElement parent, string field, string at, bool required, long minimum)
         {
-            if (!parent.TryGetProperty(field, out var value) || value.ValueKind == JsonValueKind.Null)
+            if (!Present(parent, field, at, required, out var value))
             {
-                if (required)
-                {
-                    Add($"{at}.{field}", $"'{field}' is required.");
-                }
                 return null;
             }
             if (value.ValueKind != JsonValueKind.Number || !value.TryGetInt64(out var number) || number < minimum)
@@ -213,6 +205,20 @@ public static class FmeSdkReader
                 return null;
             }
             return number;
+        }
+
+        /// <summary>The field's value unless it is absent or null (an error when it is required).</summary>
+        private bool Present(JsonElement parent, string field, string at, bool required, out JsonElement value)
+        {
+            if (parent.TryGetProperty(field, out value) && value.ValueKind != JsonValueKind.Null)
+            {
+                return true;
+            }
+            if (required)
+            {
+                Add($"{at}.{field}", $"'{field}' is required.");
+            }
+            return false;
         }
 
         public BatchReadResult Result(List<byte[]> lines, string empty) =>
