@@ -9,6 +9,8 @@ public static class ApiSettings
     public static readonly string[] PassedThrough =
     [
         "BATCH_SIZE",
+        "S3_PARTITIONING",
+        "S3_COMPRESSION",
         "BATCH_MAX_BYTES",
         "BATCH_MAX_AGE_SECONDS",
         "SPOOL_MAX_BYTES",

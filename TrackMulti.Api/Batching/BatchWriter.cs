@@ -22,6 +22,7 @@ public sealed class BatchWriter : BackgroundService
     private readonly Channel<Command> _commands = Channel.CreateUnbounded<Command>(new UnboundedChannelOptions { SingleReader = true });
 
     private readonly BatchingOptions _options;
+    private readonly ObjectLayout _layout;
     private readonly SpoolLog _spool;
     private readonly TimeProvider _time;
     private readonly ILogger<BatchWriter> _logger;
@@ -34,10 +35,12 @@ public sealed class BatchWriter : BackgroundService
     private long _openSequence;
     private int _openEvents;
 
-    public BatchWriter(string stream, IOptions<BatchingOptions> options, SpoolLog spool, TimeProvider time, ILogger<BatchWriter> logger)
+    public BatchWriter(
+        string stream, IOptions<BatchingOptions> options, IOptions<ObjectLayout> layout, SpoolLog spool, TimeProvider time, ILogger<BatchWriter> logger)
     {
         Stream = stream;
         _options = options.Value;
+        _layout = layout.Value;
         _spool = spool;
         _time = time;
         _logger = logger;
@@ -60,13 +63,20 @@ public sealed class BatchWriter : BackgroundService
     public Task<AppendResult> AppendAsync(byte[] line, CancellationToken cancellationToken, ActivityContext origin = default) =>
         AppendAsync([line], cancellationToken, origin);
 
+    /// <summary>As <see cref="AppendAsync(IReadOnlyList{byte[]}, CancellationToken, ActivityContext)"/>, into the partition of <paramref name="receivedAt"/>.</summary>
+    public Task<AppendResult> AppendAsync(
+        IReadOnlyList<byte[]> lines, DateTimeOffset receivedAt, CancellationToken cancellationToken, ActivityContext origin = default) =>
+        AppendAsync(new Command(lines) { Origin = origin, ReceivedAt = receivedAt }, cancellationToken);
+
     /// <summary>
     /// Stores all the events (NDJSON lines, no newlines) durably, together, in one segment: a crash keeps all of them
     /// or none, and the answer comes once all are on disk. Seals before them when they would not fit in the open batch.
     /// </summary>
-    public async Task<AppendResult> AppendAsync(IReadOnlyList<byte[]> lines, CancellationToken cancellationToken, ActivityContext origin = default)
+    public Task<AppendResult> AppendAsync(IReadOnlyList<byte[]> lines, CancellationToken cancellationToken, ActivityContext origin = default) =>
+        AppendAsync(new Command(lines) { Origin = origin, ReceivedAt = _time.GetUtcNow() }, cancellationToken);
+
+    private async Task<AppendResult> AppendAsync(Command command, CancellationToken cancellationToken)
     {
-        var command = new Command(lines) { Origin = origin };
         await SendAsync(command, cancellationToken);
         // Not given up when the caller goes: once sent, the events are stored either way, within one flush.
         return await command.Completion.Task;
@@ -174,13 +184,15 @@ public sealed class BatchWriter : BackgroundService
         var append = new PendingAppend(command.Completion);
         // A request's events stay together in one segment (one write), so no crash can keep a part of them: seal first
         // when they would take the open batch past BATCH_SIZE or BATCH_MAX_BYTES (a request larger than either alone
-        // makes a batch of its own).
-        if (_open is { Events: > 0 } full && (full.Events + lines.Count > _options.BatchSize || full.Bytes + bytes > _options.MaxBytes))
+        // makes a batch of its own), or when they belong to another partition than the open batch's.
+        var partition = _layout.PartitionOf(command.ReceivedAt);
+        if (_open is { Events: > 0 } full
+            && (full.Events + lines.Count > _options.BatchSize || full.Bytes + bytes > _options.MaxBytes || full.Partition != partition))
         {
             Seal(trigger: append, flush: null);
         }
 
-        var open = _open ??= NewSegment();
+        var open = _open ??= NewSegment(command.ReceivedAt, partition);
         if (command.Origin != default && open.Origins.Count < SealedSegment.MaxOrigins)
         {
             open.Origins.Add(command.Origin);
@@ -242,10 +254,11 @@ public sealed class BatchWriter : BackgroundService
         return chunk;
     }
 
-    private SegmentPlan NewSegment()
+    private SegmentPlan NewSegment(DateTimeOffset firstReceivedAt, string partition)
     {
         var sequence = _spool.NextSequence();
-        var segment = new SegmentPlan(new SegmentId(sequence, BatchKey.For(Stream, _time.GetUtcNow(), _options.InstanceId, sequence), Stream));
+        var key = BatchKey.For(Stream, firstReceivedAt, _options.InstanceId, sequence, _layout);
+        var segment = new SegmentPlan(new SegmentId(sequence, key, Stream), partition);
         Volatile.Write(ref _openSequence, sequence);
         _ageTimer.Change(_options.MaxAge, Timeout.InfiniteTimeSpan);
         return segment;
@@ -283,13 +296,19 @@ public sealed class BatchWriter : BackgroundService
 
         public ActivityContext Origin { get; init; }
 
+        /// <summary>When the Api received the lines (their rows' <c>receivedAt</c>): it decides their partition.</summary>
+        public DateTimeOffset ReceivedAt { get; init; }
+
         public TaskCompletionSource<AppendResult> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
     /// <summary>A segment as the writer plans it: its id, and what it has been given so far.</summary>
-    private sealed class SegmentPlan(SegmentId id)
+    private sealed class SegmentPlan(SegmentId id, string partition)
     {
         public SegmentId Id { get; } = id;
+
+        /// <summary>Every row of the batch lies in this partition (<see cref="ObjectLayout.PartitionOf"/>).</summary>
+        public string Partition { get; } = partition;
         public int Events { get; set; }
         public long Bytes { get; set; }
 

@@ -10,10 +10,12 @@ public static class BatchingExtensions
     public static IHostApplicationBuilder AddBatching(this IHostApplicationBuilder builder)
     {
         builder.Services.AddOptions<BatchingOptions>().Bind(builder.Configuration).ValidateDataAnnotations().ValidateOnStart();
+        // The batcher names the objects, so it owns their layout; the S3 sink reads it to list them.
+        builder.Services.AddOptions<ObjectLayout>().Bind(builder.Configuration).ValidateOnStart();
         foreach (var stream in Streams.All)
         {
             builder.Services.AddKeyedSingleton(stream, (sp, _) => new BatchWriter(
-                stream, sp.GetRequiredService<IOptions<BatchingOptions>>(), sp.GetRequiredService<SpoolLog>(),
+                stream, sp.GetRequiredService<IOptions<BatchingOptions>>(), sp.GetRequiredService<IOptions<ObjectLayout>>(), sp.GetRequiredService<SpoolLog>(),
                 sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<BatchWriter>>()));
             // Not AddHostedService: it adds one hosted service per implementation type, and these share one.
             builder.Services.AddSingleton<IHostedService>(sp => sp.GetRequiredKeyedService<BatchWriter>(stream));

@@ -38,9 +38,10 @@ public sealed partial class EventIntake
             return refused;
         }
         FmeSdkReadResult read;
+        var receivedAt = time.GetUtcNow();
         try
         {
-            read = reader(body.Content, beacon, time.GetUtcNow());
+            read = reader(body.Content, beacon, receivedAt);
         }
         finally
         {
@@ -50,7 +51,7 @@ public sealed partial class EventIntake
         {
             return wrongToken;
         }
-        return await AdmitAndStoreAsync(http, stream, read.Read, cancellationToken);
+        return await AdmitAndStoreAsync(http, stream, read.Read, receivedAt, cancellationToken);
     }
 
     private IntakeResult? CheckSdkKey(string? presented)

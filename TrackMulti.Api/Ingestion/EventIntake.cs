@@ -41,9 +41,10 @@ public sealed partial class EventIntake(
             return refused;
         }
         TrackEventReadResult read;
+        var receivedAt = time.GetUtcNow();
         try
         {
-            read = TrackEventReader.Read(body.Content, time.GetUtcNow());
+            read = TrackEventReader.Read(body.Content, receivedAt);
         }
         finally
         {
@@ -53,7 +54,7 @@ public sealed partial class EventIntake(
         {
             { MalformedReason: { } reason } => Refuse(Rejections.MalformedJson, reason),
             { FieldErrors: { } errors } => Refuse(Rejections.InvalidEvent, "The event is not valid.", errors: errors),
-            _ => await StoreAsync(Streams.Track, [read.Line!], cancellationToken),
+            _ => await StoreAsync(Streams.Track, [read.Line!], receivedAt, cancellationToken),
         };
     }
 
@@ -73,19 +74,21 @@ public sealed partial class EventIntake(
             return refused;
         }
         BatchReadResult read;
+        var receivedAt = time.GetUtcNow();
         try
         {
-            read = TrackEventReader.ReadBatch(body.Content, ndjson, time.GetUtcNow(), ingestion.Value.MaxBatchEvents);
+            read = TrackEventReader.ReadBatch(body.Content, ndjson, receivedAt, ingestion.Value.MaxBatchEvents);
         }
         finally
         {
             body.Release();
         }
-        return await AdmitAndStoreAsync(http, Streams.Track, read, cancellationToken);
+        return await AdmitAndStoreAsync(http, Streams.Track, read, receivedAt, cancellationToken);
     }
 
     /// <summary>A batch read without fault: refused if invalid or over the client's limit, else stored in one append.</summary>
-    private async Task<IntakeResult> AdmitAndStoreAsync(HttpContext http, string stream, BatchReadResult read, CancellationToken cancellationToken)
+    private async Task<IntakeResult> AdmitAndStoreAsync(
+        HttpContext http, string stream, BatchReadResult read, DateTimeOffset receivedAt, CancellationToken cancellationToken)
     {
         if (read.MalformedReason is { } reason)
         {
@@ -111,14 +114,16 @@ public sealed partial class EventIntake(
         {
             return RateLimited(wait, lines.Count);
         }
-        return await StoreAsync(stream, lines, cancellationToken);
+        return await StoreAsync(stream, lines, receivedAt, cancellationToken);
     }
 
-    private async Task<IntakeResult> StoreAsync(string stream, IReadOnlyList<byte[]> lines, CancellationToken cancellationToken)
+    /// <param name="receivedAt">The rows' <c>receivedAt</c>: their batch is in its partition.</param>
+    private async Task<IntakeResult> StoreAsync(string stream, IReadOnlyList<byte[]> lines, DateTimeOffset receivedAt, CancellationToken cancellationToken)
     {
         try
         {
-            var stored = await batches.For(stream).AppendAsync(lines, cancellationToken, System.Diagnostics.Activity.Current?.Context ?? default);
+            var stored = await batches.For(stream).AppendAsync(
+                lines, receivedAt, cancellationToken, System.Diagnostics.Activity.Current?.Context ?? default);
             metrics.Accepted(lines.Count);
             return new IntakeResult(stored, lines.Count, null);
         }

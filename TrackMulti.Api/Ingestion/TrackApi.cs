@@ -28,6 +28,8 @@ public static class TrackApi
         api.MapPost("/flush", FlushAsync).RequireAdminKey(options);
         api.MapGet("/status", GetStatus);
         api.MapGet("/objects", ListObjectsAsync).RequireAdminKey(options);
+        // The Athena tables for this bucket and layout, generated from the rows the Api writes.
+        api.MapGet("/athena/ddl", (AthenaTables tables) => TypedResults.Text(tables.Ddl(), "text/plain; charset=utf-8"));
         return api;
     }
 

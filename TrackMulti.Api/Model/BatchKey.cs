@@ -15,14 +15,19 @@ public static partial class BatchKey
     public const string Prefix = "events/";
     public const string Extension = ".ndjson";
 
-    /// <example><c>events/batch-2025-10-24T10-30-15-123Z-3f9c2a1b-000042.ndjson</c></example>
-    public static string For(string stream, DateTimeOffset sealedAt, string instanceId, long sequence) =>
-        string.Create(CultureInfo.InvariantCulture,
-            $"{Streams.PrefixOf(stream)}batch-{sealedAt.UtcDateTime:yyyy-MM-dd'T'HH-mm-ss-fff'Z'}-{instanceId}-{sequence:D6}{Extension}");
+    /// <summary>The key of a batch whose first row was received at <paramref name="firstReceivedAt"/>, in its partition.</summary>
+    /// <example><c>events/batch-2025-10-24T10-30-15-123Z-3f9c2a1b-000042.ndjson</c>; hourly and gzip:
+    /// <c>events/dt=2025-10-24/hour=10/batch-2025-10-24T10-30-15-123Z-3f9c2a1b-000042.ndjson.gz</c></example>
+    public static string For(string stream, DateTimeOffset firstReceivedAt, string instanceId, long sequence, ObjectLayout? layout = null)
+    {
+        layout ??= new ObjectLayout();
+        return string.Create(CultureInfo.InvariantCulture,
+            $"{Streams.PrefixOf(stream)}{layout.PartitionOf(firstReceivedAt)}batch-{firstReceivedAt.UtcDateTime:yyyy-MM-dd'T'HH-mm-ss-fff'Z'}-{instanceId}-{sequence:D6}{layout.Extension}");
+    }
 
-    /// <summary>Sorts before the key of every events batch sealed at or after <paramref name="time"/> (for listing from a time on).</summary>
-    public static string EarliestAt(DateTimeOffset time) =>
-        string.Create(CultureInfo.InvariantCulture, $"{Prefix}batch-{time.UtcDateTime:yyyy-MM-dd'T'HH-mm-ss-fff'Z'}");
+    /// <summary>Sorts before the key of every events batch begun at or after <paramref name="time"/> in one partition (for listing from a time on).</summary>
+    public static string EarliestAt(DateTimeOffset time, string partition = "") =>
+        string.Create(CultureInfo.InvariantCulture, $"{Prefix}{partition}batch-{time.UtcDateTime:yyyy-MM-dd'T'HH-mm-ss-fff'Z'}");
 
     /// <summary>Instance ids are short, lower-case and safe in a key: letters, digits and '-'.</summary>
     public static bool IsValidInstanceId(string instanceId) => InstanceIdPattern().IsMatch(instanceId);

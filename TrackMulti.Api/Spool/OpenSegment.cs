@@ -114,13 +114,15 @@ internal sealed class OpenSegment : IDisposable
         _stream.Flush(flushToDisk: true);
     }
 
-    /// <summary>Closes the finished segment and moves it to <c>sealed/</c> at its place in the log (the key is kept).</summary>
-    public void MoveToSealed(SpoolDirectory spool, long sequence)
+    /// <summary>
+    /// Closes the finished segment and puts it in <c>sealed/</c> at its place in the log, under its key, as the object
+    /// it becomes (compressed when the key says so). Returns the sealed file's size.
+    /// </summary>
+    public long MoveToSealed(SpoolDirectory spool, long sequence)
     {
         _stream.Dispose();
         spool.ReserveSequence(sequence); // a restart must never hand out a place before it again
-        File.Move(Path, spool.SealedPath(sequence, Id.Stream, Id.Key));
-        DirectorySync.Flush(spool.SealedDirectory);
+        return spool.Seal(Path, sequence, Id.Stream, Id.Key);
     }
 
     /// <summary>Removes a segment that ended up with no event (every write into it failed).</summary>

@@ -67,6 +67,37 @@ public sealed class SpoolDirectory
 
     public string SealedPath(SealedSegment segment) => SealedPath(segment.Sequence, segment.Stream, segment.Key);
 
+    /// <summary>An object being encoded from an open segment (in <c>open/</c>, so recovery deletes it and seals the segment again).</summary>
+    private const string EncodingSuffix = ".encoding";
+
+    /// <summary>
+    /// Moves a complete open segment into <c>sealed/</c> as its object: renamed as it is, or, for a compressed key,
+    /// encoded into a new file that is synced and renamed before the open one goes. Returns the sealed file's size.
+    /// </summary>
+    public long Seal(string openPath, long sequence, string stream, string key)
+    {
+        var sealedPath = SealedPath(sequence, stream, key);
+        if (!ObjectLayout.IsGzip(key))
+        {
+            File.Move(openPath, sealedPath);
+            DirectorySync.Flush(SealedDirectory);
+            return new FileInfo(sealedPath).Length;
+        }
+        var encoding = openPath + EncodingSuffix;
+        long length;
+        using (var source = new FileStream(openPath, FileMode.Open, FileAccess.Read, FileShare.Read, 64 * 1024))
+        using (var destination = new FileStream(encoding, FileMode.Create, FileAccess.Write, FileShare.None, 64 * 1024))
+        {
+            ObjectLayout.Encode(key, source, destination);
+            destination.Flush(flushToDisk: true);
+            length = destination.Length;
+        }
+        File.Move(encoding, sealedPath);
+        DirectorySync.Flush(SealedDirectory);
+        File.Delete(openPath); // should a power cut keep it, recovery finds the sealed copy and deletes it again
+        return length;
+    }
+
     /// <summary>
     /// Makes sure <paramref name="sequence"/> is covered by the durable reservation before a segment uses it, so a
     /// restart never hands it out again. Writes a new reservation (atomically: temporary file, fsync, rename) only
@@ -126,6 +157,11 @@ public sealed class SpoolDirectory
         var open = new List<(string Path, long Sequence, string Stream, string Key)>();
         foreach (var path in Directory.GetFiles(OpenDirectory))
         {
+            if (path.EndsWith(EncodingSuffix, StringComparison.Ordinal))
+            {
+                File.Delete(path); // an object half encoded: its segment is still there and is sealed again below
+                continue;
+            }
             if (!TryParseFileName(Path.GetFileName(path), out var sequence, out var stream, out var key))
             {
                 logger.LogWarning("Ignoring {File} in the spool's open folder: not a segment name", Path.GetFileName(path));
@@ -159,7 +195,7 @@ public sealed class SpoolDirectory
                 continue;
             }
             ReserveSequence(++lastSequence);
-            File.Move(path, SealedPath(lastSequence, stream, key));
+            Seal(path, lastSequence, stream, key);
         }
         DirectorySync.Flush(SealedDirectory);
         DirectorySync.Flush(OpenDirectory);
@@ -172,7 +208,7 @@ public sealed class SpoolDirectory
                 logger.LogWarning("Ignoring {File} in the spool's sealed folder: not a segment name", path);
                 continue;
             }
-            var (events, bytes) = CountLines(path);
+            var (events, bytes) = CountLines(path, key);
             segments.Add(new SealedSegment(sequence, key, stream, events, bytes, File.GetLastWriteTimeUtc(path)));
         }
         segments.Sort((a, b) => a.Sequence.CompareTo(b.Sequence));
@@ -268,15 +304,16 @@ public sealed class SpoolDirectory
         }
     }
 
-    private static (int Events, long Bytes) CountLines(string path)
+    private static (int Events, long Bytes) CountLines(string path, string key)
     {
         using var file = File.OpenRead(path);
+        using var ndjson = ObjectLayout.OpenNdjson(key, file);
         var buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
         try
         {
             var events = 0;
             int read;
-            while ((read = file.Read(buffer)) > 0)
+            while ((read = ndjson.Read(buffer)) > 0)
             {
                 events += buffer.AsSpan(0, read).Count((byte)'\n');
             }

@@ -185,8 +185,9 @@ public sealed class SpoolWriter
                         _roomHints[planned.Stream] = segment.Bytes;
                         // Its place in the log: after every segment sealed before it, whichever stream.
                         var sequence = _log.NextSequence();
-                        segment.MoveToSealed(_directory, sequence);
-                        sealedSegment = new SealedSegment(sequence, planned.Key, planned.Stream, segment.Events, segment.Bytes, _time.GetUtcNow())
+                        var sealedBytes = segment.MoveToSealed(_directory, sequence);
+                        _log.Release(segment.Bytes - sealedBytes); // compressed: the bound counts what the disk holds
+                        sealedSegment = new SealedSegment(sequence, planned.Key, planned.Stream, segment.Events, sealedBytes, _time.GetUtcNow())
                         {
                             Origins = seal.Origins,
                         };

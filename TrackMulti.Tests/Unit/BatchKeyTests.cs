@@ -26,6 +26,18 @@ public sealed class BatchKeyTests
         Assert.Equal($"{prefix}batch-2025-10-24T10-30-15-123Z-3f9c2a1b-000042.ndjson", BatchKey.For(stream, SealedAt, "3f9c2a1b", 42));
     }
 
+    [Theory]
+    [InlineData(Partitioning.None, Compression.None, "events/batch-2025-10-24T10-30-15-123Z-a-000007.ndjson")]
+    [InlineData(Partitioning.Daily, Compression.None, "events/dt=2025-10-24/batch-2025-10-24T10-30-15-123Z-a-000007.ndjson")]
+    [InlineData(Partitioning.Hourly, Compression.Gzip, "events/dt=2025-10-24/hour=10/batch-2025-10-24T10-30-15-123Z-a-000007.ndjson.gz")]
+    public void The_layout_puts_a_key_in_its_receivedAt_partition_with_its_encodings_extension(Partitioning partitioning, Compression compression, string expected)
+    {
+        var layout = new ObjectLayout { Partitioning = partitioning, Compression = compression };
+        // Any offset: partitions are by UTC.
+        Assert.Equal(expected, BatchKey.For(Streams.Track, SealedAt.ToOffset(TimeSpan.FromHours(-7)), "a", 7, layout));
+        Assert.Equal(compression == Compression.Gzip, ObjectLayout.IsGzip(expected));
+    }
+
     [Fact]
     public void Two_batches_sealed_in_the_same_millisecond_get_different_keys()
     {

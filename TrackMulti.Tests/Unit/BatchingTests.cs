@@ -42,6 +42,26 @@ public sealed class BatchingTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_batch_that_would_span_an_hour_boundary_becomes_two_objects_each_in_its_hour()
+    {
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(new DateTimeOffset(2025, 10, 24, 10, 59, 59, 500, TimeSpan.Zero));
+        await using var host = await new BatchingHost(new() { ["BATCH_SIZE"] = "100", ["S3_PARTITIONING"] = "hourly" }, time).StartAsync();
+
+        await host.AppendAsync(2);
+        time.Advance(TimeSpan.FromSeconds(1)); // 11:00:00.500
+        var crossed = await host.AppendAsync(1, first: 3);
+        var last = await host.Writer.SealAsync(CancellationToken.None);
+
+        var first = Assert.Single(crossed[0].Seals); // the event of hour 11 sealed hour 10's batch first
+        Assert.StartsWith("events/dt=2025-10-24/hour=10/batch-2025-10-24T10-59-59-500Z-", first.Key);
+        Assert.Equal(2, first.Events);
+        Assert.StartsWith("events/dt=2025-10-24/hour=11/batch-2025-10-24T11-00-00-500Z-", last!.Key);
+        Assert.Equal(1, last.Events);
+        Assert.True((await host.Uploads.DrainAsync(CancellationToken.None)).Succeeded);
+        Assert.Equal(2, host.Store.Objects.Count);
+    }
+
+    [Fact]
     public async Task The_event_that_fills_a_batch_seals_it_under_a_new_key()
     {
         var results = await _host.AppendAsync(7);

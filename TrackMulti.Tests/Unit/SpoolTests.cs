@@ -72,6 +72,35 @@ public sealed class SpoolTests
     }
 
     [Fact]
+    public async Task A_compressed_batch_is_sealed_as_its_gzip_object_also_by_recovery_and_the_bound_counts_what_the_disk_holds()
+    {
+        await using var host = new BatchingHost(new() { ["S3_COMPRESSION"] = "gzip", ["BATCH_SIZE"] = "3" });
+        var lines = string.Concat(Enumerable.Range(1, 2).Select(n => Encoding.UTF8.GetString(BatchingHost.Event(n).ToJsonLine()) + "\n"));
+        Directory.CreateDirectory(OpenDirectory(host));
+        await File.WriteAllTextAsync(Path.Combine(OpenDirectory(host), SpoolDirectory.FileName(3, Streams.Track, "events/left-open.ndjson.gz")), lines);
+        await File.WriteAllTextAsync(Path.Combine(OpenDirectory(host), SpoolDirectory.FileName(3, Streams.Track, "events/left-open.ndjson.gz") + ".encoding"), "half");
+
+        await host.StartAsync();
+        var sealedBatch = (await host.AppendAsync(3, first: 3))[2].Sealed!;
+        Assert.EndsWith(".ndjson.gz", sealedBatch.Key);
+        Assert.True((await host.Uploads.DrainAsync(CancellationToken.None)).Succeeded);
+
+        Assert.Equal(lines, Gunzip(host.Store.Objects["events/left-open.ndjson.gz"]));
+        var written = string.Concat(Enumerable.Range(3, 3).Select(n => Encoding.UTF8.GetString(BatchingHost.Event(n).ToJsonLine()) + "\n"));
+        Assert.Equal(written, Gunzip(host.Store.Objects[sealedBatch.Key]));
+        Assert.Equal(host.Store.Objects[sealedBatch.Key].Length, sealedBatch.Bytes);
+        Assert.Empty(Directory.GetFiles(OpenDirectory(host)));
+        Assert.Equal(0, host.Spool.UsedBytes); // freed as the compressed sizes it was counted at
+    }
+
+    private static string Gunzip(byte[] content)
+    {
+        using var gzip = new System.IO.Compression.GZipStream(new MemoryStream(content), System.IO.Compression.CompressionMode.Decompress);
+        using var reader = new StreamReader(gzip, Encoding.UTF8);
+        return reader.ReadToEnd();
+    }
+
+    [Fact]
     public async Task A_torn_last_record_is_cut_and_the_complete_records_before_it_are_uploaded()
     {
         await using var host = new BatchingHost();

@@ -15,6 +15,7 @@ public static class S3Extensions
 
         builder.Services.AddSingleton<IAmazonS3>(sp => new AmazonS3Client(CreateS3Config(sp.GetRequiredService<IOptions<S3Options>>().Value)));
         builder.Services.AddSingleton<IObjectStore, S3ObjectStore>();
+        builder.Services.AddSingleton<AthenaTables>();
         // Singletons: AddCheck<T> alone builds a new check per run, which would empty the probe's cache every time.
         builder.Services.AddSingleton<BucketReadinessCheck>();
         builder.Services.AddHealthChecks().AddCheck<BucketReadinessCheck>(BucketReadinessCheck.Name);

@@ -5,7 +5,7 @@ using TrackMulti.Api.Model;
 
 namespace TrackMulti.Api.Sinks.S3;
 
-public sealed class S3ObjectStore(IAmazonS3 s3, IOptions<S3Options> options, TimeProvider time) : IObjectStore
+public sealed class S3ObjectStore(IAmazonS3 s3, IOptions<S3Options> options, IOptions<ObjectLayout> layout, TimeProvider time) : IObjectStore
 {
     public const string NdjsonContentType = "application/x-ndjson";
 
@@ -28,28 +28,32 @@ public sealed class S3ObjectStore(IAmazonS3 s3, IOptions<S3Options> options, Tim
             // real S3 and LocalStack accept either, so plain bodies are used for every custom endpoint.
             UseChunkEncoding = !_options.UsesCustomEndpoint,
         };
+        if (ObjectLayout.IsGzip(key))
+        {
+            request.Headers.ContentEncoding = "gzip"; // still NDJSON; clients that honour the encoding read it as such
+        }
         request.Metadata.Add(EventCountMetadata, events.ToString(System.Globalization.CultureInfo.InvariantCulture));
         await s3.PutObjectAsync(request, cancellationToken);
     }
 
     public async Task<IReadOnlyList<StoredObject>> ListRecentAsync(int limit, CancellationToken cancellationToken)
     {
-        // Keys begin with their UTC time, so starting after "a day ago" lists only recent objects, in time order.
-        var request = new ListObjectsV2Request
-        {
-            BucketName = _options.BucketName,
-            Prefix = BatchKey.Prefix,
-            StartAfter = BatchKey.EarliestAt(time.GetUtcNow().AddDays(-1)),
-        };
+        // Keys begin with their UTC time (within their partition), so starting after "a day ago" lists only recent
+        // objects; with partitions, only the last two days' are listed.
+        var now = time.GetUtcNow();
         var recent = new List<S3Object>();
-        ListObjectsV2Response page;
-        do
+        foreach (var (prefix, startAfter) in RecentPrefixes(now))
         {
-            page = await s3.ListObjectsV2Async(request, cancellationToken);
-            recent.AddRange(page.S3Objects ?? []);
-            request.ContinuationToken = page.NextContinuationToken;
+            var request = new ListObjectsV2Request { BucketName = _options.BucketName, Prefix = prefix, StartAfter = startAfter };
+            ListObjectsV2Response page;
+            do
+            {
+                page = await s3.ListObjectsV2Async(request, cancellationToken);
+                recent.AddRange(page.S3Objects ?? []);
+                request.ContinuationToken = page.NextContinuationToken;
+            }
+            while (page.IsTruncated == true);
         }
-        while (page.IsTruncated == true);
 
         var newest = recent.OrderByDescending(o => o.LastModified).ThenByDescending(o => o.Key, StringComparer.Ordinal).Take(limit);
         return await Task.WhenAll(newest.Select(async entry =>
@@ -58,5 +62,19 @@ public sealed class S3ObjectStore(IAmazonS3 s3, IOptions<S3Options> options, Tim
             int? events = int.TryParse(head.Metadata[EventCountMetadata], out var count) ? count : null;
             return new StoredObject(entry.Key, events, entry.Size ?? 0, entry.LastModified is { } modified ? new DateTimeOffset(modified) : null);
         }));
+    }
+
+    private IEnumerable<(string Prefix, string? StartAfter)> RecentPrefixes(DateTimeOffset now)
+    {
+        if (layout.Value.Partitioning == Partitioning.None)
+        {
+            yield return (BatchKey.Prefix, BatchKey.EarliestAt(now.AddDays(-1)));
+            yield break;
+        }
+        var daily = new ObjectLayout { Partitioning = Partitioning.Daily };
+        foreach (var day in new[] { now.AddDays(-1), now })
+        {
+            yield return (BatchKey.Prefix + daily.PartitionOf(day), null);
+        }
     }
 }

@@ -1,0 +1,141 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using Amazon.S3.Model;
+using DuckDB.NET.Data;
+using TrackMulti.Tests.Infrastructure;
+
+namespace TrackMulti.Tests.Api;
+
+/// <summary>
+/// Objects laid out for Athena (<c>S3_PARTITIONING=hourly</c>, <c>S3_COMPRESSION=gzip</c>), read back as an analytics
+/// engine reads them: DuckDB in-process over the bucket's objects (downloaded under their keys: DuckDB's S3 support
+/// is an extension this machine cannot fetch), with hive partitioning from the keys.
+/// </summary>
+public sealed class AthenaLayoutTests : IAsyncLifetime
+{
+    private const string SdkKey = "client-side-key-abcdefghijklmnop";
+    private S3rverBucket _bucket = null!;
+    private ApiProcess _api = null!;
+    private string _download = null!;
+
+    public async Task InitializeAsync()
+    {
+        _bucket = await S3rverBucket.StartAsync("athena-layout");
+        _api = await _bucket.StartApiAsync(("S3_PARTITIONING", "hourly"), ("S3_COMPRESSION", "gzip"), ("BATCH_SIZE", "50"),
+            ("HARNESS_FME_API_KEY", SdkKey), ("FME_FORWARD", "off"));
+        _download = TestPaths.NewTemporaryDirectory("athena-objects");
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _api.DisposeAsync();
+        await _bucket.DisposeAsync();
+        Directory.Delete(_download, recursive: true);
+    }
+
+    [Fact]
+    public async Task Hourly_gzip_objects_hold_every_event_once_each_row_inside_its_partition_and_the_DDL_names_their_columns()
+    {
+        var acknowledged = new List<string>();
+        for (var request = 0; request < 4; request++)
+        {
+            var sent = Enumerable.Range(request * 50, 50).Select(n => $"e{n}").ToList();
+            var events = new JsonArray([.. sent.Select(id => (JsonNode)new JsonObject
+            {
+                ["trafficType"] = "user", ["name"] = "button_click", ["key"] = "user-1", ["value"] = 1.5,
+                ["properties"] = new JsonObject { ["id"] = id }, ["timestamp"] = 1796109259152,
+            })]);
+            using var response = await _api.Http.PostAsJsonAsync("/api/batch", events);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            acknowledged.AddRange(sent);
+        }
+        await SdkPostAsync("/events/bulk", """[{"eventTypeId":"page_view","trafficTypeName":"user","value":2,"timestamp":1796109259152,"key":"user-1","properties":{"id":"sdk-1"}}]""");
+        await SdkPostAsync("/testImpressions/bulk", """[{"f":"trackmulti_demo","i":[{"k":"user-1","t":"on","m":1796109259000,"c":5,"r":"default rule","b":"b-1","pt":1796109200000}]}]""");
+        await SdkPostAsync("/testImpressions/count", """{"pf":[{"f":"trackmulti_demo","m":1796108400000,"rc":3}]}""");
+        acknowledged.Add("sdk-1");
+        using (var flush = await _api.Http.PostAsync("/api/flush", null))
+        {
+            Assert.Equal(HttpStatusCode.OK, flush.StatusCode);
+        }
+
+        // Every object: a gzip NDJSON object under dt=/hour=, said so in its headers.
+        using var s3 = _bucket.S3.CreateClient();
+        var listed = await s3.ListObjectsV2Async(new ListObjectsV2Request { BucketName = _bucket.Name });
+        Assert.NotEmpty(listed.S3Objects);
+        foreach (var entry in listed.S3Objects)
+        {
+            Assert.Matches(@"^(events|impressions|impression-counts)/dt=\d{4}-\d{2}-\d{2}/hour=\d{2}/batch-.+\.ndjson\.gz$", entry.Key);
+            using var got = await s3.GetObjectAsync(_bucket.Name, entry.Key);
+            Assert.Equal("gzip", got.Headers.ContentEncoding);
+            Assert.Equal("application/x-ndjson", got.Headers.ContentType);
+            var path = Path.Combine(_download, entry.Key);
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            await using var file = File.Create(path);
+            await got.ResponseStream.CopyToAsync(file);
+        }
+
+        using var duck = new DuckDBConnection("DataSource=:memory:");
+        duck.Open();
+        string Files(string prefix) => $"read_json_auto('{_download}/{prefix}/**/*.ndjson.gz', hive_partitioning = true, union_by_name = true, format = 'newline_delimited')";
+
+        var ids = Query(duck, $"SELECT properties.id FROM {Files("events")}").Select(row => (string)row[0]!).ToList();
+        Assert.Equal(acknowledged.Order(), ids.Order()); // every acknowledged event, exactly once
+        Assert.Equal(0L, Query(duck, $"SELECT count(*) FROM {Files("events")} WHERE CAST(receivedAt AS DATE) <> dt OR hour(receivedAt) <> hour")[0][0]);
+        Assert.Equal(0L, Query(duck, $"SELECT count(*) FROM {Files("impressions")} WHERE CAST(receivedAt AS DATE) <> dt OR hour(receivedAt) <> hour")[0][0]);
+
+        // The DDL the Api prints names exactly the columns in the objects, table by table.
+        var ddl = await _api.Http.GetStringAsync("/api/athena/ddl");
+        foreach (var (table, prefix) in new[] { ("trackmulti_events", "events"), ("trackmulti_impressions", "impressions"), ("trackmulti_impression_counts", "impression-counts") })
+        {
+            var written = Query(duck, $"DESCRIBE SELECT * FROM {Files(prefix)}").Select(row => (string)row[0]!)
+                .Where(column => column is not ("dt" or "hour")).ToHashSet();
+            Assert.Equal(written.Order(), ColumnsOf(ddl, table).Order());
+            Assert.Contains($"'storage.location.template' = 's3://{_bucket.Name}/{prefix}/dt=${{dt}}/hour=${{hour}}/'", ddl);
+        }
+        Assert.Contains("'projection.dt.type' = 'date'", ddl);
+        Assert.Contains("org.apache.hive.hcatalog.data.JsonSerDe", ddl);
+
+        // The page's list shows the partitioned keys with their event counts.
+        var recent = await _api.Http.GetFromJsonAsync<JsonObject>("/api/objects?limit=100");
+        var objects = recent!["objects"]!.AsArray();
+        Assert.All(objects, o => Assert.StartsWith("events/dt=", o!["key"]!.GetValue<string>()));
+        Assert.Equal(acknowledged.Count, objects.Sum(o => o!["events"]!.GetValue<int>()));
+    }
+
+    private static List<string> ColumnsOf(string ddl, string table)
+    {
+        var body = Regex.Match(ddl, $@"CREATE EXTERNAL TABLE IF NOT EXISTS {table} \((.*?)\n\)", RegexOptions.Singleline);
+        Assert.True(body.Success, $"no table {table} in the DDL");
+        return [.. Regex.Matches(body.Groups[1].Value, @"`(\w+)`").Select(m => m.Groups[1].Value)];
+    }
+
+    private async Task SdkPostAsync(string path, string body)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/fme/api" + path) { Content = new StringContent(body, Encoding.UTF8, "application/json") };
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", SdkKey);
+        using var response = await _api.Http.SendAsync(request);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+    }
+
+    private static List<object?[]> Query(DuckDBConnection connection, string sql)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        using var reader = command.ExecuteReader();
+        var rows = new List<object?[]>();
+        while (reader.Read())
+        {
+            var row = new object?[reader.FieldCount];
+            for (var i = 0; i < row.Length; i++)
+            {
+                row[i] = reader.IsDBNull(i) ? null : reader.GetValue(i);
+            }
+            rows.Add(row);
+        }
+        return rows;
+    }
+}
