@@ -11,6 +11,7 @@ public static class ApiSettings
         "BATCH_SIZE",
         "S3_PARTITIONING",
         "S3_COMPRESSION",
+        "S3_FORMAT",
         "BATCH_MAX_BYTES",
         "BATCH_MAX_AGE_SECONDS",
         "SPOOL_MAX_BYTES",

@@ -12,6 +12,7 @@ public static class BatchingExtensions
         builder.Services.AddOptions<BatchingOptions>().Bind(builder.Configuration).ValidateDataAnnotations().ValidateOnStart();
         // The batcher names the objects, so it owns their layout; the S3 sink reads it to list them.
         builder.Services.AddOptions<ObjectLayout>().Bind(builder.Configuration).ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<ObjectLayout>, ObjectLayoutValidator>();
         foreach (var stream in Streams.All)
         {
             builder.Services.AddKeyedSingleton(stream, (sp, _) => new BatchWriter(

@@ -171,4 +171,8 @@ public sealed class IsoMillisecondsConverter : JsonConverter<DateTimeOffset>
 [JsonSerializable(typeof(TrackEvent))]
 [JsonSerializable(typeof(Impression))]
 [JsonSerializable(typeof(ImpressionCount))]
+[JsonSerializable(typeof(Dictionary<string, JsonElement>))]
+[JsonSerializable(typeof(JsonElement))]
+[JsonSerializable(typeof(long))]
+[JsonSerializable(typeof(double))]
 internal sealed partial class RowJsonContext : JsonSerializerContext;

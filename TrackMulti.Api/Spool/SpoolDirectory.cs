@@ -72,12 +72,12 @@ public sealed class SpoolDirectory
 
     /// <summary>
     /// Moves a complete open segment into <c>sealed/</c> as its object: renamed as it is, or, for a compressed key,
-    /// encoded into a new file that is synced and renamed before the open one goes. Returns the sealed file's size.
+    /// encoded (gzip, Parquet) into a new file that is synced and renamed before the open one goes. Returns the sealed file's size.
     /// </summary>
     public long Seal(string openPath, long sequence, string stream, string key)
     {
         var sealedPath = SealedPath(sequence, stream, key);
-        if (!ObjectLayout.IsGzip(key))
+        if (!ObjectLayout.IsEncoded(key))
         {
             File.Move(openPath, sealedPath);
             DirectorySync.Flush(SealedDirectory);
@@ -88,7 +88,7 @@ public sealed class SpoolDirectory
         using (var source = new FileStream(openPath, FileMode.Open, FileAccess.Read, FileShare.Read, 64 * 1024))
         using (var destination = new FileStream(encoding, FileMode.Create, FileAccess.Write, FileShare.None, 64 * 1024))
         {
-            ObjectLayout.Encode(key, source, destination);
+            ObjectLayout.Encode(key, stream, source, destination);
             destination.Flush(flushToDisk: true);
             length = destination.Length;
         }
@@ -208,7 +208,7 @@ public sealed class SpoolDirectory
                 logger.LogWarning("Ignoring {File} in the spool's sealed folder: not a segment name", path);
                 continue;
             }
-            var (events, bytes) = CountLines(path, key);
+            var (events, bytes) = CountLines(path, stream, key);
             segments.Add(new SealedSegment(sequence, key, stream, events, bytes, File.GetLastWriteTimeUtc(path)));
         }
         segments.Sort((a, b) => a.Sequence.CompareTo(b.Sequence));
@@ -304,10 +304,10 @@ public sealed class SpoolDirectory
         }
     }
 
-    private static (int Events, long Bytes) CountLines(string path, string key)
+    private static (int Events, long Bytes) CountLines(string path, string stream, string key)
     {
-        using var file = File.OpenRead(path);
-        using var ndjson = ObjectLayout.OpenNdjson(key, file);
+        var length = new FileInfo(path).Length;
+        using var ndjson = ObjectLayout.OpenNdjson(key, stream, File.OpenRead(path));
         var buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
         try
         {
@@ -317,7 +317,7 @@ public sealed class SpoolDirectory
             {
                 events += buffer.AsSpan(0, read).Count((byte)'\n');
             }
-            return (events, file.Length);
+            return (events, length);
         }
         finally
         {

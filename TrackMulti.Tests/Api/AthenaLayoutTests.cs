@@ -11,7 +11,7 @@ using TrackMulti.Tests.Infrastructure;
 namespace TrackMulti.Tests.Api;
 
 /// <summary>
-/// Objects laid out for Athena (<c>S3_PARTITIONING=hourly</c>, <c>S3_COMPRESSION=gzip</c>), read back as an analytics
+/// Objects laid out for Athena (<c>S3_PARTITIONING=hourly</c>, gzip NDJSON or Parquet), read back as an analytics
 /// engine reads them: DuckDB in-process over the bucket's objects (downloaded under their keys: DuckDB's S3 support
 /// is an extension this machine cannot fetch), with hive partitioning from the keys.
 /// </summary>
@@ -19,27 +19,33 @@ public sealed class AthenaLayoutTests : IAsyncLifetime
 {
     private const string SdkKey = "client-side-key-abcdefghijklmnop";
     private S3rverBucket _bucket = null!;
+    private FmeStandIn _fme = null!;
     private ApiProcess _api = null!;
     private string _download = null!;
 
     public async Task InitializeAsync()
     {
         _bucket = await S3rverBucket.StartAsync("athena-layout");
-        _api = await _bucket.StartApiAsync(("S3_PARTITIONING", "hourly"), ("S3_COMPRESSION", "gzip"), ("BATCH_SIZE", "50"),
-            ("HARNESS_FME_API_KEY", SdkKey), ("FME_FORWARD", "off"));
+        _fme = await FmeStandIn.StartAsync();
         _download = TestPaths.NewTemporaryDirectory("athena-objects");
     }
 
     public async Task DisposeAsync()
     {
         await _api.DisposeAsync();
+        await _fme.DisposeAsync();
         await _bucket.DisposeAsync();
         Directory.Delete(_download, recursive: true);
     }
 
-    [Fact]
-    public async Task Hourly_gzip_objects_hold_every_event_once_each_row_inside_its_partition_and_the_DDL_names_their_columns()
+    [Theory]
+    [InlineData("ndjson", "gzip")]
+    [InlineData("parquet", "none")]
+    public async Task Hourly_objects_hold_every_event_once_each_row_inside_its_partition_and_the_DDL_names_their_columns(string format, string compression)
     {
+        var parquet = format == "parquet";
+        _api = await _bucket.StartApiAsync(("S3_PARTITIONING", "hourly"), ("S3_FORMAT", format), ("S3_COMPRESSION", compression),
+            ("BATCH_SIZE", "50"), ("HARNESS_FME_API_KEY", SdkKey), ("FME_EVENTS_URL", _fme.EventsUrl));
         var acknowledged = new List<string>();
         for (var request = 0; request < 4; request++)
         {
@@ -62,16 +68,17 @@ public sealed class AthenaLayoutTests : IAsyncLifetime
             Assert.Equal(HttpStatusCode.OK, flush.StatusCode);
         }
 
-        // Every object: a gzip NDJSON object under dt=/hour=, said so in its headers.
+        // Every object: under dt=/hour=, its format in its name and headers.
+        var extension = parquet ? ".parquet" : ".ndjson.gz";
         using var s3 = _bucket.S3.CreateClient();
         var listed = await s3.ListObjectsV2Async(new ListObjectsV2Request { BucketName = _bucket.Name });
         Assert.NotEmpty(listed.S3Objects);
         foreach (var entry in listed.S3Objects)
         {
-            Assert.Matches(@"^(events|impressions|impression-counts)/dt=\d{4}-\d{2}-\d{2}/hour=\d{2}/batch-.+\.ndjson\.gz$", entry.Key);
+            Assert.Matches(@"^(events|impressions|impression-counts)/dt=\d{4}-\d{2}-\d{2}/hour=\d{2}/batch-.+" + Regex.Escape(extension) + "$", entry.Key);
             using var got = await s3.GetObjectAsync(_bucket.Name, entry.Key);
-            Assert.Equal("gzip", got.Headers.ContentEncoding);
-            Assert.Equal("application/x-ndjson", got.Headers.ContentType);
+            Assert.Equal(parquet ? null : "gzip", got.Headers.ContentEncoding);
+            Assert.Equal(parquet ? "application/vnd.apache.parquet" : "application/x-ndjson", got.Headers.ContentType);
             var path = Path.Combine(_download, entry.Key);
             Directory.CreateDirectory(Path.GetDirectoryName(path)!);
             await using var file = File.Create(path);
@@ -80,9 +87,12 @@ public sealed class AthenaLayoutTests : IAsyncLifetime
 
         using var duck = new DuckDBConnection("DataSource=:memory:");
         duck.Open();
-        string Files(string prefix) => $"read_json_auto('{_download}/{prefix}/**/*.ndjson.gz', hive_partitioning = true, union_by_name = true, format = 'newline_delimited')";
+        string Files(string prefix) => parquet
+            ? $"read_parquet('{_download}/{prefix}/**/*.parquet', hive_partitioning = true, union_by_name = true)"
+            : $"read_json_auto('{_download}/{prefix}/**/*.ndjson.gz', hive_partitioning = true, union_by_name = true, format = 'newline_delimited')";
 
-        var ids = Query(duck, $"SELECT properties.id FROM {Files("events")}").Select(row => (string)row[0]!).ToList();
+        var id = parquet ? "json_extract_string(properties, '$.id')" : "properties.id"; // Parquet: properties as JSON text
+        var ids = Query(duck, $"SELECT {id} FROM {Files("events")}").Select(row => (string)row[0]!).ToList();
         Assert.Equal(acknowledged.Order(), ids.Order()); // every acknowledged event, exactly once
         Assert.Equal(0L, Query(duck, $"SELECT count(*) FROM {Files("events")} WHERE CAST(receivedAt AS DATE) <> dt OR hour(receivedAt) <> hour")[0][0]);
         Assert.Equal(0L, Query(duck, $"SELECT count(*) FROM {Files("impressions")} WHERE CAST(receivedAt AS DATE) <> dt OR hour(receivedAt) <> hour")[0][0]);
@@ -97,7 +107,24 @@ public sealed class AthenaLayoutTests : IAsyncLifetime
             Assert.Contains($"'storage.location.template' = 's3://{_bucket.Name}/{prefix}/dt=${{dt}}/hour=${{hour}}/'", ddl);
         }
         Assert.Contains("'projection.dt.type' = 'date'", ddl);
-        Assert.Contains("org.apache.hive.hcatalog.data.JsonSerDe", ddl);
+        Assert.Contains(parquet ? "STORED AS PARQUET" : "org.apache.hive.hcatalog.data.JsonSerDe", ddl);
+        if (parquet)
+        {
+            Assert.Equal(1796109259152L, Query(duck, $"SELECT timestamp FROM {Files("events")} WHERE {id} = 'sdk-1'")[0][0]); // typed
+            foreach (var file in Directory.GetFiles(_download, "*.parquet", SearchOption.AllDirectories))
+            {
+                Assert.Equal(1L, Query(duck, $"SELECT count(DISTINCT row_group_id) FROM parquet_metadata('{file}')")[0][0]); // one per batch
+            }
+        }
+
+        // The FME sink reads the same objects back: the SDK's event and impression reach FME from them.
+        for (var i = 0; i < 100 && (_fme.PostsTo("/events/bulk").Count == 0 || _fme.PostsTo("/testImpressions/bulk").Count == 0); i++)
+        {
+            await Task.Delay(100);
+        }
+        var forwarded = Assert.Single(Assert.Single(_fme.PostsTo("/events/bulk")).Events());
+        Assert.Equal("""{"eventTypeId":"page_view","trafficTypeName":"user","key":"user-1","value":2,"timestamp":1796109259152,"properties":{"id":"sdk-1"}}""", forwarded.ToJsonString());
+        Assert.Equal("on", Assert.Single(Assert.Single(_fme.PostsTo("/testImpressions/bulk")).Impressions())["t"]!.GetValue<string>());
 
         // The page's list shows the partitioned keys with their event counts.
         var recent = await _api.Http.GetFromJsonAsync<JsonObject>("/api/objects?limit=100");

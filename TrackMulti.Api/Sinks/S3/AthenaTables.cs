@@ -7,12 +7,12 @@ namespace TrackMulti.Api.Sinks.S3;
 
 /// <summary>
 /// The Athena tables over this Api's objects, for its bucket and layout: <c>CREATE EXTERNAL TABLE</c> for events,
-/// impressions and impression counts (NDJSON through the Hive JSON SerDe, which AWS recommends over OpenX; gzip is
-/// read by the key's extension), with partition projection when the keys are partitioned, and example queries.
+/// impressions and impression counts (NDJSON through the Hive JSON SerDe, which AWS recommends over OpenX, gzip read
+/// by the key's extension; or Parquet), with partition projection when the keys are partitioned, and example queries.
 /// </summary>
 public sealed class AthenaTables(IOptions<S3Options> s3, IOptions<ObjectLayout> layout)
 {
-    /// <summary>Each table's columns, in the order the rows are written (<see cref="RowJsonContext"/> holds them to the models).</summary>
+    /// <summary>Each NDJSON table's columns, in the order the rows are written (a test holds them to the row models).</summary>
     public static readonly IReadOnlyList<(string Table, string Stream, IReadOnlyList<(string Name, string Type)> Columns)> Tables =
     [
         ("trackmulti_events", Streams.Track,
@@ -34,10 +34,11 @@ public sealed class AthenaTables(IOptions<S3Options> s3, IOptions<ObjectLayout> 
     public string Ddl()
     {
         var text = new StringBuilder();
-        text.AppendLine(CultureInfo.InvariantCulture, $"-- Athena tables over s3://{s3.Value.BucketName}/ (S3_PARTITIONING={layout.Value.Partitioning.ToString().ToLowerInvariant()}, S3_COMPRESSION={layout.Value.Compression.ToString().ToLowerInvariant()}), printed by TrackMulti's Api.");
+        var settings = layout.Value;
+        text.AppendLine(CultureInfo.InvariantCulture, $"-- Athena tables over s3://{s3.Value.BucketName}/ (S3_FORMAT={settings.Format.ToString().ToLowerInvariant()}, S3_PARTITIONING={settings.Partitioning.ToString().ToLowerInvariant()}, S3_COMPRESSION={settings.Compression.ToString().ToLowerInvariant()}), printed by TrackMulti's Api.");
         foreach (var (table, stream, columns) in Tables)
         {
-            text.AppendLine().Append(Table(table, stream, columns));
+            text.AppendLine().Append(Table(table, stream, settings.Format == ObjectFormat.Parquet ? ParquetColumns(stream) : columns));
         }
         text.AppendLine().Append(Examples());
         return text.ToString();
@@ -55,10 +56,17 @@ public sealed class AthenaTables(IOptions<S3Options> s3, IOptions<ObjectLayout> 
         {
             text.AppendLine(partitioning == Partitioning.Hourly ? "PARTITIONED BY (`dt` string, `hour` string)" : "PARTITIONED BY (`dt` string)");
         }
-        text.AppendLine("ROW FORMAT SERDE 'org.apache.hive.hcatalog.data.JsonSerDe'");
-        text.AppendLine("WITH SERDEPROPERTIES ('timestamp.formats' = 'yyyy-MM-dd''T''HH:mm:ss.SSS''Z''')");
-        text.AppendLine("STORED AS INPUTFORMAT 'org.apache.hadoop.mapred.TextInputFormat'");
-        text.AppendLine("OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'");
+        if (layout.Value.Format == ObjectFormat.Parquet)
+        {
+            text.AppendLine("STORED AS PARQUET");
+        }
+        else
+        {
+            text.AppendLine("ROW FORMAT SERDE 'org.apache.hive.hcatalog.data.JsonSerDe'");
+            text.AppendLine("WITH SERDEPROPERTIES ('timestamp.formats' = 'yyyy-MM-dd''T''HH:mm:ss.SSS''Z''')");
+            text.AppendLine("STORED AS INPUTFORMAT 'org.apache.hadoop.mapred.TextInputFormat'");
+            text.AppendLine("OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'");
+        }
         text.AppendLine(CultureInfo.InvariantCulture, $"LOCATION '{location}'");
         if (partitioning != Partitioning.None)
         {
@@ -86,6 +94,14 @@ public sealed class AthenaTables(IOptions<S3Options> s3, IOptions<ObjectLayout> 
         }
         return text.ToString();
     }
+
+    /// <summary>The Parquet rows' columns: typed, with <c>properties</c> and other fields as JSON text.</summary>
+    private static IReadOnlyList<(string Name, string Type)> ParquetColumns(string stream) =>
+        [.. ParquetRows.ColumnsOf(stream).Select(c => (c.Name, c.Type == typeof(string) ? "string"
+            : c.Type == typeof(double) ? "double"
+            : c.Type == typeof(long) ? "bigint"
+            : c.Type == typeof(DateTime) ? "timestamp"
+            : throw new InvalidOperationException($"No Athena type for the Parquet column {c.Name} ({c.Type}).")))];
 
     private string Examples()
     {

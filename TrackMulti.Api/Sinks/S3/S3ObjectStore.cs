@@ -23,7 +23,7 @@ public sealed class S3ObjectStore(IAmazonS3 s3, IOptions<S3Options> options, IOp
             BucketName = _options.BucketName,
             Key = key,
             InputStream = content,
-            ContentType = NdjsonContentType,
+            ContentType = ObjectLayout.IsParquet(key) ? ObjectLayout.ParquetContentType : NdjsonContentType,
             // Emulators such as s3rver store aws-chunked framing as object data and still answer 200;
             // real S3 and LocalStack accept either, so plain bodies are used for every custom endpoint.
             UseChunkEncoding = !_options.UsesCustomEndpoint,
