@@ -257,7 +257,7 @@ public sealed class BatchWriter : BackgroundService
     private SegmentPlan NewSegment(DateTimeOffset firstReceivedAt, string partition)
     {
         var sequence = _spool.NextSequence();
-        var key = BatchKey.For(Stream, firstReceivedAt, _options.InstanceId, sequence, _layout);
+        var key = BatchKey.For(Stream, firstReceivedAt, _spool.InstanceId, sequence, _layout);
         var segment = new SegmentPlan(new SegmentId(sequence, key, Stream), partition);
         Volatile.Write(ref _openSequence, sequence);
         _ageTimer.Change(_options.MaxAge, Timeout.InfiniteTimeSpan);

@@ -27,8 +27,4 @@ public sealed class BatchingOptions
 
     public TimeSpan MaxAge => TimeSpan.FromSeconds(MaxAgeSeconds);
 
-    /// <summary>Identifies this replica in object keys; random per process when unset.</summary>
-    [ConfigurationKeyName("INSTANCE_ID")]
-    [RegularExpression(BatchKey.InstanceIdPatternText, ErrorMessage = "INSTANCE_ID must be 1-32 characters of a-z, 0-9 and '-'.")]
-    public string InstanceId { get; set; } = BatchKey.NewInstanceId();
 }

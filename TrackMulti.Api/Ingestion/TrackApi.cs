@@ -115,8 +115,8 @@ public static class TrackApi
     }
 
     public static Ok<StatusResponse> GetStatus(
-        Batches batches, SpoolLog spool, S3Sink s3, IEnumerable<Sink> sinks,
-        IOptions<S3Options> s3Options, IOptions<BatchingOptions> batching, IOptions<FmeOptions> fme)
+        Batches batches, SpoolLog spool, SpoolAdopter adopter, S3Sink s3, IEnumerable<Sink> sinks,
+        IOptions<S3Options> s3Options, IOptions<FmeOptions> fme)
     {
         var stats = spool.Stats();
         var record = s3.Status();
@@ -126,7 +126,7 @@ public static class TrackApi
             MaxBatchSize: batches.Track.MaxBatchSize,
             S3Bucket: s3Options.Value.BucketName,
             Region: s3Options.Value.Region,
-            InstanceId: batching.Value.InstanceId,
+            InstanceId: spool.InstanceId,
             PendingEvents: stats.OpenEvents + (int)record.BacklogEvents,
             SpooledBytes: stats.Bytes,
             SpooledSegments: stats.Segments,
@@ -136,7 +136,8 @@ public static class TrackApi
             LastError: record.LastError,
             SpoolFault: spool.Fault,
             FmeForwarding: fme.Value.OffBecause is { } off ? $"off: {off}" : fme.Value.Forward.ToString().ToLowerInvariant(),
-            Sinks: [.. sinks.Select(sink => sink.Status())]));
+            Sinks: [.. sinks.Select(sink => sink.Status())],
+            Adopted: adopter.Recent()));
     }
 
     /// <summary>The newest objects in the bucket with their event counts, for the page.</summary>
@@ -191,6 +192,8 @@ public sealed record FlushResponse(
 /// <param name="PendingEvents">Events accepted but not yet confirmed in S3: open batch plus sealed batches awaiting upload.</param>
 /// <param name="FmeForwarding">What goes to FME (<c>sdk</c>, <c>all</c>), or why nothing does.</param>
 /// <param name="Sinks">Each destination's backlog and health; S3's is also in the seed-era fields above.</param>
+/// <param name="InstanceId">The replica that answered.</param>
+/// <param name="Adopted">Spool folders of other replicas (or earlier runs) this one took over lately.</param>
 /// <param name="SpooledBytes">Disk the spool holds for them.</param>
 /// <param name="SpooledSegments">Spool files holding them (the open one included).</param>
 public sealed record StatusResponse(
@@ -209,4 +212,5 @@ public sealed record StatusResponse(
     string? LastError,
     string? SpoolFault,
     string FmeForwarding,
-    IReadOnlyList<SinkStatus> Sinks);
+    IReadOnlyList<SinkStatus> Sinks,
+    IReadOnlyList<Adoption> Adopted);

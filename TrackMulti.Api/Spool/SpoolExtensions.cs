@@ -11,10 +11,17 @@ public static class SpoolExtensions
     public static IHostApplicationBuilder AddSpool(this IHostApplicationBuilder builder)
     {
         builder.Services.AddOptions<SpoolOptions>().Bind(builder.Configuration).ValidateDataAnnotations().ValidateOnStart();
-        builder.Services.AddSingleton(sp => new SpoolDirectory(
-            sp.GetRequiredService<IOptions<SpoolOptions>>().Value.ResolveDirectory(builder.Environment.ContentRootPath)));
+        // This replica's folder, locked before anything is written in it, for as long as the process lives.
+        builder.Services.AddSingleton(sp =>
+        {
+            var options = sp.GetRequiredService<IOptions<SpoolOptions>>().Value;
+            return SpoolFolders.LockOwn(options.ResolveDirectory(builder.Environment.ContentRootPath), options.InstanceId);
+        });
+        builder.Services.AddSingleton(sp => new SpoolDirectory(sp.GetRequiredService<SpoolFolderLock>().Folder));
         builder.Services.AddSingleton<SpoolLog>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<SpoolLog>());
+        builder.Services.AddSingleton<SpoolAdopter>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<SpoolAdopter>());
         builder.Services.AddSingleton<SpoolWritableCheck>(); // one instance, so its probe's cache lasts
         builder.Services.AddHealthChecks()
             .AddCheck<SpoolHealthCheck>(SpoolHealthCheck.Name, tags: [Extensions.LiveTag])

@@ -26,6 +26,7 @@ public sealed class SpoolLog : IHostedService
     public SpoolLog(IOptions<SpoolOptions> options, SpoolDirectory directory, TimeProvider time, TrackMetrics metrics, ILogger<SpoolLog> logger)
     {
         MaxBytes = options.Value.MaxBytes;
+        InstanceId = options.Value.InstanceId;
         _directory = directory;
         _logger = logger;
         Writer = new SpoolWriter(directory, this, options.Value.SyncInterval, time, logger);
@@ -33,6 +34,9 @@ public sealed class SpoolLog : IHostedService
     }
 
     public SpoolWriter Writer { get; }
+
+    /// <summary>This replica (<c>INSTANCE_ID</c>): its folder in <c>SPOOL_DIR</c>, and the name producers put in keys.</summary>
+    public string InstanceId { get; }
 
     /// <summary><c>SPOOL_MAX_BYTES</c>: open and kept segments together never pass it.</summary>
     public long MaxBytes { get; }
@@ -173,6 +177,13 @@ public sealed class SpoolLog : IHostedService
             cursor.OnDropped?.Invoke(drop);
         }
         Delete(freed);
+    }
+
+    /// <summary>A segment taken over from another replica's folder: added like a sealed one, and counted against the bound.</summary>
+    internal void AddAdopted(SealedSegment segment)
+    {
+        Interlocked.Add(ref _usedBytes, segment.Bytes);
+        Add(segment);
     }
 
     internal Lock SyncRoot => _lock;

@@ -1,14 +1,28 @@
 using System.ComponentModel.DataAnnotations;
 using Microsoft.Extensions.Configuration;
+using TrackMulti.Api.Model;
 
 namespace TrackMulti.Api.Spool;
 
 /// <summary>Where acknowledged events wait on disk for S3, and how much disk they may take.</summary>
 public sealed class SpoolOptions
 {
-    /// <summary>The spool folder. Relative paths resolve against the app's content root; default <c>.data/spool</c>.</summary>
+    /// <summary>
+    /// The spool folder, which replicas may share: each writes in the sub-folder of its <see cref="InstanceId"/>.
+    /// Relative paths resolve against the app's content root; default <c>.data/spool</c>.
+    /// </summary>
     [ConfigurationKeyName("SPOOL_DIR")]
     public string? Directory { get; set; }
+
+    /// <summary>Names this replica: its spool folder, and its part of every object key; random per process when unset.</summary>
+    [ConfigurationKeyName("INSTANCE_ID")]
+    [RegularExpression(BatchKey.InstanceIdPatternText, ErrorMessage = "INSTANCE_ID must be 1-32 characters of a-z, 0-9 and '-'.")]
+    public string InstanceId { get; set; } = BatchKey.NewInstanceId();
+
+    /// <summary>How often a replica looks for folders no live replica holds, to adopt them (<c>SPOOL_ADOPT_SECONDS</c>; also at start).</summary>
+    [ConfigurationKeyName("SPOOL_ADOPT_SECONDS")]
+    [Range(0.1, 86_400, ErrorMessage = "SPOOL_ADOPT_SECONDS must be between {1} and {2}.")]
+    public double AdoptSeconds { get; set; } = 30;
 
     /// <summary>
     /// Bound on spooled bytes (open segment plus sealed segments some sink still needs). Past it, <c>POST /api/track</c>

@@ -51,6 +51,16 @@ public sealed class SpoolWriter
     /// <summary>Seals after everything posted before it.</summary>
     public void Post(SpoolSeal seal) => _work.Writer.TryWrite(seal);
 
+    /// <summary>
+    /// Takes another spool folder's sealed segments into this log, after everything posted before, each at a new place
+    /// and under its own key; done once they are all here.
+    /// </summary>
+    public Task AdoptAsync(SpoolDirectory from, IReadOnlyList<SealedSegment> segments)
+    {
+        var adoption = new SpoolAdoption(from, segments);
+        return _work.Writer.TryWrite(adoption) ? adoption.Done.Task : Task.FromException(new InvalidOperationException("The spool is closing."));
+    }
+
     /// <summary>No more work will come; the thread finishes what was posted and ends.</summary>
     public void Complete() => _work.Writer.TryComplete();
 
@@ -76,6 +86,9 @@ public sealed class SpoolWriter
                             break;
                         case SpoolSeal seal:
                             Seal(seal);
+                            break;
+                        case SpoolAdoption adoption:
+                            Adopt(adoption);
                             break;
                     }
                 }
@@ -286,6 +299,27 @@ public sealed class SpoolWriter
         _durable.Clear();
     }
 
+    private void Adopt(SpoolAdoption adoption)
+    {
+        try
+        {
+            foreach (var segment in adoption.Segments)
+            {
+                var sequence = _log.NextSequence();
+                _directory.ReserveSequence(sequence);
+                File.Move(adoption.From.SealedPath(segment), _directory.SealedPath(sequence, segment.Stream, segment.Key));
+                DirectorySync.Flush(_directory.SealedDirectory);
+                _log.AddAdopted(segment with { Sequence = sequence, SealedAt = _time.GetUtcNow() });
+            }
+            adoption.Done.TrySetResult();
+        }
+        catch (Exception ex)
+        {
+            // What moved is in this log; the rest stays in the other folder for the next attempt.
+            adoption.Done.TrySetException(ex);
+        }
+    }
+
     private void SetFault(string fault) => Interlocked.CompareExchange(ref _fault, fault, null);
 }
 
@@ -318,6 +352,12 @@ public sealed record SpoolChunk(SegmentId Segment, byte[] Lines, int Events, IRe
 /// <param name="LastChunk">Lines for the segment not yet handed over, written first.</param>
 /// <param name="Origins">Trace contexts of requests whose events the segment holds (<see cref="SealedSegment.Origins"/>).</param>
 public sealed record SpoolSeal(SegmentId? Segment, SpoolChunk? LastChunk, ISealWaiter? Waiter, IReadOnlyList<ActivityContext> Origins) : SpoolWork;
+
+/// <summary>Another folder's sealed segments to take into the log (<see cref="SpoolWriter.AdoptAsync"/>).</summary>
+public sealed record SpoolAdoption(SpoolDirectory From, IReadOnlyList<SealedSegment> Segments) : SpoolWork
+{
+    public TaskCompletionSource Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+}
 
 /// <summary>The spool holds as much as it may (<c>SPOOL_MAX_BYTES</c>): a sink is behind; try again later.</summary>
 public sealed class SpoolFullException(long maxBytes)

@@ -167,8 +167,8 @@ public sealed class ApiDurabilityTests : IAsyncLifetime
         }
 
         Assert.Equal(new Dictionary<string, int> { ["a"] = 1, ["b"] = 1, ["c"] = 1 }, await StoredIdCountsAsync());
-        Assert.Empty(Directory.GetFiles(Path.Combine(_bucket.SpoolDirectory, "sealed")));
-        Assert.Empty(Directory.GetFiles(Path.Combine(_bucket.SpoolDirectory, "open")));
+        Assert.Empty(Directory.GetFiles(Path.Combine(_bucket.ApiSpool, "sealed")));
+        Assert.Empty(Directory.GetFiles(Path.Combine(_bucket.ApiSpool, "open")));
     }
 
     [Fact]
@@ -184,7 +184,7 @@ public sealed class ApiDurabilityTests : IAsyncLifetime
             }
             await api.Process.TerminateAsync(TimeSpan.FromSeconds(30));
         }
-        Assert.Single(Directory.GetFiles(Path.Combine(_bucket.SpoolDirectory, "sealed")));
+        Assert.Single(Directory.GetFiles(Path.Combine(_bucket.ApiSpool, "sealed")));
 
         await _bucket.S3.StartAgainAsync();
         await using (var restarted = await StartApiAsync())

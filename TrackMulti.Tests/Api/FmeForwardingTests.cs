@@ -201,7 +201,7 @@ public sealed class FmeForwardingTests : IAsyncLifetime
         await TrackAsync(api, keyed.Skip(15));
         await WaitForFmeAsync(keyed);
 
-        var sealedFiles = Directory.GetFiles(Path.Combine(_bucket.SpoolDirectory, "sealed"));
+        var sealedFiles = Directory.GetFiles(Path.Combine(_bucket.ApiSpool, "sealed"));
         Assert.Equal(3, sealedFiles.Length);
         var status = await api.StatusAsync();
         Assert.Equal(3, status["batchesAwaitingUpload"]!.GetValue<int>());
@@ -211,7 +211,7 @@ public sealed class FmeForwardingTests : IAsyncLifetime
         await _bucket.S3.StartAgainAsync();
         using var flush = await api.Http.PostAsync("/api/flush", null);
         Assert.Equal(HttpStatusCode.OK, flush.StatusCode);
-        Assert.Empty(Directory.GetFiles(Path.Combine(_bucket.SpoolDirectory, "sealed")));
+        Assert.Empty(Directory.GetFiles(Path.Combine(_bucket.ApiSpool, "sealed")));
         var stored = await StoredIdCountsAsync();
         Assert.Equal(keyed.Append("no-key").Order(), stored.Keys.Order());
         Assert.All(stored.Values, count => Assert.Equal(1, count));

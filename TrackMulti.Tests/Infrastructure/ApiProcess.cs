@@ -20,6 +20,9 @@ internal sealed class ApiProcess : IAsyncDisposable
 
     public ChildProcess Process => _process;
 
+    /// <summary>The instance id (and spool sub-folder) of an Api started against a bucket, unless a test names another.</summary>
+    public const string DefaultInstanceId = "api";
+
     /// <summary>
     /// The Api against <paramref name="s3"/> with the seed's variables, its own spool, and upload pacing made quick
     /// for tests; <paramref name="settings"/> add or override variables.
@@ -39,6 +42,7 @@ internal sealed class ApiProcess : IAsyncDisposable
             ["UPLOAD_RETRIES"] = "1",
             ["FLUSH_TIMEOUT_SECONDS"] = "10",
             ["RATE_LIMIT_PER_SECOND"] = "0", // load and fault tests send fast from one address; the limiter has its own test
+            ["INSTANCE_ID"] = DefaultInstanceId, // so a restart takes its own spool folder back
         };
         foreach (var (name, value) in settings)
         {

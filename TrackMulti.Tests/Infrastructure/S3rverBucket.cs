@@ -19,6 +19,9 @@ internal sealed class S3rverBucket : IAsyncDisposable
     public string Name { get; }
     public string SpoolDirectory { get; }
 
+    /// <summary>The spool folder of the Api started against this bucket (its default instance id's).</summary>
+    public string ApiSpool => Path.Combine(SpoolDirectory, ApiProcess.DefaultInstanceId);
+
     public static async Task<S3rverBucket> StartAsync(string name)
     {
         var s3 = await S3rverProcess.StartAsync();

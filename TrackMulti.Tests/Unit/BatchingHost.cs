@@ -44,7 +44,11 @@ internal sealed class BatchingHost : IAsyncDisposable
         _time = time ?? TimeProvider.System;
     }
 
+    /// <summary><c>SPOOL_DIR</c>, which replicas may share.</summary>
     public string SpoolDirectory { get; }
+
+    /// <summary>This host's own spool folder in it (<c>INSTANCE_ID=unit</c>).</summary>
+    public string InstanceSpool => Path.Combine(SpoolDirectory, "unit");
     public RecordingBatchStore Store { get; } = new();
 
     public IServiceProvider Services => _host!.Services;

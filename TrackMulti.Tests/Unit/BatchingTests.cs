@@ -106,7 +106,7 @@ public sealed class BatchingTests : IAsyncLifetime
         Assert.Equal(0, _host.Uploads.Status().BacklogSegments);
         Assert.Equal(0, _host.Uploads.Status().BacklogBytes);
         Assert.False(File.Exists(_host.Services.GetRequiredService<SpoolDirectory>().SealedPath(partial)));
-        Assert.Empty(Directory.GetFiles(Path.Combine(_host.SpoolDirectory, "sealed")));
+        Assert.Empty(Directory.GetFiles(Path.Combine(_host.InstanceSpool, "sealed")));
     }
 
     [Fact]

@@ -12,8 +12,8 @@ namespace TrackMulti.Tests.Unit;
 /// <summary>The durable spool: what survives a stop, a crash and a full disk, and the byte and age triggers.</summary>
 public sealed class SpoolTests
 {
-    private static string OpenDirectory(BatchingHost host) => Path.Combine(host.SpoolDirectory, "open");
-    private static string SealedDirectory(BatchingHost host) => Path.Combine(host.SpoolDirectory, "sealed");
+    private static string OpenDirectory(BatchingHost host) => Path.Combine(host.InstanceSpool, "open");
+    private static string SealedDirectory(BatchingHost host) => Path.Combine(host.InstanceSpool, "sealed");
 
     [Fact]
     public async Task An_acknowledged_event_is_on_disk_in_the_open_segment_before_any_upload()
@@ -59,10 +59,10 @@ public sealed class SpoolTests
         var lines = string.Concat(Enumerable.Range(1, 2).Select(n => Encoding.UTF8.GetString(BatchingHost.Event(n).ToJsonLine()) + "\n"));
         Directory.CreateDirectory(OpenDirectory(host));
         Directory.CreateDirectory(SealedDirectory(host));
-        Directory.CreateDirectory(Path.Combine(host.SpoolDirectory, "cursors"));
+        Directory.CreateDirectory(Path.Combine(host.InstanceSpool, "cursors"));
         await File.WriteAllTextAsync(Path.Combine(OpenDirectory(host), SpoolDirectory.FileName(3, Streams.Track, "events/open-3.ndjson")), lines);
         await File.WriteAllTextAsync(Path.Combine(OpenDirectory(host), SpoolDirectory.FileName(5, Streams.Impressions, "impressions/open-5.ndjson")), lines);
-        await File.WriteAllTextAsync(Path.Combine(host.SpoolDirectory, "cursors", S3Sink.SinkName), "5 0\n"); // delivered up to 4
+        await File.WriteAllTextAsync(Path.Combine(host.InstanceSpool, "cursors", S3Sink.SinkName), "5 0\n"); // delivered up to 4
 
         await host.StartAsync();
         Assert.True((await host.Uploads.DrainAsync(CancellationToken.None)).Succeeded);
@@ -269,7 +269,7 @@ public sealed class SpoolTests
     public async Task A_spool_that_cannot_create_a_segment_refuses_each_event_without_hanging_and_recovers_when_fixed()
     {
         await using var host = new BatchingHost();
-        var blocker = Path.Combine(host.SpoolDirectory, "sequence");
+        var blocker = Path.Combine(host.InstanceSpool, "sequence");
         Directory.CreateDirectory(blocker); // the sequence reservation cannot be written: not an IOException on every OS
         await host.StartAsync();
 
