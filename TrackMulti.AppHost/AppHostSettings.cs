@@ -36,7 +36,10 @@ public sealed record AppHostSettings
     /// </summary>
     public int S3EmulatorPort { get; init; } = DefaultS3EmulatorPort;
 
-    /// <summary>The Api's spool (<c>SPOOL_DIR</c>, default <c>.data/spool</c> in the repository).</summary>
+    /// <summary>How many Api replicas run on the one spool folder (<c>API_REPLICAS</c>, default 1).</summary>
+    public int ApiReplicas { get; init; } = 1;
+
+    /// <summary>The Api's spool (<c>SPOOL_DIR</c>, default <c>.data/spool</c> in the repository), shared by its replicas.</summary>
     public required string SpoolDirectory { get; init; }
 
     /// <summary>Where s3rver keeps its objects, browsable as files.</summary>
@@ -58,6 +61,9 @@ public sealed record AppHostSettings
             BatchSize = ParseInt(configuration, "BATCH_SIZE"),
             WebPort = ParseInt(configuration, "PORT"),
             S3EmulatorPort = ParseInt(configuration, "S3_EMULATOR_PORT") ?? DefaultS3EmulatorPort,
+            ApiReplicas = ParseInt(configuration, "API_REPLICAS") is { } replicas && NonEmpty(configuration["INSTANCE_ID"]) is { } id && replicas > 1
+                ? throw new InvalidOperationException($"INSTANCE_ID={id} would name all {replicas} replicas alike; leave it unset with API_REPLICAS.")
+                : ParseInt(configuration, "API_REPLICAS") ?? 1,
             SpoolDirectory = Path.GetFullPath(
                 NonEmpty(configuration["SPOOL_DIR"]) ?? Path.Combine(repositoryRoot, ".data", "spool"), repositoryRoot),
             S3rverDataDirectory = Path.GetFullPath(

@@ -27,6 +27,11 @@ var api = builder.AddProject<Projects.TrackMulti_Api>("api")
     .WithEnvironment("HARNESS_FME_SERVER_KEY", fmeServerKey)
     .WithPassThroughSettings(builder.Configuration, ApiSettings.PassedThrough)
     .WithHealthEndpoints();
+if (settings.ApiReplicas > 1)
+{
+    // One spool folder for all: each replica owns the sub-folder of its (random) INSTANCE_ID and adopts those left behind.
+    api.WithReplicas(settings.ApiReplicas);
+}
 
 if (builder.ExecutionContext.IsRunMode)
 {

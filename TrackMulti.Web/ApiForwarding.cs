@@ -70,6 +70,9 @@ public static class ApiForwarding
                     Destinations = new Dictionary<string, DestinationConfig> { ["api"] = new() { Address = apiAddress } },
                 }])
             .AddServiceDiscoveryDestinationResolver()
+            // Api replicas behind one address (a local proxy that balances connections, not requests): connections
+            // that live a few seconds only spread the calls over them.
+            .ConfigureHttpClient((_, handler) => handler.PooledConnectionLifetime = TimeSpan.FromSeconds(5))
             .AddTransforms(transforms =>
             {
                 var key = keys.GetValueOrDefault(transforms.Route.RouteId);

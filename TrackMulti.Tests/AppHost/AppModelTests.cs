@@ -85,6 +85,22 @@ public sealed class AppModelTests
     }
 
     [Fact]
+    public async Task API_REPLICAS_runs_that_many_Api_replicas_on_one_spool_folder_each_with_an_id_of_its_own()
+    {
+        await using var builder = await ModelAsync("S3_EMULATOR=s3rver", "API_REPLICAS=3", "INSTANCE_ID=");
+
+        var api = Resource<ProjectResource>(builder, "api");
+        Assert.Equal(3, Assert.Single(api.Annotations.OfType<ReplicaAnnotation>()).Replicas);
+        var environment = await ManifestEnvironmentAsync(api);
+        Assert.True(Path.IsPathRooted(environment["SPOOL_DIR"])); // one folder, the same for every replica
+        Assert.False(environment.ContainsKey("INSTANCE_ID"));      // so each replica draws its own
+
+        // One INSTANCE_ID for many replicas would have them fight over one folder: refused before anything runs.
+        var clash = await Assert.ThrowsAnyAsync<Exception>(() => ModelAsync("S3_EMULATOR=s3rver", "API_REPLICAS=2", "INSTANCE_ID=one"));
+        Assert.Contains("INSTANCE_ID=one would name all 2 replicas alike", clash.ToString());
+    }
+
+    [Fact]
     public async Task With_nothing_configured_the_defaults_are_the_documented_ones()
     {
         await using var builder = await ModelAsync("S3_EMULATOR=s3rver", "S3_BUCKET_NAME=", "AWS_REGION=", "HARNESS_FME_API_KEY=");

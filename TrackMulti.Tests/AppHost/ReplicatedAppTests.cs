@@ -1,0 +1,79 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
+using Aspire.Hosting;
+using Aspire.Hosting.Testing;
+using TrackMulti.Tests.Infrastructure;
+
+namespace TrackMulti.Tests.AppHost;
+
+/// <summary>The whole stack with <c>API_REPLICAS=2</c> on one spool folder: the Web spreads its calls over both.</summary>
+public sealed class ReplicatedAppTests : IAsyncLifetime
+{
+    private const string Bucket = "replicated-app";
+    private readonly string _s3rverData = TestPaths.NewTemporaryDirectory("replicated-s3rver");
+    private readonly string _spool = TestPaths.NewTemporaryDirectory("replicated-spool");
+    private DistributedApplication _app = null!;
+
+    public async Task InitializeAsync()
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(3));
+        var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.TrackMulti_AppHost>(
+            ["S3_EMULATOR=s3rver", $"S3RVER_DATA_DIR={_s3rverData}", $"S3_BUCKET_NAME={Bucket}", $"SPOOL_DIR={_spool}",
+             "API_REPLICAS=2", "BATCH_MAX_AGE_SECONDS=1", "PORT=", "TRACKMULTI_DOTENV="], cts.Token);
+        _app = await builder.BuildAsync(cts.Token);
+        await _app.StartAsync(cts.Token);
+        await _app.ResourceNotifications.WaitForResourceHealthyAsync("web", cts.Token);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+        foreach (var directory in new[] { _s3rverData, _spool })
+        {
+            try
+            {
+                Directory.Delete(directory, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Events_through_the_Web_reach_both_replicas_and_land_once()
+    {
+        using var web = _app.CreateHttpClient("web");
+        var run = Guid.NewGuid().ToString("N");
+        var sends = Enumerable.Range(0, 30).Select(async n =>
+        {
+            using var response = await web.PostAsJsonAsync("/api/track",
+                new JsonObject { ["name"] = "replicated", ["properties"] = new JsonObject { ["run"] = run, ["n"] = n } });
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        });
+        await Task.WhenAll(sends); // side by side, as browsers send: the forwarder opens connections to both
+        var answered = new HashSet<string>();
+        for (var round = 0; round < 10 && answered.Count < 2; round++)
+        {
+            var statuses = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => web.GetFromJsonAsync<JsonObject>("/api/status")));
+            answered.UnionWith(statuses.Select(status => status!["instanceId"]!.GetValue<string>()));
+            await Task.Delay(500);
+        }
+        Assert.Equal(2, answered.Count); // two replicas behind one address
+
+        // Each replica seals its batch a second after its first event (a flush reaches only the replica that answers it).
+        using var s3 = S3rverProcess.CreateClient(_app.GetEndpoint("s3", "http").ToString());
+        List<int> stored = [];
+        for (var i = 0; i < 60 && stored.Count < 30; i++)
+        {
+            await Task.Delay(500);
+            stored = [.. (await StoredObject.ReadAllAsync(s3, Bucket)).SelectMany(o => o.Lines())
+                .Where(line => line["properties"]!["run"]?.GetValue<string>() == run)
+                .Select(line => line["properties"]!["n"]!.GetValue<int>())];
+        }
+        Assert.Equal(Enumerable.Range(0, 30), stored.Order());
+        Assert.Equal(2, Directory.GetDirectories(_spool).Length); // a folder per replica, side by side
+    }
+}
