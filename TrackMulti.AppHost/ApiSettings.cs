@@ -15,6 +15,7 @@ public static class ApiSettings
         "BATCH_MAX_BYTES",
         "BATCH_MAX_AGE_SECONDS",
         "SPOOL_MAX_BYTES",
+        "SPOOL_ADOPT_SECONDS",
         "SPOOL_SYNC",
         "SPOOL_SYNC_INTERVAL_MS",
         "INSTANCE_ID",
