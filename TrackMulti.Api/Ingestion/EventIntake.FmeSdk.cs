@@ -32,26 +32,18 @@ public sealed partial class EventIntake
             return unauthorized;
         }
 
-        var body = await ReadBodyAsync(http.Request, cancellationToken);
-        if (body.Refusal is { } refused)
+        var receivedAt = time.GetUtcNow();
+        var (read, refused) = await ReadAsync(http.Request, (reader, beacon, receivedAt),
+            static (content, state) => state.reader(content, state.beacon, state.receivedAt), cancellationToken);
+        if (refused is not null)
         {
             return refused;
         }
-        FmeSdkReadResult read;
-        var receivedAt = time.GetUtcNow();
-        try
-        {
-            read = reader(body.Content, beacon, receivedAt);
-        }
-        finally
-        {
-            body.Release();
-        }
-        if (beacon && CheckSdkKey(bearer ?? read.Token) is { } wrongToken)
+        if (beacon && CheckSdkKey(bearer ?? read!.Token) is { } wrongToken)
         {
             return wrongToken;
         }
-        return await AdmitAndStoreAsync(http, stream, read.Read, receivedAt, cancellationToken);
+        return await AdmitAndStoreAsync(http, stream, read!.Read, receivedAt, cancellationToken);
     }
 
     private IntakeResult? CheckSdkKey(string? presented)

@@ -35,26 +35,17 @@ public sealed partial class EventIntake(
             return RateLimited(wait, 1);
         }
 
-        var body = await ReadBodyAsync(http.Request, cancellationToken);
-        if (body.Refusal is { } refused)
+        var receivedAt = time.GetUtcNow();
+        var (read, refused) = await ReadAsync(http.Request, receivedAt, static (content, at) => TrackEventReader.Read(content, at), cancellationToken);
+        if (refused is not null)
         {
             return refused;
-        }
-        TrackEventReadResult read;
-        var receivedAt = time.GetUtcNow();
-        try
-        {
-            read = TrackEventReader.Read(body.Content, receivedAt);
-        }
-        finally
-        {
-            body.Release();
         }
         return read switch
         {
             { MalformedReason: { } reason } => Refuse(Rejections.MalformedJson, reason),
             { FieldErrors: { } errors } => Refuse(Rejections.InvalidEvent, "The event is not valid.", errors: errors),
-            _ => await StoreAsync(Streams.Track, [read.Line!], receivedAt, cancellationToken),
+            _ => await StoreAsync(Streams.Track, [read!.Line!], receivedAt, cancellationToken),
         };
     }
 
@@ -68,22 +59,14 @@ public sealed partial class EventIntake(
                 "Send the events as a JSON array ('Content-Type: application/json') or NDJSON ('Content-Type: application/x-ndjson').");
         }
 
-        var body = await ReadBodyAsync(http.Request, cancellationToken);
-        if (body.Refusal is { } refused)
+        var receivedAt = time.GetUtcNow();
+        var (read, refused) = await ReadAsync(http.Request, (ndjson, receivedAt, ingestion.Value.MaxBatchEvents),
+            static (content, state) => TrackEventReader.ReadBatch(content, state.ndjson, state.receivedAt, state.MaxBatchEvents), cancellationToken);
+        if (refused is not null)
         {
             return refused;
         }
-        BatchReadResult read;
-        var receivedAt = time.GetUtcNow();
-        try
-        {
-            read = TrackEventReader.ReadBatch(body.Content, ndjson, receivedAt, ingestion.Value.MaxBatchEvents);
-        }
-        finally
-        {
-            body.Release();
-        }
-        return await AdmitAndStoreAsync(http, Streams.Track, read, receivedAt, cancellationToken);
+        return await AdmitAndStoreAsync(http, Streams.Track, read!, receivedAt, cancellationToken);
     }
 
     /// <summary>A batch read without fault: refused if invalid or over the client's limit, else stored in one append.</summary>
@@ -151,6 +134,25 @@ public sealed partial class EventIntake(
     {
         metrics.Rejected(rejection.Reason!, events);
         return new IntakeResult(null, 0, new Refusal(rejection, detail, errors, retryAfter));
+    }
+
+    /// <summary>Reads the whole body and parses it where it lies, then lets it go; or Kestrel's refusal (size, rate).</summary>
+    private async Task<(T? Read, IntakeResult? Refusal)> ReadAsync<TState, T>(
+        HttpRequest request, TState state, Func<ReadOnlySequence<byte>, TState, T> parse, CancellationToken cancellationToken) where T : class
+    {
+        var body = await ReadBodyAsync(request, cancellationToken);
+        if (body.Refusal is { } refused)
+        {
+            return (null, refused);
+        }
+        try
+        {
+            return (parse(body.Content, state), null);
+        }
+        finally
+        {
+            body.Release();
+        }
     }
 
     /// <summary>The whole body (at most the endpoint's size limit, which Kestrel enforces), straight from the request pipe.</summary>
