@@ -116,6 +116,13 @@ public static class ApiForwarding
     public static IEndpointRouteBuilder MapApiForwarding(this IEndpointRouteBuilder app)
     {
         app.MapReverseProxy();
+        // A flush without the page's header (the seed's `curl -X POST …/api/flush`, or another site's form) matches no
+        // route above; it is told what is missing instead of getting a bare 404.
+        app.MapPost("/api/flush", () => TypedResults.Problem(
+                statusCode: StatusCodes.Status400BadRequest, type: "urn:trackmulti:problem:missing-page-header",
+                title: "Flush needs the page's header",
+                detail: $"Send '{PageHeader}: 1' with the flush, as the page's scripts do (curl -X POST -H '{PageHeader}: 1' …/api/flush)."))
+            .Add(endpoint => ((RouteEndpointBuilder)endpoint).Order = 1); // after the forwarding route, which has the header
         return app;
     }
 

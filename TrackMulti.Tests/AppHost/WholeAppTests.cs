@@ -31,6 +31,20 @@ public sealed class WholeAppTests(WholeAppFixture fixture)
     }
 
     [Fact]
+    public async Task A_flush_through_the_Web_without_the_pages_header_is_told_what_is_missing()
+    {
+        using var web = fixture.App.CreateHttpClient("web");
+
+        using var response = await web.PostAsync("/api/flush", null); // the seed's habit: curl -X POST …/api/flush
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        var problem = Assert.IsType<JsonObject>(JsonNode.Parse(await response.Content.ReadAsStringAsync()));
+        Assert.Equal("urn:trackmulti:problem:missing-page-header", problem["type"]!.GetValue<string>());
+        Assert.Contains("X-TrackMulti-Page: 1", problem["detail"]!.GetValue<string>());
+    }
+
+    [Fact]
     public async Task Events_sent_through_the_web_origin_land_in_the_bucket_line_for_line()
     {
         var run = Guid.NewGuid().ToString("N");
@@ -73,7 +87,7 @@ public sealed class WholeAppTests(WholeAppFixture fixture)
 
         using (var formFlush = await web.PostAsync("/api/flush", new FormUrlEncodedContent([])))
         {
-            Assert.Equal(HttpStatusCode.NotFound, formFlush.StatusCode); // what another site's form could send
+            Assert.Equal(HttpStatusCode.BadRequest, formFlush.StatusCode); // what another site's form could send: not forwarded
         }
         using (var other = await web.GetAsync("/api/anything-else"))
         {
