@@ -4,7 +4,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using TrackMulti.Tests.Infrastructure;
 
-namespace TrackMulti.Tests.Api;
+namespace TrackMulti.Tests.InProcess;
 
 /// <summary>What the Api lets in: valid events at the rules' edges land unchanged, the rate limit, CORS.</summary>
 public sealed class AdmissionTests : IAsyncLifetime

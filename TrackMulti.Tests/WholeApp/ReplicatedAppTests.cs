@@ -5,7 +5,7 @@ using Aspire.Hosting;
 using Aspire.Hosting.Testing;
 using TrackMulti.Tests.Infrastructure;
 
-namespace TrackMulti.Tests.AppHost;
+namespace TrackMulti.Tests.WholeApp;
 
 /// <summary>The whole stack with <c>API_REPLICAS=3</c> on one spool folder: the Web spreads its calls over them.</summary>
 public sealed class ReplicatedAppTests : IAsyncLifetime

@@ -5,7 +5,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using TrackMulti.Tests.Infrastructure;
 
-namespace TrackMulti.Tests.Api;
+namespace TrackMulti.Tests.InProcess;
 
 /// <summary>One Api (keys on) against s3rver, shared by the bad-input corpus: nothing it refuses may change anything.</summary>
 public sealed class KeyedApiFixture : IAsyncLifetime

@@ -4,7 +4,7 @@ using System.Net.Sockets;
 using System.Text.Json.Nodes;
 using TrackMulti.Tests.Infrastructure;
 
-namespace TrackMulti.Tests.Api;
+namespace TrackMulti.Tests.Processes;
 
 /// <summary>
 /// Browsers behind the Web are limited one by one, at the Web and at the Api, not as one bucket: the Web (holding the

@@ -6,7 +6,7 @@ using TrackMulti.Api.Model;
 using TrackMulti.Api.Spool;
 using TrackMulti.Tests.Infrastructure;
 
-namespace TrackMulti.Tests.Api;
+namespace TrackMulti.Tests.Processes;
 
 /// <summary>
 /// Replicas on one <c>SPOOL_DIR</c> and one bucket: each owns the folder of its instance id under a lock the kernel

@@ -4,7 +4,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using TrackMulti.Tests.Infrastructure;
 
-namespace TrackMulti.Tests.Api;
+namespace TrackMulti.Tests.InProcess;
 
 /// <summary><c>POST /api/batch</c> against real S3 (s3rver): what lands, what it answers, how it is limited.</summary>
 public sealed class BatchApiTests : IAsyncLifetime

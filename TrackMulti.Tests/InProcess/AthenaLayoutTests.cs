@@ -8,7 +8,7 @@ using Amazon.S3.Model;
 using DuckDB.NET.Data;
 using TrackMulti.Tests.Infrastructure;
 
-namespace TrackMulti.Tests.Api;
+namespace TrackMulti.Tests.InProcess;
 
 /// <summary>
 /// Objects laid out for Athena (<c>S3_PARTITIONING=hourly</c>, gzip NDJSON or Parquet), read back as an analytics

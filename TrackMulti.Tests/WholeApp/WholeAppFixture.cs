@@ -6,7 +6,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using TrackMulti.Tests.Infrastructure;
 
-namespace TrackMulti.Tests.AppHost;
+namespace TrackMulti.Tests.WholeApp;
 
 /// <summary>
 /// The whole stack (AppHost in s3rver mode: emulator, Api, Web) started once and shared by every whole-app test,

@@ -5,7 +5,7 @@ using System.Text.Json.Nodes;
 using TrackMulti.Api.Sinks.Fme;
 using TrackMulti.Tests.Infrastructure;
 
-namespace TrackMulti.Tests.Api;
+namespace TrackMulti.Tests.Processes;
 
 /// <summary>
 /// The FME sink against a stand-in for FME's events API, with real S3 (s3rver) and real faults: FME failing, down for

@@ -4,7 +4,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using TrackMulti.Tests.Infrastructure;
 
-namespace TrackMulti.Tests.Api;
+namespace TrackMulti.Tests.InProcess;
 
 /// <summary>
 /// The FME SDK's own posts to the Api (<c>/fme/api</c>), in the exact shapes the SDK sends (shared FME SDK notes):

@@ -5,10 +5,10 @@ using Microsoft.Extensions.Options;
 using TrackMulti.Api.Sinks;
 using TrackMulti.Api.Sinks.S3;
 using TrackMulti.Tests.Infrastructure;
-using TrackMulti.Tests.Unit;
+using TrackMulti.Tests.HostedServices;
 using StoredObject = TrackMulti.Tests.Infrastructure.StoredObject;
 
-namespace TrackMulti.Tests.Api;
+namespace TrackMulti.Tests.InProcess;
 
 /// <summary>The ambiguous failure: S3 stored the object but the answer came too late. The retry must not duplicate it.</summary>
 public sealed class UploadIdempotenceTests

@@ -6,9 +6,9 @@ using Microsoft.Extensions.Options;
 using TrackMulti.Api.Sinks;
 using TrackMulti.Api.Sinks.S3;
 using TrackMulti.Tests.Infrastructure;
-using TrackMulti.Tests.Unit;
+using TrackMulti.Tests.HostedServices;
 
-namespace TrackMulti.Tests.Api;
+namespace TrackMulti.Tests.InProcess;
 
 /// <summary>Readiness must not turn every probe (or every anonymous /health) into a call to S3.</summary>
 public sealed class HealthCacheTests

@@ -4,7 +4,7 @@ using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using TrackMulti.Tests.Infrastructure;
 
-namespace TrackMulti.Tests.Api;
+namespace TrackMulti.Tests.Processes;
 
 /// <summary>
 /// The promise "once the Api says yes, the event reaches S3 exactly once", with real faults: SIGKILL, SIGTERM,
