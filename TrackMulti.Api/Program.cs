@@ -36,3 +36,6 @@ app.MapTrackApi();
 app.MapFmeSdkApi();
 
 app.Run();
+
+/// <summary>The Api's entry point, public so tests can host the Api in-process (<c>WebApplicationFactory&lt;Program&gt;</c>).</summary>
+public partial class Program;

@@ -25,7 +25,7 @@ public sealed class FmeSdkPageTests(ITestOutputHelper output) : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        _bucket = await S3rverBucket.StartAsync(Bucket);
+        _bucket = await S3rverBucket.CreateAsync(Bucket);
         _fme = await FmeStandIn.StartAsync();
         _api = await _bucket.StartApiAsync(
             ("FME_EVENTS_URL", _fme.EventsUrl), ("HARNESS_FME_API_KEY", ClientKey), ("HARNESS_FME_SERVER_KEY", ServerKey),

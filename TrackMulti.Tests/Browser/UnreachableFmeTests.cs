@@ -18,7 +18,7 @@ public sealed class UnreachableFmeTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        _bucket = await S3rverBucket.StartAsync(Bucket);
+        _bucket = await S3rverBucket.CreateAsync(Bucket);
         _api = await _bucket.StartApiAsync(("HARNESS_FME_API_KEY", FmeKey));
         _web = await WebProcess.StartAsync(_api.Http.BaseAddress!.ToString().TrimEnd('/'), FmeKey);
     }

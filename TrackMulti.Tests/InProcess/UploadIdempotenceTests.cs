@@ -1,12 +1,7 @@
-using Amazon.Runtime;
-using Amazon.S3;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Options;
-using TrackMulti.Api.Sinks;
-using TrackMulti.Api.Sinks.S3;
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
 using TrackMulti.Tests.Infrastructure;
-using TrackMulti.Tests.HostedServices;
-using StoredObject = TrackMulti.Tests.Infrastructure.StoredObject;
 
 namespace TrackMulti.Tests.InProcess;
 
@@ -16,36 +11,26 @@ public sealed class UploadIdempotenceTests
     [Fact]
     public async Task An_attempt_that_times_out_after_S3_stored_the_object_is_retried_to_the_same_key_and_leaves_one_object()
     {
-        await using var s3rver = await S3rverProcess.StartAsync();
-        await s3rver.CreateBucketAsync("idempotence");
+        await using var bucket = await S3rverBucket.CreateAsync("idempotence");
         var slowFirstPut = new SlowFirstPutHandler(TimeSpan.FromSeconds(5));
+        await using var api = await ApiHost.StartAsync(bucket, slowFirstPut,
+            ("BATCH_SIZE", "3"), ("UPLOAD_ATTEMPT_TIMEOUT_SECONDS", "1"), ("UPLOAD_RETRIES", "2"));
 
-        await using var host = new BatchingHost(
-            new()
-            {
-                ["S3_BUCKET_NAME"] = "idempotence",
-                ["AWS_ENDPOINT_URL_S3"] = s3rver.Url,
-                ["UPLOAD_ATTEMPT_TIMEOUT_SECONDS"] = "1",
-                ["UPLOAD_RETRIES"] = "2",
-            },
-            configure: services => services.AddSingleton<IAmazonS3>(sp =>
-            {
-                // The Api's own S3 settings, with the fault between the SDK and the wire.
-                var config = S3Extensions.CreateS3Config(sp.GetRequiredService<IOptions<S3Options>>().Value);
-                config.HttpClientFactory = new HandlerHttpClientFactory(slowFirstPut);
-                return new AmazonS3Client(new BasicAWSCredentials(S3rverProcess.AccessKey, S3rverProcess.AccessKey), config);
-            }));
-        await host.StartAsync();
+        string? key = null;
+        foreach (var value in new[] { 1, 2, 3 })
+        {
+            using var response = await api.Http.PostAsJsonAsync("/api/track", new JsonObject { ["name"] = "idempotence", ["value"] = value });
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            key ??= (await response.Content.ReadFromJsonAsync<JsonObject>())!["flushed"]?["filename"]?.GetValue<string>();
+        }
+        using var flush = await api.Http.PostAsync("/api/flush", null);
 
-        var batch = (await host.AppendAsync(3))[2].Sealed!;
-        var drained = await host.Uploads.DrainAsync(CancellationToken.None);
-
-        Assert.True(drained.Succeeded, drained.Error);
+        Assert.Equal(HttpStatusCode.OK, flush.StatusCode);
+        Assert.NotNull(key);
         Assert.Equal(2, slowFirstPut.Puts.Count);
-        Assert.All(slowFirstPut.Puts, path => Assert.EndsWith(Uri.EscapeDataString(batch.Key).Replace("%2F", "/"), path));
-        using var client = s3rver.CreateClient();
-        var stored = Assert.Single(await StoredObject.ReadAllAsync(client, "idempotence"));
-        Assert.Equal(batch.Key, stored.Key);
+        Assert.All(slowFirstPut.Puts, path => Assert.EndsWith(Uri.EscapeDataString(key).Replace("%2F", "/"), path));
+        var stored = Assert.Single(await bucket.ObjectsAsync());
+        Assert.Equal(key, stored.Key);
         Assert.Equal([1, 2, 3], stored.Lines().Select(l => l["value"]!.GetValue<int>()));
     }
 

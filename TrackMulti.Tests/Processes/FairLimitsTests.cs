@@ -19,7 +19,7 @@ public sealed class FairLimitsTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        _bucket = await S3rverBucket.StartAsync("fair-limits");
+        _bucket = await S3rverBucket.CreateAsync("fair-limits");
         // The Api's per-client limit is below the sum of the browsers', and below the Web's own per-browser burst.
         _api = await _bucket.StartApiAsync(("INGEST_API_KEY", IngestKey), ("RATE_LIMIT_PER_SECOND", "1"), ("RATE_LIMIT_BURST", "12"));
         _web = await WebProcess.StartAsync(_api.Http.BaseAddress!.ToString().TrimEnd('/'), "localhost",

@@ -19,7 +19,7 @@ public sealed class FmeForwardingTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        _bucket = await S3rverBucket.StartAsync("fme-forwarding");
+        _bucket = await S3rverBucket.StartWithOwnS3rverAsync("fme-forwarding");
         _fme = await FmeStandIn.StartAsync();
     }
 

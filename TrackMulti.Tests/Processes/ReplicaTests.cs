@@ -16,7 +16,7 @@ public sealed class ReplicaTests : IAsyncLifetime
 {
     private S3rverBucket _bucket = null!;
 
-    public async Task InitializeAsync() => _bucket = await S3rverBucket.StartAsync("replicas");
+    public async Task InitializeAsync() => _bucket = await S3rverBucket.CreateAsync("replicas");
 
     public async Task DisposeAsync() => await _bucket.DisposeAsync();
 
