@@ -30,6 +30,8 @@ namespace TrackMulti.Tests.InProcess;
 /// </summary>
 internal sealed class ApiHost : IAsyncDisposable
 {
+    private const string HostVariablePrefix = "DOTNET_";
+
     private readonly WebApplicationFactory<ApiProgram> _factory;
 
     private ApiHost(WebApplicationFactory<ApiProgram> factory)
@@ -72,7 +74,8 @@ internal sealed class ApiHost : IAsyncDisposable
             // Host settings reach the Api's Program before it reads its configuration, as environment variables do.
             foreach (var (name, value) in environment)
             {
-                web.UseSetting(name, value);
+                // DOTNET_-prefixed variables are the host's own settings, read without the prefix.
+                web.UseSetting(name.StartsWith(HostVariablePrefix, StringComparison.Ordinal) ? name[HostVariablePrefix.Length..] : name, value);
             }
             web.ConfigureLogging(logging => logging.ClearProviders().AddFakeLogging());
             web.ConfigureTestServices(services =>
