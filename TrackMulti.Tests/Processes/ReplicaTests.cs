@@ -59,8 +59,12 @@ public sealed class ReplicaTests : IAsyncLifetime
                     }
                 }
             })).ToList();
-            await Task.Delay(700);
-            await replicas[1].Process.KillAsync(); // mid-load: batches open, uploads under way
+            // Mid-load: once r2 has acknowledged a batch's worth, so batches are open and uploads under way.
+            for (var i = 0; i < 300 && acknowledged.Count(id => id.StartsWith("r2-", StringComparison.Ordinal)) < 20; i++)
+            {
+                await Task.Delay(50);
+            }
+            await replicas[1].Process.KillAsync();
             await Task.Delay(500);
             stop.Cancel();
             await Task.WhenAll(senders);
