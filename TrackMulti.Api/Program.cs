@@ -17,6 +17,7 @@ builder.AddServiceDefaults(TelemetryExtensions.Sources);
 builder.Services.AddProblemDetails();
 builder.Services.AddSingleton(TimeProvider.System);
 builder.AddIngestion();
+builder.AddApiDocument();
 builder.AddTrackTelemetry();
 // Hosted services start in this order and stop in reverse: the spool recovers first; on shutdown the batch writer
 // seals its last batch, then S3 (the record) delivers what is left, then FME, then the spool closes.
@@ -32,10 +33,8 @@ app.UseStatusCodePages();
 app.UseCors();
 app.MapDefaultEndpoints();
 app.MapServiceInfo();
+app.MapApiDocument();
 app.MapTrackApi();
 app.MapFmeSdkApi();
 
 app.Run();
-
-/// <summary>The Api's entry point, public so tests can host the Api in-process (<c>WebApplicationFactory&lt;Program&gt;</c>).</summary>
-public partial class Program;

@@ -24,6 +24,9 @@ public static class Extensions
 
     public const string LiveTag = "live";
 
+    /// <summary>The seed's health endpoint: the Api's says more (<c>ServiceInfoEndpoint</c>); the Web's is <see cref="MapHealthSummary"/>.</summary>
+    public const string HealthPath = "/health";
+
     public static TBuilder AddServiceDefaults<TBuilder>(this TBuilder builder, TelemetrySources? sources = null)
         where TBuilder : IHostApplicationBuilder
     {
@@ -97,6 +100,32 @@ public static class Extensions
             Predicate = check => check.Tags.Contains(LiveTag),
         });
         return app;
+    }
+
+    /// <summary>
+    /// Maps <see cref="HealthPath"/>: every check of this service, as <c>{"status", "checks": {name: status}}</c> (the
+    /// Api's field names), 503 when one fails. In every environment, like the probes: a deployed service is probed too,
+    /// and the answer names no secret.
+    /// </summary>
+    public static WebApplication MapHealthSummary(this WebApplication app)
+    {
+        app.MapHealthChecks(HealthPath, new HealthCheckOptions { ResponseWriter = WriteSummaryAsync });
+        return app;
+    }
+
+    private static async Task WriteSummaryAsync(Microsoft.AspNetCore.Http.HttpContext http, HealthReport report)
+    {
+        http.Response.ContentType = "application/json; charset=utf-8";
+        await using var json = new System.Text.Json.Utf8JsonWriter(http.Response.Body);
+        json.WriteStartObject();
+        json.WriteString("status", report.Status.ToString());
+        json.WriteStartObject("checks");
+        foreach (var (name, entry) in report.Entries)
+        {
+            json.WriteString(name, entry.Status.ToString());
+        }
+        json.WriteEndObject();
+        json.WriteEndObject();
     }
 }
 

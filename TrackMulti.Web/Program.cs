@@ -19,6 +19,7 @@ app.UseSecurityHeaders();
 app.UseStaticFiles();
 app.UseRateLimiter();
 app.MapDefaultEndpoints();
+app.MapHealthSummary();
 app.MapRazorPages();
 app.MapApiForwarding();
 

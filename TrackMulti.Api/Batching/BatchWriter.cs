@@ -223,6 +223,7 @@ public sealed class BatchWriter : BackgroundService
     /// </summary>
     private void Seal(PendingAppend? trigger, TaskCompletionSource<AppendResult>? flush)
     {
+        trigger?.SetsOffSeal();
         var waiter = trigger is null && flush is null ? null : new SealWaiter(trigger, flush);
         var seal = new SpoolSeal(_open?.Id, TakeChunk(), waiter, _open?.Origins ?? []);
         // Counts first: once posted, the batch may be stored before this thread runs another line.
@@ -316,17 +317,42 @@ public sealed class BatchWriter : BackgroundService
         public List<ActivityContext> Origins { get; } = [];
     }
 
-    /// <summary>A request's append waiting for the spool to make it durable.</summary>
+    /// <summary>
+    /// A request's append waiting for the spool: answered once its lines are durable and every seal it set off has
+    /// been told (seals run on the spool's sealing thread, so either may come first).
+    /// </summary>
     private sealed class PendingAppend(TaskCompletionSource<AppendResult> completion) : IAppendWaiter
     {
+        private int _outstanding = 1; // its lines, and one per seal it set off
+
         public int OpenEvents { get; set; }
 
-        /// <summary>The batches this request sealed, in order (told before it is durable); null while none.</summary>
-        public List<SealedSegment>? Seals { get; set; }
+        /// <summary>The batches this request sealed, in order; null while none.</summary>
+        private List<SealedSegment>? _seals;
 
-        public void OnDurable() => completion.TrySetResult(new AppendResult(OpenEvents, (IReadOnlyList<SealedSegment>?)Seals ?? []));
+        /// <summary>Called on the batch writer's thread before the seal is handed to the spool.</summary>
+        public void SetsOffSeal() => Interlocked.Increment(ref _outstanding);
+
+        public void OnSeal(SealedSegment? sealedSegment)
+        {
+            if (sealedSegment is not null)
+            {
+                (_seals ??= []).Add(sealedSegment);
+            }
+            Done();
+        }
+
+        public void OnDurable() => Done();
 
         public void OnRefused(SpoolWriteException reason) => completion.TrySetException(reason);
+
+        private void Done()
+        {
+            if (Interlocked.Decrement(ref _outstanding) == 0)
+            {
+                completion.TrySetResult(new AppendResult(OpenEvents, (IReadOnlyList<SealedSegment>?)_seals ?? []));
+            }
+        }
     }
 
     /// <summary>Names the sealed batch in the answer of the request that filled it, and answers a flush.</summary>
@@ -334,17 +360,15 @@ public sealed class BatchWriter : BackgroundService
     {
         public void OnSealed(SealedSegment? sealedSegment)
         {
-            if (sealedSegment is not null)
-            {
-                if (trigger is not null)
-                {
-                    (trigger.Seals ??= []).Add(sealedSegment);
-                }
-            }
+            trigger?.OnSeal(sealedSegment);
             flush?.TrySetResult(new AppendResult(0, sealedSegment is null ? [] : [sealedSegment]));
         }
 
-        public void OnRefused(SpoolWriteException reason) => flush?.TrySetException(reason);
+        public void OnRefused(SpoolWriteException reason)
+        {
+            trigger?.OnSeal(null); // its own lines are answered for by the spool, durable or refused
+            flush?.TrySetException(reason);
+        }
     }
 }
 

@@ -12,13 +12,24 @@ public static class ApiKeys
 {
     public const string HeaderName = "X-Api-Key";
 
+    /// <summary>The roles of the two keys, as the OpenAPI document names them.</summary>
+    public const string IngestRole = "ingest";
+    public const string AdminRole = "admin";
+
     /// <summary><c>INGEST_API_KEY</c>, when set. Without a key configured the endpoint gets no filter at all.</summary>
     public static TBuilder RequireIngestKey<TBuilder>(this TBuilder endpoint, IngestionOptions options) where TBuilder : IEndpointConventionBuilder =>
-        options.IngestApiKey is { Length: > 0 } key ? endpoint.AddEndpointFilter(Filter(key, countsAsRejectedEvent: true)) : endpoint;
+        options.IngestApiKey is { Length: > 0 } key ? endpoint.Require(key, IngestRole, countsAsRejectedEvent: true) : endpoint;
 
     /// <summary><c>ADMIN_API_KEY</c>, when set.</summary>
     public static TBuilder RequireAdminKey<TBuilder>(this TBuilder endpoint, IngestionOptions options) where TBuilder : IEndpointConventionBuilder =>
-        options.AdminApiKey is { Length: > 0 } key ? endpoint.AddEndpointFilter(Filter(key, countsAsRejectedEvent: false)) : endpoint;
+        options.AdminApiKey is { Length: > 0 } key ? endpoint.Require(key, AdminRole, countsAsRejectedEvent: false) : endpoint;
+
+    /// <summary>The filter, and what the OpenAPI document says of it: the key's role and the two refusals.</summary>
+    private static TBuilder Require<TBuilder>(this TBuilder endpoint, string key, string role, bool countsAsRejectedEvent)
+        where TBuilder : IEndpointConventionBuilder =>
+        endpoint.AddEndpointFilter(Filter(key, countsAsRejectedEvent))
+            .WithMetadata(new ApiKeyRequirement(role))
+            .Refuses(Rejections.MissingApiKey, Rejections.WrongApiKey);
 
     /// <summary>The key a request presents, if any.</summary>
     public static string? Presented(HttpRequest request) => Bearer(request) ?? InHeader(request);

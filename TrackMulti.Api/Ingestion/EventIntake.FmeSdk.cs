@@ -7,7 +7,8 @@ namespace TrackMulti.Api.Ingestion;
 /// <summary>The FME SDK's own posts (<c>/fme/api</c>): the same checks, limits and durable append as a batch.</summary>
 public sealed partial class EventIntake
 {
-    private static readonly string[] BeaconTypes = ["text/plain", "application/json"];
+    /// <summary>The content types a beacon may have (the SDK sends <c>text/plain</c>).</summary>
+    public static readonly string[] BeaconTypes = ["text/plain", "application/json"];
 
     /// <summary>Reads one kind of post (<see cref="FmeSdkReader"/>): body, is it a beacon, when it arrived.</summary>
     public delegate FmeSdkReadResult SdkReader(ReadOnlySequence<byte> body, bool beacon, DateTimeOffset receivedAt);

@@ -21,7 +21,30 @@ public sealed partial class EventIntake(
     Batches batches, ClientRateLimiter limiter, S3Sink s3, IOptions<IngestionOptions> ingestion, IOptions<UploadOptions> upload,
     IOptions<FmeOptions> fme, TrackMetrics metrics, TimeProvider time)
 {
-    private static readonly string[] NdjsonTypes = ["application/x-ndjson", "application/ndjson"];
+    /// <summary>The content types <c>POST /api/batch</c> reads as NDJSON (one event a line).</summary>
+    public static readonly string[] NdjsonTypes = ["application/x-ndjson", "application/ndjson"];
+
+    /// <summary>Refusals of reading a body: Kestrel's limits (<see cref="ReadBodyAsync"/>), then the parser.</summary>
+    private static readonly Rejection[] ReadingRefusals =
+        [Rejections.BodyTooLarge, Rejections.BadRequest, Rejections.MalformedJson, Rejections.InvalidEvent];
+
+    /// <summary>Refusals of storing events (<see cref="StoreAsync"/>).</summary>
+    private static readonly Rejection[] StoringRefusals = [Rejections.ShuttingDown, Rejections.SpoolFull, Rejections.SpoolError];
+
+    /// <summary>Every refusal <see cref="TrackAsync"/> can answer with (its endpoint documents them).</summary>
+    public static readonly IReadOnlyList<Rejection> TrackRefusals =
+        [Rejections.UnsupportedMediaType, Rejections.RateLimited, .. ReadingRefusals, .. StoringRefusals];
+
+    /// <summary>Every refusal <see cref="AdmitAndStoreAsync"/> can answer with, after a body was read.</summary>
+    private static readonly Rejection[] ManyEventsRefusals =
+        [.. ReadingRefusals, Rejections.TooManyEvents, Rejections.RateLimited, .. StoringRefusals];
+
+    /// <summary>Every refusal <see cref="BatchAsync"/> can answer with.</summary>
+    public static readonly IReadOnlyList<Rejection> BatchRefusals = [Rejections.UnsupportedMediaType, .. ManyEventsRefusals];
+
+    /// <summary>Every refusal <see cref="FmeSdkAsync"/> can answer with.</summary>
+    public static readonly IReadOnlyList<Rejection> FmeSdkRefusals =
+        [Rejections.UnsupportedMediaType, Rejections.FmeSdkOff, Rejections.MissingSdkKey, Rejections.WrongSdkKey, .. ManyEventsRefusals];
 
     /// <summary>One event, as a JSON object.</summary>
     public async Task<IntakeResult> TrackAsync(HttpContext http, CancellationToken cancellationToken)

@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Options;
 using TrackMulti.Api.Model;
+using TrackMulti.Api.Sinks.Fme;
 using TrackMulti.Api.Sinks.S3;
 
 namespace TrackMulti.Api.Ingestion;
@@ -24,18 +25,33 @@ public static class FmeSdkApi
         }
 
         var events = (EventIntake.SdkReader)((body, beacon, at) => FmeSdkReader.ReadEvents(body, beacon, at, options.MaxBatchEvents));
-        Map(api, "/events/bulk", Streams.SdkEvents, events, beacon: false);
-        Map(api, "/events/beacon", Streams.SdkEvents, events, beacon: true);
-        Map(api, "/testImpressions/bulk", Streams.Impressions, FmeSdkReader.ReadImpressions, beacon: false);
-        Map(api, "/testImpressions/beacon", Streams.Impressions, FmeSdkReader.ReadImpressions, beacon: true);
-        Map(api, "/testImpressions/count", Streams.ImpressionCounts, FmeSdkReader.ReadCounts, beacon: false);
-        Map(api, "/testImpressions/count/beacon", Streams.ImpressionCounts, FmeSdkReader.ReadCounts, beacon: true);
+        api.WithTags("FME SDK").Refuses(EventIntake.FmeSdkRefusals);
+        Map<List<FmeEvent>>(api, "/events/bulk", Streams.SdkEvents, events, beacon: false);
+        Map<List<FmeEvent>>(api, "/events/beacon", Streams.SdkEvents, events, beacon: true);
+        Map<List<FmeImpressionGroup>>(api, "/testImpressions/bulk", Streams.Impressions, FmeSdkReader.ReadImpressions, beacon: false);
+        Map<List<FmeImpressionGroup>>(api, "/testImpressions/beacon", Streams.Impressions, FmeSdkReader.ReadImpressions, beacon: true);
+        Map<FmeImpressionCounts>(api, "/testImpressions/count", Streams.ImpressionCounts, FmeSdkReader.ReadCounts, beacon: false);
+        Map<FmeImpressionCounts>(api, "/testImpressions/count/beacon", Streams.ImpressionCounts, FmeSdkReader.ReadCounts, beacon: true);
         return api;
     }
 
-    private static void Map(RouteGroupBuilder api, string path, string stream, EventIntake.SdkReader reader, bool beacon) =>
-        api.MapPost(path, (HttpContext http, EventIntake intake, S3Sink s3, CancellationToken cancellationToken) =>
+    /// <typeparam name="TEntries">The post's shape, FME's own (for the document; the reader checks it).</typeparam>
+    private static void Map<TEntries>(RouteGroupBuilder api, string path, string stream, EventIntake.SdkReader reader, bool beacon)
+        where TEntries : notnull
+    {
+        var endpoint = api.MapPost(path, (HttpContext http, EventIntake intake, S3Sink s3, CancellationToken cancellationToken) =>
             PostAsync(http, intake, s3, stream, reader, beacon, cancellationToken));
+        if (beacon)
+        {
+            endpoint.Reads<FmeBeacon<TEntries>, RouteHandlerBuilder>(EventIntake.BeaconTypes)
+                .WithSummary("The FME SDK's beacon (a page closing): its key in 'token'.");
+        }
+        else
+        {
+            endpoint.Reads<TEntries, RouteHandlerBuilder>("application/json").WithMetadata(new FmeSdkKeyRequirement())
+                .WithSummary("The FME SDK's post, in FME's shape.");
+        }
+    }
 
     public static async Task<Results<Ok<BatchResponse>, ProblemHttpResult, ValidationProblem>> PostAsync(
         HttpContext http, EventIntake intake, S3Sink s3, string stream, EventIntake.SdkReader reader, bool beacon,

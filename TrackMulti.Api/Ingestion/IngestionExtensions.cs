@@ -28,7 +28,12 @@ public static class IngestionExtensions
         builder.Services.AddSingleton<ClientRateLimiter>();
         builder.Services.AddSingleton<EventIntake>();
         // Answers are written by source-generated serializers: no reflection on the request path.
-        builder.Services.ConfigureHttpJsonOptions(json => json.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJsonContext.Default));
+        builder.Services.ConfigureHttpJsonOptions(json =>
+        {
+            json.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJsonContext.Default);
+            // The Api writes numbers as numbers (and reads no body with these options), so its document says so.
+            json.SerializerOptions.NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.Strict;
+        });
 
         builder.Services.AddCors(cors =>
         {

@@ -5,9 +5,13 @@ namespace TrackMulti.Api.Ingestion;
 /// <summary>
 /// One kind of refusal: its HTTP status, its RFC 7807 problem type (clients branch on <c>type</c>, not on prose), the
 /// reason it is counted under in <c>trackmulti.events.rejected</c> (null when it refuses no event), and a title.
+/// The OpenAPI document describes each endpoint's refusals from these (<see cref="ApiDocument"/>).
 /// </summary>
 public sealed record Rejection(int Status, string Type, string? Reason, string Title)
 {
+    /// <summary>Its problem details carry <c>errors</c>, by field (a validation problem).</summary>
+    public bool ErrorsByField { get; init; }
+
     public ProblemHttpResult Problem(string detail, IDictionary<string, object?>? extensions = null) =>
         TypedResults.Problem(statusCode: Status, type: Type, title: Title, detail: detail, extensions: extensions);
 }
@@ -18,7 +22,7 @@ public static class Rejections
     private const string Prefix = "urn:trackmulti:problem:";
 
     public static readonly Rejection MalformedJson = new(400, Prefix + "malformed-json", "malformed", "Malformed request body");
-    public static readonly Rejection InvalidEvent = new(400, Prefix + "invalid-event", "invalid", "The event is not valid");
+    public static readonly Rejection InvalidEvent = new(400, Prefix + "invalid-event", "invalid", "The event is not valid") { ErrorsByField = true };
     public static readonly Rejection BadRequest = new(400, Prefix + "bad-request", "bad_request", "Request body refused");
     public static readonly Rejection MissingApiKey = new(401, Prefix + "missing-api-key", "missing_api_key", "API key required");
     public static readonly Rejection WrongApiKey = new(403, Prefix + "wrong-api-key", "wrong_api_key", "API key not accepted");

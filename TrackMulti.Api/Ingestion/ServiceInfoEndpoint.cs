@@ -14,7 +14,9 @@ public static class ServiceInfoEndpoint
 
     public static IEndpointRouteBuilder MapServiceInfo(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/health", GetAsync);
+        app.MapGet(Extensions.HealthPath, GetAsync)
+            .Produces<ServiceInfo>(StatusCodes.Status200OK).Produces<ServiceInfo>(StatusCodes.Status503ServiceUnavailable)
+            .WithTags("Health").WithSummary("The service, its version and endpoints, and every health check's result.");
         return app;
     }
 

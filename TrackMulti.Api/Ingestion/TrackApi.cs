@@ -23,13 +23,24 @@ public static class TrackApi
         }
 
         // Anything larger than an endpoint's limit is refused by Kestrel before it is read (413).
-        api.MapPost("/track", TrackAsync).WithMetadata(new RequestSizeLimitAttribute(options.MaxTrackBodyBytes)).RequireIngestKey(options);
-        api.MapPost("/batch", BatchAsync).WithMetadata(new RequestSizeLimitAttribute(options.MaxBatchBodyBytes)).RequireIngestKey(options);
-        api.MapPost("/flush", FlushAsync).RequireAdminKey(options);
-        api.MapGet("/status", GetStatus);
-        api.MapGet("/objects", ListObjectsAsync).RequireAdminKey(options);
+        api.MapPost("/track", TrackAsync).WithMetadata(new RequestSizeLimitAttribute(options.MaxTrackBodyBytes)).RequireIngestKey(options)
+            .Reads<TrackEventRequest, RouteHandlerBuilder>("application/json").Refuses(EventIntake.TrackRefusals)
+            .WithTags("Events").WithSummary("Store one event; the answer says it is on disk.");
+        api.MapPost("/batch", BatchAsync).WithMetadata(new RequestSizeLimitAttribute(options.MaxBatchBodyBytes)).RequireIngestKey(options)
+            .Reads<IReadOnlyList<TrackEventRequest>, RouteHandlerBuilder>(["application/json", .. EventIntake.NdjsonTypes]).Refuses(EventIntake.BatchRefusals)
+            .WithTags("Events").WithSummary("Store many events together, or none: a JSON array or NDJSON.");
+        api.MapPost("/flush", FlushAsync).RequireAdminKey(options)
+            .Refuses(Rejections.ShuttingDown, Rejections.SpoolError, Rejections.FlushNotConfirmed)
+            .WithTags("Operations").WithSummary("Seal every open batch and wait for S3 to confirm them.");
+        api.MapGet("/status", GetStatus)
+            .WithTags("Operations").WithSummary("The open batch, the spool and each sink's backlog and health.");
+        api.MapGet("/objects", ListObjectsAsync).RequireAdminKey(options)
+            .Refuses(Rejections.BadLimit, Rejections.S3Unavailable)
+            .WithTags("Operations").WithSummary("The newest objects in the bucket, with their event counts.");
         // The Athena tables for this bucket and layout, generated from the rows the Api writes.
-        api.MapGet("/athena/ddl", (AthenaTables tables) => TypedResults.Text(tables.Ddl(), "text/plain; charset=utf-8"));
+        api.MapGet("/athena/ddl", (AthenaTables tables) => TypedResults.Text(tables.Ddl(), "text/plain; charset=utf-8"))
+            .Produces<string>(StatusCodes.Status200OK, "text/plain")
+            .WithTags("Operations").WithSummary("CREATE TABLE statements for Athena over this bucket and layout.");
         return api;
     }
 

@@ -17,6 +17,9 @@ public static partial class TrackEventReader
     public const int MaxProperties = 300;
     public const int MaxPropertiesBytes = 32 * 1024;
 
+    /// <summary>An event's name (FME's event type). \z, not $: in .NET, $ also matches before a final newline, which FME's pattern does not allow.</summary>
+    public const string EventTypePatternText = @"^[a-zA-Z0-9][-_.:a-zA-Z0-9]{0,79}\z";
+
     private static readonly string[] ModelFields = ["name", "trafficType", "key", "value", "properties", "timestamp", "receivedAt"];
 
     private static readonly JsonDocumentOptions Options = new()
@@ -354,8 +357,7 @@ public static partial class TrackEventReader
             ? text.GetString()!.Length
             : System.Text.Encoding.UTF8.GetCharCount(raw);
 
-    // \z, not $: in .NET, $ also matches before a final newline, which FME's pattern does not allow.
-    [System.Text.RegularExpressions.GeneratedRegex(@"^[a-zA-Z0-9][-_.:a-zA-Z0-9]{0,79}\z")]
+    [System.Text.RegularExpressions.GeneratedRegex(EventTypePatternText)]
     private static partial System.Text.RegularExpressions.Regex EventTypePattern();
 
     private static string? ReadString(JsonElement? found, string field, bool required, ref Errors errors)

@@ -11,8 +11,8 @@ namespace TrackMulti.Api.Spool;
 /// The file is kept ahead of the data by zero-filled room (first as much as the previous segment held, at most
 /// 64 KiB, then growing with the segment, at most 256 KiB at a time). Once the room has been flushed, writes land inside
 /// the file's size and allocated blocks, so the sync after them is an fdatasync that flushes data only; an append
-/// that grows the file makes every sync write the file's size and block map too, which measured 15 – 45 % slower
-/// here (bench/flush_cost.py). The flush right after the room grows pays for the zeros, so the step is kept small.
+/// that grows the file makes every sync write the file's size and block map too, which costs more per sync
+/// (docs/performance.md, bench/flush_cost.py). The flush right after the room grows pays for the zeros, so the step is kept small.
 /// The room is cut off by the sync that seals the segment; after a crash, recovery cuts it (zeros are never a
 /// complete JSON line).
 /// </remarks>

@@ -24,6 +24,7 @@ public sealed class SpoolDirectory
     /// <summary>Sequences are reserved this many at a time, so the reservation is written once per this many segments.</summary>
     private const long SequenceBlock = 1000;
 
+    private readonly Lock _reserving = new(); // the writer reserves for segments it opens, the sealer for their places in the log
     private long _reservedThrough = -1;
 
     public SpoolDirectory(string root)
@@ -105,11 +106,21 @@ public sealed class SpoolDirectory
     /// </summary>
     public void ReserveSequence(long sequence)
     {
-        if (sequence <= _reservedThrough)
+        if (sequence <= Volatile.Read(ref _reservedThrough))
         {
             return;
         }
+        lock (_reserving)
+        {
+            if (sequence > _reservedThrough)
+            {
+                WriteReservation(sequence);
+            }
+        }
+    }
 
+    private void WriteReservation(long sequence)
+    {
         var reserved = sequence + SequenceBlock - 1;
         var path = Path.Combine(Root, SequenceFileName);
         var temporary = path + ".tmp";
@@ -120,7 +131,7 @@ public sealed class SpoolDirectory
         }
         File.Move(temporary, path, overwrite: true);
         DirectorySync.Flush(Root);
-        _reservedThrough = reserved;
+        Volatile.Write(ref _reservedThrough, reserved);
     }
 
     /// <summary>

@@ -156,7 +156,7 @@ public sealed class SpoolLog : IHostedService
         }
     }
 
-    /// <summary>A segment was sealed (on the writer's thread): offer it to every sink.</summary>
+    /// <summary>A segment was sealed (on the sealing thread): offer it to every sink.</summary>
     internal void Add(SealedSegment segment)
     {
         var drops = new List<(SpoolCursor Cursor, SpoolDrop Drop)>();

@@ -6,15 +6,16 @@ namespace TrackMulti.Api.Spool;
 /// <summary>
 /// The spool's producer face. On its own thread it writes the chunks it is given, fsyncs once for everything that
 /// arrived meanwhile (group commit), and only then tells each chunk's waiters. Because the producer keeps gathering
-/// while this thread waits for the disk, an fsync never stalls intake. Seals run here too, in order with the chunks,
-/// so a segment is renamed only after everything in it is durable, and a sealed segment is handed to
-/// <see cref="SpoolLog"/>, which offers it to the sinks. Each stream has a segment open at a time; a segment's place
-/// in the log (its sequence) is given when it is sealed, so the log is in the order of seals.
+/// while this thread waits for the disk, an fsync never stalls intake. A seal comes in order with the chunks: the
+/// segment's last lines are written here, then <see cref="SegmentSealer"/> syncs, renames and hands it to
+/// <see cref="SpoolLog"/> (which offers it to the sinks) on a thread of its own, so appends to the next segments go on
+/// meanwhile. Each stream has a segment open at a time; a segment's place in the log (its sequence) is given when it
+/// is sealed, so the log is in the order of seals.
 /// </summary>
 public sealed class SpoolWriter
 {
     private readonly Channel<SpoolWork> _work = Channel.CreateUnbounded<SpoolWork>(new UnboundedChannelOptions { SingleReader = true });
-    private readonly List<IAppendWaiter> _written = [];
+    private readonly List<(OpenSegment Segment, IReadOnlyList<IAppendWaiter> Waiters)> _written = []; // not yet durable
     private readonly List<IAppendWaiter> _durable = [];
     private readonly SpoolDirectory _directory;
     private readonly SpoolLog _log;
@@ -24,6 +25,7 @@ public sealed class SpoolWriter
     private readonly Dictionary<SegmentId, OpenSegment> _segments = [];
     private readonly HashSet<OpenSegment> _unsynced = [];
     private readonly Dictionary<string, long> _roomHints = []; // per stream, the last sealed segment's size: the next one's first room
+    private readonly SegmentSealer _sealer;
     private long _lastSync;
     private string? _fault;
     private int _openEvents;
@@ -36,6 +38,7 @@ public sealed class SpoolWriter
         _syncInterval = syncInterval;
         _time = time;
         _logger = logger;
+        _sealer = new SegmentSealer(directory, log, this, time, logger);
     }
 
     /// <summary>Set when the spool can no longer be trusted (a write that could not be rolled back, a failed fsync or
@@ -64,12 +67,16 @@ public sealed class SpoolWriter
     /// <summary>No more work will come; the thread finishes what was posted and ends.</summary>
     public void Complete() => _work.Writer.TryComplete();
 
-    /// <summary>Ends once <see cref="Complete"/> was called and everything posted is done.</summary>
+    /// <summary>Ends once <see cref="Complete"/> was called and everything posted is done, seals included.</summary>
     public Task Completion => _run;
 
     // It blocks on the disk by design, so it gets a thread of its own instead of borrowing a thread-pool thread.
-    internal void Start() =>
-        _run = Task.Factory.StartNew(Run, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+    internal void Start()
+    {
+        _sealer.Start();
+        var writing = Task.Factory.StartNew(Run, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        _run = Task.WhenAll(writing, _sealer.Completion);
+    }
 
     private void Run()
     {
@@ -88,7 +95,7 @@ public sealed class SpoolWriter
                             Seal(seal);
                             break;
                         case SpoolAdoption adoption:
-                            Adopt(adoption);
+                            _sealer.Post(adoption);
                             break;
                     }
                 }
@@ -99,8 +106,7 @@ public sealed class SpoolWriter
                 else
                 {
                     // Answered once the OS has it; the flush to disk follows within the interval.
-                    _durable.AddRange(_written);
-                    _written.Clear();
+                    TakeWritten(_durable);
                     if (_unsynced.Count > 0 && _time.GetElapsedTime(_lastSync) >= _syncInterval)
                     {
                         SyncWritten();
@@ -112,6 +118,7 @@ public sealed class SpoolWriter
         }
         finally
         {
+            _sealer.Complete();
             // Whatever is still open stays in open/ and is sealed by recovery on the next start.
             foreach (var segment in _segments.Values)
             {
@@ -155,9 +162,9 @@ public sealed class SpoolWriter
                 _segments.Add(chunk.Segment, segment);
             }
             segment.Write(chunk.Lines, chunk.Events);
-            _written.AddRange(chunk.Waiters);
+            _written.Add((segment, chunk.Waiters));
             _unsynced.Add(segment);
-            Volatile.Write(ref _openEvents, _openEvents + chunk.Events);
+            Interlocked.Add(ref _openEvents, chunk.Events);
         }
         catch (Exception ex)
         {
@@ -183,84 +190,47 @@ public sealed class SpoolWriter
             Write(lastChunk);
         }
 
-        SealedSegment? sealedSegment = null;
-        if (seal.Segment is { } planned && _segments.TryGetValue(planned, out var segment) && Fault is null)
+        if (seal.Segment is { } planned && Fault is null && _segments.Remove(planned, out var segment))
         {
-            // One sync makes the last lines durable and fixes the file's final size; after it the file is final.
-            if (SyncWritten(sealing: segment))
+            // The writer is done with the file: the sealer's sync makes its unsynced lines durable and cuts its room.
+            _unsynced.Remove(segment);
+            var waiters = new List<IAppendWaiter>();
+            _written.RemoveAll(written =>
             {
-                _segments.Remove(planned);
-                Volatile.Write(ref _openEvents, _openEvents - segment.Events);
-                try
+                if (written.Segment != segment)
                 {
-                    if (segment.Events > 0)
-                    {
-                        _roomHints[planned.Stream] = segment.Bytes;
-                        // Its place in the log: after every segment sealed before it, whichever stream.
-                        var sequence = _log.NextSequence();
-                        var sealedBytes = segment.MoveToSealed(_directory, sequence);
-                        _log.Release(segment.Bytes - sealedBytes); // compressed: the bound counts what the disk holds
-                        sealedSegment = new SealedSegment(sequence, planned.Key, planned.Stream, segment.Events, sealedBytes, _time.GetUtcNow())
-                        {
-                            Origins = seal.Origins,
-                        };
-                        _log.Add(sealedSegment);
-                        _logger.LogInformation("Sealed batch {Key} with {Events} events", sealedSegment.Key, sealedSegment.Events);
-                    }
-                    else
-                    {
-                        segment.Delete();
-                    }
+                    return false;
                 }
-                catch (Exception ex)
-                {
-                    // The events are durable in open/; recovery on the next start seals them under the same key.
-                    SetFault($"The spool could not seal {segment.Id.Key}: {ex.Message}");
-                    _logger.LogCritical(ex, "{Fault}", Fault);
-                }
+                waiters.AddRange(written.Waiters);
+                return true;
+            });
+            if (segment.Events > 0)
+            {
+                _roomHints[planned.Stream] = segment.Bytes;
             }
+            _sealer.Post(segment, seal, waiters);
         }
         else
         {
             SyncWritten();
-        }
-
-        if (seal.Waiter is { } waiter)
-        {
-            if (Fault is { } fault && sealedSegment is null)
-            {
-                waiter.OnRefused(new SpoolWriteException(fault));
-            }
-            else
-            {
-                waiter.OnSealed(sealedSegment);
-            }
+            _sealer.Post(null, seal, []);
         }
     }
 
+    /// <summary>Called by the sealer once a segment is final: its events are no longer open.</summary>
+    internal void OnSealed(int events) => Interlocked.Add(ref _openEvents, -events);
+
     /// <summary>
-    /// One sync of each segment written since the last; those waiters become acknowledgeable. With
-    /// <paramref name="sealing"/>, that segment's sync also cuts its room (and runs even with nothing new written).
-    /// False when a sync failed: the spool is faulted and those waiters are refused.
+    /// One sync of each segment written since the last; those waiters become acknowledgeable. False when a sync
+    /// failed: the spool is faulted and those waiters are refused.
     /// </summary>
-    private bool SyncWritten(OpenSegment? sealing = null)
+    private bool SyncWritten()
     {
-        if (sealing is not null)
-        {
-            _unsynced.Add(sealing);
-        }
         foreach (var segment in _unsynced)
         {
             try
             {
-                if (segment == sealing)
-                {
-                    segment.Finish();
-                }
-                else
-                {
-                    segment.Sync();
-                }
+                segment.Sync();
             }
             catch (Exception ex)
             {
@@ -268,26 +238,29 @@ public sealed class SpoolWriter
                 SetFault($"Syncing {segment.Id.Key} failed: {ex.Message}");
                 _logger.LogCritical(ex, "{Fault}", Fault);
                 var refusal = new SpoolWriteException(Fault!);
-                foreach (var waiter in _written)
+                var refused = new List<IAppendWaiter>();
+                TakeWritten(refused);
+                foreach (var waiter in refused)
                 {
                     waiter.OnRefused(refusal);
                 }
-                _written.Clear();
                 _unsynced.Clear();
-                if (sealing is not null)
-                {
-                    // Closed now, so recovery can open it; it stays in open/.
-                    sealing.Dispose();
-                    _segments.Remove(sealing.Id);
-                }
                 return false;
             }
         }
         _unsynced.Clear();
         _lastSync = _time.GetTimestamp();
-        _durable.AddRange(_written);
-        _written.Clear();
+        TakeWritten(_durable);
         return true;
+    }
+
+    private void TakeWritten(List<IAppendWaiter> into)
+    {
+        foreach (var (_, waiters) in _written)
+        {
+            into.AddRange(waiters);
+        }
+        _written.Clear();
     }
 
     private void Acknowledge()
@@ -299,31 +272,10 @@ public sealed class SpoolWriter
         _durable.Clear();
     }
 
-    private void Adopt(SpoolAdoption adoption)
-    {
-        try
-        {
-            foreach (var segment in adoption.Segments)
-            {
-                var sequence = _log.NextSequence();
-                _directory.ReserveSequence(sequence);
-                File.Move(adoption.From.SealedPath(segment), _directory.SealedPath(sequence, segment.Stream, segment.Key));
-                DirectorySync.Flush(_directory.SealedDirectory);
-                _log.AddAdopted(segment with { Sequence = sequence, SealedAt = _time.GetUtcNow() });
-            }
-            adoption.Done.TrySetResult();
-        }
-        catch (Exception ex)
-        {
-            // What moved is in this log; the rest stays in the other folder for the next attempt.
-            adoption.Done.TrySetException(ex);
-        }
-    }
-
-    private void SetFault(string fault) => Interlocked.CompareExchange(ref _fault, fault, null);
+    internal void SetFault(string fault) => Interlocked.CompareExchange(ref _fault, fault, null);
 }
 
-/// <summary>Told, on the spool's writer thread, whether the lines it came with are durable.</summary>
+/// <summary>Told, on one of the spool's threads, whether the lines it came with are durable.</summary>
 public interface IAppendWaiter
 {
     void OnDurable();
@@ -332,7 +284,8 @@ public interface IAppendWaiter
     void OnRefused(SpoolWriteException reason);
 }
 
-/// <summary>Told, on the spool's writer thread, how a seal ended; before the waiters of the chunk that came with it.</summary>
+/// <summary>Told, on the spool's sealing thread and in the order of seals, how a seal ended; before the waiters of the
+/// chunk that came with it, but not necessarily before the waiters of later chunks.</summary>
 public interface ISealWaiter
 {
     /// <param name="sealedSegment">The segment sealed, or null when there was none to seal (or it held no event).</param>

@@ -37,15 +37,18 @@ public sealed class TrackMetrics
     public const string SinkTag = "sink";
 
     private readonly Histogram<int> _batchSize;
-    private readonly Counter<long> _flushFailures;
-    private readonly Counter<long> _eventsAccepted;
-    private readonly Counter<long> _eventsRejected;
     private readonly Histogram<double> _uploadDuration;
-    private readonly Counter<long> _uploadBytes;
-    private readonly Counter<long> _uploadRetries;
-    private readonly Counter<long> _sinkSent;
-    private readonly Counter<long> _sinkFailures;
-    private readonly Counter<long> _sinkDropped;
+    // Counters are observable, over totals kept here: an exporter then sees each one, at zero, from the start
+    // (a plain counter is exported only once something is counted, so a failure counter would be missing until the
+    // first failure). Histograms stay plain: there is no honest zero for a distribution.
+    private readonly Totals _flushFailures = new();
+    private readonly Totals _eventsAccepted = new();
+    private readonly Totals _eventsRejected = new();
+    private readonly Totals _uploadBytes = new();
+    private readonly Totals _uploadRetries = new();
+    private readonly Totals _sinkSent = new();
+    private readonly Totals _sinkFailures = new();
+    private readonly Totals _sinkDropped = new();
     private readonly ConcurrentDictionary<string, Func<(long Events, long Bytes)>> _backlogs = new();
     private Func<long> _spoolBytes = () => 0;
     private Func<int> _pendingEvents = () => 0;
@@ -55,15 +58,15 @@ public sealed class TrackMetrics
         var meter = meterFactory.Create(MeterName);
         _batchSize = meter.CreateHistogram<int>(BatchSize, "{event}", "Events per batch uploaded to S3.",
             advice: new InstrumentAdvice<int> { HistogramBucketBoundaries = [1, 5, 10, 25, 50, 100, 250, 500, 1000, 5000, 10000] });
-        _flushFailures = meter.CreateCounter<long>(FlushFailures, "{attempt}", "Failed S3 upload attempts, by reason.");
-        _eventsAccepted = meter.CreateCounter<long>(EventsAccepted, "{event}", "Events acknowledged (stored in the spool).");
-        _eventsRejected = meter.CreateCounter<long>(EventsRejected, "{event}", "Events refused, by reason; nothing of them was stored.");
         _uploadDuration = meter.CreateHistogram<double>(UploadDuration, "s", "Duration of one S3 upload attempt.");
-        _uploadBytes = meter.CreateCounter<long>(UploadBytes, "By", "Bytes of batches confirmed by S3.");
-        _uploadRetries = meter.CreateCounter<long>(UploadRetries, "{attempt}", "S3 upload attempts after the first for a batch.");
-        _sinkSent = meter.CreateCounter<long>(SinkSent, "{event}", "Events a sink delivered, by sink.");
-        _sinkFailures = meter.CreateCounter<long>(SinkFailures, "{attempt}", "Failed delivery attempts, by sink and reason.");
-        _sinkDropped = meter.CreateCounter<long>(SinkDropped, "{event}", "Events a sink will never deliver (they stay in S3), by sink and reason.");
+        meter.CreateObservableCounter(FlushFailures, () => _flushFailures.Measurements(), "{attempt}", "Failed S3 upload attempts, by reason.");
+        meter.CreateObservableCounter(EventsAccepted, () => _eventsAccepted.Measurements(), "{event}", "Events acknowledged (stored in the spool).");
+        meter.CreateObservableCounter(EventsRejected, () => _eventsRejected.Measurements(), "{event}", "Events refused, by reason; nothing of them was stored.");
+        meter.CreateObservableCounter(UploadBytes, () => _uploadBytes.Measurements(), "By", "Bytes of batches confirmed by S3.");
+        meter.CreateObservableCounter(UploadRetries, () => _uploadRetries.Measurements(), "{attempt}", "S3 upload attempts after the first for a batch.");
+        meter.CreateObservableCounter(SinkSent, () => _sinkSent.Measurements(_backlogs.Keys), "{event}", "Events a sink delivered, by sink.");
+        meter.CreateObservableCounter(SinkFailures, () => _sinkFailures.Measurements(_backlogs.Keys), "{attempt}", "Failed delivery attempts, by sink and reason.");
+        meter.CreateObservableCounter(SinkDropped, () => _sinkDropped.Measurements(_backlogs.Keys), "{event}", "Events a sink will never deliver (they stay in S3), by sink and reason.");
         meter.CreateObservableGauge(EventsPending, () => _pendingEvents(), "{event}", "Events acknowledged but not yet confirmed in S3.");
         meter.CreateObservableGauge(SpoolBytes, () => _spoolBytes(), "By", "Bytes the spool holds.");
         meter.CreateObservableGauge(SinkBacklog, () => Backlogs(b => b.Events), "{event}", "Events waiting for a sink, by sink.");
@@ -78,7 +81,7 @@ public sealed class TrackMetrics
 
     public void Accepted(int events) => _eventsAccepted.Add(events);
 
-    public void Rejected(string reason, int events = 1) => _eventsRejected.Add(events, new KeyValuePair<string, object?>(ReasonTag, reason));
+    public void Rejected(string reason, int events = 1) => _eventsRejected.Add(events, reason: reason);
 
     /// <param name="attempt">1 for the first attempt at a batch, 2 for its first retry, and so on.</param>
     public void UploadAttempted(int attempt, TimeSpan duration, string? failureReason)
@@ -90,7 +93,7 @@ public sealed class TrackMetrics
         _uploadDuration.Record(duration.TotalSeconds, new KeyValuePair<string, object?>(OutcomeTag, failureReason is null ? "success" : "failure"));
         if (failureReason is not null)
         {
-            _flushFailures.Add(1, new KeyValuePair<string, object?>(ReasonTag, failureReason));
+            _flushFailures.Add(1, reason: failureReason);
         }
     }
 
@@ -100,14 +103,49 @@ public sealed class TrackMetrics
         _uploadBytes.Add(bytes);
     }
 
-    public void Delivered(string sink, long events) => _sinkSent.Add(events, new KeyValuePair<string, object?>(SinkTag, sink));
+    public void Delivered(string sink, long events) => _sinkSent.Add(events, sink: sink);
 
-    public void DeliveryFailed(string sink, string reason) =>
-        _sinkFailures.Add(1, new KeyValuePair<string, object?>(SinkTag, sink), new KeyValuePair<string, object?>(ReasonTag, reason));
+    public void DeliveryFailed(string sink, string reason) => _sinkFailures.Add(1, sink, reason);
 
-    public void Dropped(string sink, long events, string reason) =>
-        _sinkDropped.Add(events, new KeyValuePair<string, object?>(SinkTag, sink), new KeyValuePair<string, object?>(ReasonTag, reason));
+    public void Dropped(string sink, long events, string reason) => _sinkDropped.Add(events, sink, reason);
 
     private IEnumerable<Measurement<long>> Backlogs(Func<(long Events, long Bytes), long> pick) =>
         _backlogs.Select(entry => new Measurement<long>(pick(entry.Value()), new KeyValuePair<string, object?>(SinkTag, entry.Key)));
+
+    /// <summary>A counter's running totals by tags (<see cref="SinkTag"/>, <see cref="ReasonTag"/>), as its callback reports them.</summary>
+    private sealed class Totals
+    {
+        private readonly ConcurrentDictionary<(string? Sink, string? Reason), long> _totals = new();
+
+        public void Add(long count, string? sink = null, string? reason = null) =>
+            _totals.AddOrUpdate((sink, reason), count, (_, total) => total + count);
+
+        /// <summary>
+        /// Every total so far; before anything is counted, a zero: for each sink named in <paramref name="sinks"/> that
+        /// has none yet (tagged with it alone), or untagged. A zero adds nothing to any sum across tags.
+        /// </summary>
+        public IEnumerable<Measurement<long>> Measurements(IEnumerable<string>? sinks = null)
+        {
+            var totals = _totals.ToArray();
+            foreach (var ((sink, reason), total) in totals)
+            {
+                yield return new Measurement<long>(total, Tags(sink, reason));
+            }
+            var zeros = sinks is null ? [] : sinks.Where(name => !totals.Any(t => t.Key.Sink == name)).ToArray();
+            foreach (var name in zeros)
+            {
+                yield return new Measurement<long>(0, Tags(name, null));
+            }
+            if (totals.Length == 0 && zeros.Length == 0)
+            {
+                yield return new Measurement<long>(0);
+            }
+        }
+
+        private static KeyValuePair<string, object?>[] Tags(string? sink, string? reason) =>
+        [
+            .. sink is null ? [] : new[] { new KeyValuePair<string, object?>(SinkTag, sink) },
+            .. reason is null ? [] : new[] { new KeyValuePair<string, object?>(ReasonTag, reason) },
+        ];
+    }
 }

@@ -81,6 +81,27 @@ public sealed class PageTests(WholeAppFixture fixture, ITestOutputHelper output)
     }
 
     [SkippableFact]
+    public async Task After_a_flush_the_object_list_shows_the_new_object_without_waiting_for_its_timer()
+    {
+        await using var browser = await BrowserSession.StartAsync();
+        var page = browser.Page;
+        await page.Clock.InstallAsync(); // the page's timers run on a clock the test can stop
+        await page.GotoAsync(fixture.App.GetEndpoint("web", "http").ToString());
+        await page.WaitForSelectorAsync("#sdk-status[data-state=localhost]", Soon);
+        await page.ClickAsync("#send");
+        await page.WaitForSelectorAsync("#log li[data-event='1'] [data-role=server].ok", Soon);
+
+        // From here no timer of the page fires (the list's own refresh among them): only the flush can show the object.
+        await page.Clock.PauseAtAsync(DateTime.Now.AddSeconds(1));
+        await page.ClickAsync("#flush");
+        var flushed = await page.WaitForSelectorAsync("#log [data-role=flush].ok", Soon);
+        var key = Regex.Match(await flushed!.InnerTextAsync(), $@"to {WholeAppFixture.Bucket}/(\S+)").Groups[1].Value;
+        Assert.StartsWith("events/", key);
+
+        await page.WaitForSelectorAsync($"#objects tbody td:text-is('{key}')", Soon);
+    }
+
+    [SkippableFact]
     public async Task The_page_carries_no_server_secret_and_no_Api_address()
     {
         await using var browser = await BrowserSession.StartAsync();

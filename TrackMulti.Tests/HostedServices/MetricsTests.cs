@@ -26,7 +26,7 @@ public sealed class MetricsTests
         Assert.True((await host.Uploads.DrainAsync(CancellationToken.None)).Succeeded);
 
         Assert.Equal([3, 3, 2], batchSize.GetMeasurementSnapshot().Select(m => m.Value));
-        Assert.Equal(host.Store.Objects.Values.Sum(o => (long)o.Length), bytes.GetMeasurementSnapshot().Sum(m => m.Value));
+        Assert.Equal(host.Store.Objects.Values.Sum(o => (long)o.Length), Total(bytes));
     }
 
     [Fact]
@@ -42,11 +42,11 @@ public sealed class MetricsTests
         await host.AppendAsync(3);
         Assert.True((await host.Uploads.DrainAsync(CancellationToken.None)).Succeeded);
 
-        var byReason = failures.GetMeasurementSnapshot()
+        var byReason = Collected(failures)
             .GroupBy(m => (string)m.Tags[TrackMetrics.ReasonTag]!)
             .ToDictionary(g => g.Key, g => g.Sum(m => m.Value));
         Assert.Equal(new Dictionary<string, long> { ["throttled"] = 2, ["server_error"] = 1 }, byReason);
-        Assert.Equal(3, retries.GetMeasurementSnapshot().Sum(m => m.Value));
+        Assert.Equal(3, Total(retries));
     }
 
     [Fact]
@@ -99,12 +99,59 @@ public sealed class MetricsTests
         Assert.InRange(waiting["fme"], 1, 4);
         Assert.Equal(4, SumBy(sent, "s3"));
         await WaitUntilAsync(() => SumBy(sent, "fme") == 4);
-        Assert.All(failures.GetMeasurementSnapshot(), m => Assert.Equal(("fme", "server_error"), ((string)m.Tags[TrackMetrics.SinkTag]!, (string)m.Tags[TrackMetrics.ReasonTag]!)));
-        Assert.True(failures.GetMeasurementSnapshot().Sum(m => m.Value) >= 2);
+        var failed = Collected(failures).Where(m => m.Value > 0).ToList();
+        Assert.All(failed, m => Assert.Equal(("fme", "server_error"), ((string)m.Tags[TrackMetrics.SinkTag]!, (string)m.Tags[TrackMetrics.ReasonTag]!)));
+        Assert.True(failed.Sum(m => m.Value) >= 2);
     }
 
+    [Fact]
+    public async Task Every_counter_and_gauge_reports_from_the_start_and_no_histogram_reports_a_made_up_sample()
+    {
+        await using var host = await new BatchingHost().StartAsync();
+        var meters = host.Services.GetRequiredService<IMeterFactory>();
+        var published = new List<Instrument>();
+        var reported = new HashSet<Instrument>();
+        using var listener = new MeterListener
+        {
+            // Every instrument of the TrackMulti meter this host created, whatever it is: none is named here.
+            InstrumentPublished = (instrument, listener) =>
+            {
+                if (instrument.Meter.Name == TrackMetrics.MeterName && instrument.Meter.Scope == meters)
+                {
+                    published.Add(instrument);
+                    listener.EnableMeasurementEvents(instrument);
+                }
+            },
+        };
+        listener.SetMeasurementEventCallback<int>((instrument, _, _, _) => reported.Add(instrument));
+        listener.SetMeasurementEventCallback<long>((instrument, _, _, _) => reported.Add(instrument));
+        listener.SetMeasurementEventCallback<double>((instrument, _, _, _) => reported.Add(instrument));
+        listener.Start();
+
+        listener.RecordObservableInstruments(); // what an exporter does at each collection; no event was sent
+
+        Assert.Contains(published, instrument => instrument.Name == TrackMetrics.FlushFailures);
+        var histograms = published.Where(IsHistogram).ToList();
+        Assert.NotEmpty(histograms);
+        Assert.Empty(published.Except(histograms).Where(instrument => !reported.Contains(instrument)).Select(instrument => instrument.Name));
+        Assert.Empty(histograms.Where(reported.Contains).Select(instrument => instrument.Name));
+    }
+
+    private static bool IsHistogram(Instrument instrument) =>
+        instrument.GetType().IsGenericType && instrument.GetType().GetGenericTypeDefinition() == typeof(Histogram<>);
+
+    /// <summary>What an observable counter reports now: its totals, one a tag set.</summary>
+    private static IReadOnlyList<CollectedMeasurement<long>> Collected(MetricCollector<long> collector)
+    {
+        collector.Clear();
+        collector.RecordObservableInstruments();
+        return collector.GetMeasurementSnapshot();
+    }
+
+    private static long Total(MetricCollector<long> collector) => Collected(collector).Sum(m => m.Value);
+
     private static long SumBy(MetricCollector<long> collector, string sink) =>
-        collector.GetMeasurementSnapshot().Where(m => (string?)m.Tags[TrackMetrics.SinkTag] == sink).Sum(m => m.Value);
+        Collected(collector).Where(m => (string?)m.Tags.GetValueOrDefault(TrackMetrics.SinkTag) == sink).Sum(m => m.Value);
 
     private static async Task WaitUntilAsync(Func<bool> condition)
     {

@@ -1,5 +1,3 @@
-extern alias Api;
-
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
@@ -16,9 +14,9 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Testing;
 using Microsoft.Extensions.Options;
+using TrackMulti.Api.Ingestion;
 using TrackMulti.Api.Sinks.S3;
 using TrackMulti.Tests.Infrastructure;
-using ApiProgram = Api::Program;
 
 namespace TrackMulti.Tests.InProcess;
 
@@ -32,9 +30,11 @@ internal sealed class ApiHost : IAsyncDisposable
 {
     private const string HostVariablePrefix = "DOTNET_";
 
-    private readonly WebApplicationFactory<ApiProgram> _factory;
+    // Any public type of the Api's assembly names its entry point (its Program is top-level, hence internal); the
+    // OpenAPI tests use the same one.
+    private readonly WebApplicationFactory<Rejection> _factory;
 
-    private ApiHost(WebApplicationFactory<ApiProgram> factory)
+    private ApiHost(WebApplicationFactory<Rejection> factory)
     {
         _factory = factory;
         // A plain client on Kestrel's loopback address, as a client of the process would have.
@@ -68,7 +68,7 @@ internal sealed class ApiHost : IAsyncDisposable
     public static async Task<ApiHost> StartAsync(S3rverBucket bucket, HttpMessageHandler? s3Handler, params (string Name, string Value)[] settings)
     {
         var environment = ApiTestSettings.Against(bucket.S3, bucket.Name, bucket.SpoolDirectory, settings);
-        var factory = new WebApplicationFactory<ApiProgram>().WithWebHostBuilder(web =>
+        var factory = new WebApplicationFactory<Rejection>().WithWebHostBuilder(web =>
         {
             web.UseEnvironment(Environments.Production);
             // Host settings reach the Api's Program before it reads its configuration, as environment variables do.
