@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text.Json.Nodes;
 using Microsoft.Playwright;
+using TrackMulti.Tests.InProcess;
 using TrackMulti.Tests.Infrastructure;
 using Xunit.Abstractions;
 
@@ -20,14 +21,14 @@ public sealed class FmeSdkPageTests(ITestOutputHelper output) : IAsyncLifetime
     private const string IngestKey = "ingest-key-0123456789abcdef0123456789";
     private S3rverBucket _bucket = null!;
     private FmeStandIn _fme = null!;
-    private ApiProcess _api = null!;
+    private ApiHost _api = null!;
     private WebProcess _web = null!;
 
     public async Task InitializeAsync()
     {
-        _bucket = await S3rverBucket.StartAsync(Bucket);
+        _bucket = await S3rverBucket.CreateAsync(Bucket);
         _fme = await FmeStandIn.StartAsync();
-        _api = await _bucket.StartApiAsync(
+        _api = await ApiHost.StartAsync(_bucket,
             ("FME_EVENTS_URL", _fme.EventsUrl), ("HARNESS_FME_API_KEY", ClientKey), ("HARNESS_FME_SERVER_KEY", ServerKey),
             ("INGEST_API_KEY", IngestKey), ("FME_RETRY_BASE_DELAY_MS", "10"), ("FME_PAUSE_MAX_SECONDS", "1"));
         _web = await WebProcess.StartAsync(_api.Http.BaseAddress!.ToString().TrimEnd('/'), ClientKey,

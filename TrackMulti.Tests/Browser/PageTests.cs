@@ -4,7 +4,7 @@ using Aspire.Hosting.ApplicationModel;
 using Aspire.Hosting.Testing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Playwright;
-using TrackMulti.Tests.AppHost;
+using TrackMulti.Tests.WholeApp;
 using TrackMulti.Tests.Infrastructure;
 using Xunit.Abstractions;
 

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using TrackMulti.Tests.InProcess;
 using TrackMulti.Tests.Infrastructure;
 
 namespace TrackMulti.Tests.Browser;
@@ -13,13 +14,13 @@ public sealed class UnreachableFmeTests : IAsyncLifetime
     private const string Bucket = "unreachable-fme";
     private const string FmeKey = "k1234567890abcdefghijklmnopqrstuv";
     private S3rverBucket _bucket = null!;
-    private ApiProcess _api = null!;
+    private ApiHost _api = null!;
     private WebProcess _web = null!;
 
     public async Task InitializeAsync()
     {
-        _bucket = await S3rverBucket.StartAsync(Bucket);
-        _api = await _bucket.StartApiAsync(("HARNESS_FME_API_KEY", FmeKey));
+        _bucket = await S3rverBucket.CreateAsync(Bucket);
+        _api = await ApiHost.StartAsync(_bucket, ("HARNESS_FME_API_KEY", FmeKey));
         _web = await WebProcess.StartAsync(_api.Http.BaseAddress!.ToString().TrimEnd('/'), FmeKey);
     }
 

@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using TrackMulti.Api.Sinks.S3;
 
-namespace TrackMulti.Tests.Unit;
+namespace TrackMulti.Tests.HostedServices;
 
 /// <summary>An in-memory object store that records every attempt and fails on demand.</summary>
 internal sealed class RecordingBatchStore : IObjectStore

@@ -3,7 +3,7 @@ using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using Aspire.Hosting.Testing;
 
-namespace TrackMulti.Tests.AppHost;
+namespace TrackMulti.Tests.WholeApp;
 
 /// <summary>Traces as the dashboard shows them, read back from its telemetry HTTP API.</summary>
 [Collection(WholeAppCollection.Name)]

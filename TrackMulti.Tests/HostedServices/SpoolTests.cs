@@ -7,7 +7,7 @@ using TrackMulti.Api.Spool;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
-namespace TrackMulti.Tests.Unit;
+namespace TrackMulti.Tests.HostedServices;
 
 /// <summary>The durable spool: what survives a stop, a crash and a full disk, and the byte and age triggers.</summary>
 public sealed class SpoolTests

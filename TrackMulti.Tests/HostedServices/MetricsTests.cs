@@ -6,7 +6,7 @@ using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using TrackMulti.Api.Telemetry;
 using TrackMulti.Tests.Infrastructure;
 
-namespace TrackMulti.Tests.Unit;
+namespace TrackMulti.Tests.HostedServices;
 
 /// <summary>The TrackMulti meter as the Api registers it, read in-process (the dashboard serves no metrics API).</summary>
 public sealed class MetricsTests

@@ -17,7 +17,7 @@ using TrackMulti.Api.Ingestion;
 using TrackMulti.Api.Sinks.S3;
 using TrackMulti.Tests.Infrastructure;
 
-namespace TrackMulti.Tests.Api;
+namespace TrackMulti.Tests.InProcess;
 
 /// <summary>
 /// The Api's OpenAPI document, read from the Api in-process with its keys set: it is valid OpenAPI, holds every route

@@ -4,11 +4,11 @@ using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using TrackMulti.Tests.Infrastructure;
 
-namespace TrackMulti.Tests.Api;
+namespace TrackMulti.Tests.Processes;
 
 /// <summary>
-/// The promise "once the Api says yes, the event reaches S3 exactly once", with real faults: SIGKILL, SIGTERM,
-/// S3 stopped. Each event carries a unique id in its properties; the bucket is read back and every id counted.
+/// The promise "once the Api says yes, the event reaches S3 exactly once", across the Api's process ending: SIGKILL,
+/// SIGTERM (with S3 up and with S3 stopped), then a restart on the same spool. Each event carries a unique id in its properties; the bucket is read back and every id counted.
 /// </summary>
 public sealed class ApiDurabilityTests : IAsyncLifetime
 {
@@ -16,7 +16,7 @@ public sealed class ApiDurabilityTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        _bucket = await S3rverBucket.StartAsync("durability");
+        _bucket = await S3rverBucket.StartWithOwnS3rverAsync("durability");
     }
 
     public async Task DisposeAsync() => await _bucket.DisposeAsync();
@@ -194,47 +194,5 @@ public sealed class ApiDurabilityTests : IAsyncLifetime
         }
 
         Assert.Equal(new Dictionary<string, int> { ["x"] = 1, ["y"] = 1 }, await StoredIdCountsAsync());
-    }
-
-    [Fact]
-    public async Task Past_the_spool_bound_track_answers_503_with_Retry_After_and_every_acknowledged_event_lands_later()
-    {
-        await _bucket.S3.StopAsync();
-        await using var api = await StartApiAsync(("BATCH_SIZE", "5"), ("SPOOL_MAX_BYTES", "4096"));
-
-        var acknowledged = new List<string>();
-        HttpResponseMessage? refused = null;
-        for (var n = 0; n < 200 && refused is null; n++)
-        {
-            var response = await api.Http.PostAsJsonAsync("/api/track", Event($"e{n}"));
-            if (response.StatusCode == HttpStatusCode.OK)
-            {
-                acknowledged.Add($"e{n}");
-                response.Dispose();
-            }
-            else
-            {
-                refused = response;
-            }
-        }
-
-        Assert.NotNull(refused);
-        using (refused)
-        {
-            Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
-            Assert.Equal("application/problem+json", refused.Content.Headers.ContentType?.MediaType);
-            Assert.True(refused.Headers.RetryAfter?.Delta > TimeSpan.Zero, "Retry-After is missing");
-            Assert.Contains("spool is full", await refused.Content.ReadAsStringAsync());
-        }
-        var status = await api.StatusAsync();
-        Assert.Equal(acknowledged.Count, status["pendingEvents"]!.GetValue<int>());
-        Assert.InRange(status["spooledBytes"]!.GetValue<long>(), 1, 4096);
-
-        await _bucket.S3.StartAgainAsync();
-        using var flush = await FlushAsync(api);
-        Assert.Equal(HttpStatusCode.OK, flush.StatusCode);
-        var stored = await StoredIdCountsAsync();
-        Assert.Equal(acknowledged.Order(), stored.Keys.Order());
-        Assert.All(stored.Values, count => Assert.Equal(1, count));
     }
 }

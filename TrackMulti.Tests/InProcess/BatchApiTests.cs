@@ -4,14 +4,14 @@ using System.Text;
 using System.Text.Json.Nodes;
 using TrackMulti.Tests.Infrastructure;
 
-namespace TrackMulti.Tests.Api;
+namespace TrackMulti.Tests.InProcess;
 
 /// <summary><c>POST /api/batch</c> against real S3 (s3rver): what lands, what it answers, how it is limited.</summary>
 public sealed class BatchApiTests : IAsyncLifetime
 {
     private S3rverBucket _bucket = null!;
 
-    public async Task InitializeAsync() => _bucket = await S3rverBucket.StartAsync("batch-api");
+    public async Task InitializeAsync() => _bucket = await S3rverBucket.CreateAsync("batch-api");
 
     public async Task DisposeAsync() => await _bucket.DisposeAsync();
 
@@ -35,7 +35,7 @@ public sealed class BatchApiTests : IAsyncLifetime
     [InlineData("application/x-ndjson")]
     public async Task A_batch_lands_byte_for_byte_as_its_events_would_one_by_one_and_the_answer_names_it(string contentType)
     {
-        await using var api = await _bucket.StartApiAsync(("BATCH_SIZE", "100"));
+        await using var api = await ApiHost.StartAsync(_bucket, ("BATCH_SIZE", "100"));
         var body = contentType == "application/json" ? "[" + string.Join(",", Events) + "]" : string.Join("\n", Events) + "\n";
 
         using var response = await api.Http.PostAsync("/api/batch", new StringContent(body, Encoding.UTF8, contentType));
@@ -55,7 +55,7 @@ public sealed class BatchApiTests : IAsyncLifetime
     [Fact]
     public async Task A_batch_that_fills_the_open_batch_seals_it_whole_and_names_every_batch_it_sealed()
     {
-        await using var api = await _bucket.StartApiAsync(("BATCH_SIZE", "5"));
+        await using var api = await ApiHost.StartAsync(_bucket, ("BATCH_SIZE", "5"));
         await PostAsync(api, Enumerable.Range(0, 3).Select(n => $"a{n}"));
 
         // 3 open + 4 would pass 5: the open batch is sealed first, so the request's events stay together.
@@ -75,7 +75,7 @@ public sealed class BatchApiTests : IAsyncLifetime
     [Fact]
     public async Task The_rate_limit_counts_events_not_requests()
     {
-        await using var api = await _bucket.StartApiAsync(("RATE_LIMIT_PER_SECOND", "1"), ("RATE_LIMIT_BURST", "30"));
+        await using var api = await ApiHost.StartAsync(_bucket, ("RATE_LIMIT_PER_SECOND", "1"), ("RATE_LIMIT_BURST", "30"));
 
         var first = await PostRawAsync(api, Enumerable.Range(0, 25).Select(n => $"r{n}"));
         var second = await PostRawAsync(api, Enumerable.Range(0, 10).Select(n => $"s{n}"));
@@ -88,10 +88,10 @@ public sealed class BatchApiTests : IAsyncLifetime
         Assert.Contains("RATE_LIMIT_BURST", await over.Content.ReadAsStringAsync());
     }
 
-    private static async Task<HttpResponseMessage> PostRawAsync(ApiProcess api, IEnumerable<string> names) =>
+    private static async Task<HttpResponseMessage> PostRawAsync(ApiHost api, IEnumerable<string> names) =>
         await api.Http.PostAsJsonAsync("/api/batch", names.Select(name => new JsonObject { ["name"] = name }).ToArray());
 
-    private static async Task<JsonObject> PostAsync(ApiProcess api, IEnumerable<string> names)
+    private static async Task<JsonObject> PostAsync(ApiHost api, IEnumerable<string> names)
     {
         using var response = await PostRawAsync(api, names);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);

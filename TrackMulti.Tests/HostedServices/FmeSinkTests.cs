@@ -5,7 +5,7 @@ using TrackMulti.Api.Sinks;
 using TrackMulti.Api.Sinks.Fme;
 using TrackMulti.Tests.Infrastructure;
 
-namespace TrackMulti.Tests.Unit;
+namespace TrackMulti.Tests.HostedServices;
 
 /// <summary>How the FME sink takes FME's answers, through the Api's own composition against the FME stand-in.</summary>
 public sealed class FmeSinkTests : IAsyncLifetime

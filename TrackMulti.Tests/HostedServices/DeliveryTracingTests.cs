@@ -3,7 +3,7 @@ using System.Diagnostics;
 using TrackMulti.Api.Telemetry;
 using TrackMulti.Tests.Infrastructure;
 
-namespace TrackMulti.Tests.Unit;
+namespace TrackMulti.Tests.HostedServices;
 
 /// <summary>Each delivery (S3 upload, FME post) is a trace of its own that links back to the requests it carries.</summary>
 public sealed class DeliveryTracingTests

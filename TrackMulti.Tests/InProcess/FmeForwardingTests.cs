@@ -1,15 +1,15 @@
-using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using TrackMulti.Api.Sinks.Fme;
 using TrackMulti.Tests.Infrastructure;
 
-namespace TrackMulti.Tests.Api;
+namespace TrackMulti.Tests.InProcess;
 
 /// <summary>
-/// The FME sink against a stand-in for FME's events API, with real S3 (s3rver) and real faults: FME failing, down for
-/// good, S3 down, SIGKILL. S3 must get every acknowledged event exactly once; FME at least once, in Split's shape.
+/// The FME sink against a stand-in for FME's events API, with real S3 (an s3rver of the test's own, stopped on
+/// purpose) and real faults: FME down for good, S3 down, FME off. S3 must get every acknowledged event exactly once;
+/// FME at least once, in Split's shape. (Across a SIGKILL: <c>Processes.FmeForwardingCrashTests</c>.)
 /// </summary>
 public sealed class FmeForwardingTests : IAsyncLifetime
 {
@@ -19,7 +19,7 @@ public sealed class FmeForwardingTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        _bucket = await S3rverBucket.StartAsync("fme-forwarding");
+        _bucket = await S3rverBucket.StartWithOwnS3rverAsync("fme-forwarding");
         _fme = await FmeStandIn.StartAsync();
     }
 
@@ -29,7 +29,7 @@ public sealed class FmeForwardingTests : IAsyncLifetime
         await _bucket.DisposeAsync();
     }
 
-    private Task<ApiProcess> StartApiAsync(params (string Name, string Value)[] settings) => _bucket.StartApiAsync(
+    private Task<ApiHost> StartApiAsync(params (string Name, string Value)[] settings) => ApiHost.StartAsync(_bucket,
     [
         ("FME_EVENTS_URL", _fme.EventsUrl),
         ("FME_FORWARD", "all"),
@@ -58,7 +58,7 @@ public sealed class FmeForwardingTests : IAsyncLifetime
         return evt;
     }
 
-    private static async Task TrackAsync(ApiProcess api, IEnumerable<string> ids, bool withKey = true)
+    private static async Task TrackAsync(ApiHost api, IEnumerable<string> ids, bool withKey = true)
     {
         foreach (var id in ids)
         {
@@ -89,81 +89,6 @@ public sealed class FmeForwardingTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task With_FME_failing_for_a_while_and_a_SIGKILL_every_acknowledged_event_is_in_S3_once_and_in_FME_at_least_once()
-    {
-        var acknowledged = new ConcurrentBag<string>();
-        _fme.Answer = HttpStatusCode.InternalServerError;
-        await using (var api = await StartApiAsync(("BATCH_SIZE", "20")))
-        {
-            using var killAt = new CancellationTokenSource();
-            var senders = Enumerable.Range(0, 4).Select(sender => Task.Run(async () =>
-            {
-                for (var n = 0; n < 300 && !killAt.IsCancellationRequested; n++)
-                {
-                    try
-                    {
-                        using var response = await api.Http.PostAsJsonAsync("/api/track", Event($"{sender}-{n}"));
-                        if (response.StatusCode == HttpStatusCode.OK)
-                        {
-                            acknowledged.Add($"{sender}-{n}");
-                        }
-                    }
-                    catch (HttpRequestException)
-                    {
-                        return; // the process is gone: this request was never acknowledged
-                    }
-                }
-            })).ToList();
-
-            while (acknowledged.Count < 200)
-            {
-                await Task.Delay(5);
-            }
-            Assert.True(_fme.Refused > 0, "FME was never asked while it failed");
-            _fme.Answer = null; // FME recovers while events keep coming
-            while (acknowledged.Count < 500 && senders.Any(s => !s.IsCompleted))
-            {
-                await Task.Delay(5);
-            }
-            await api.Process.KillAsync();
-            killAt.Cancel();
-            await Task.WhenAll(senders);
-        }
-
-        await using (var restarted = await StartApiAsync(("BATCH_SIZE", "20")))
-        {
-            using var flush = await restarted.Http.PostAsync("/api/flush", null);
-            Assert.Equal(HttpStatusCode.OK, flush.StatusCode);
-            await WaitForFmeAsync([.. acknowledged]);
-        }
-
-        var stored = await StoredIdCountsAsync();
-        Assert.All(acknowledged, id => Assert.Equal(1, stored.GetValueOrDefault(id)));
-        Assert.All(stored.Values, count => Assert.Equal(1, count));
-
-        var accepted = _fme.Posts.Where(p => p.Answered == HttpStatusCode.OK).ToList();
-        Assert.All(_fme.Posts, post =>
-        {
-            Assert.Equal("/events/bulk", post.Path);
-            Assert.Equal($"Bearer {ServerKey}", post.Authorization);
-            Assert.StartsWith("application/json", post.ContentType);
-        });
-        Assert.All(accepted, post => Assert.InRange(post.Events().Count, 1, FmeSink.MaxEventsPerPost));
-        var sample = accepted.SelectMany(p => p.Events()).First();
-        Assert.Equal(["eventTypeId", "trafficTypeName", "key", "value", "timestamp", "properties"], sample.Select(p => p.Key));
-        Assert.Equal("fme_check", sample["eventTypeId"]!.GetValue<string>());
-        Assert.Equal("user", sample["trafficTypeName"]!.GetValue<string>());
-        Assert.Equal($"user-{IdOf(sample)}", sample["key"]!.GetValue<string>());
-        Assert.Equal(1.5, sample["value"]!.GetValue<double>());
-        Assert.InRange(sample["timestamp"]!.GetValue<long>(), DateTimeOffset.UtcNow.AddMinutes(-10).ToUnixTimeMilliseconds(), DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
-
-        // At-least-once: one crash may send again at most the post that was in flight.
-        var duplicates = _fme.AcceptedEvents().GroupBy(IdOf).Sum(g => g.Count() - 1);
-        Assert.InRange(duplicates, 0, FmeSink.MaxEventsPerPost);
-        Assert.All(_fme.AcceptedEvents().Select(IdOf), id => Assert.True(stored.ContainsKey(id), $"{id} reached FME but not S3"));
-    }
-
-    [Fact]
     public async Task With_FME_down_for_good_S3_still_lands_flush_answers_and_past_the_cap_only_FME_drops_naming_the_S3_keys()
     {
         _fme.Answer = HttpStatusCode.ServiceUnavailable;
@@ -184,7 +109,7 @@ public sealed class FmeForwardingTests : IAsyncLifetime
         Assert.Empty(_fme.AcceptedEvents());
 
         var keys = (await _bucket.ObjectsAsync()).Select(o => o.Key).ToList();
-        var dropLines = api.Process.Lines.Where(line => line.Contains("not forwarded to FME")).ToList();
+        var dropLines = api.Logs.GetSnapshot().Select(r => r.Message).Where(line => line.Contains("not forwarded to FME")).ToList();
         Assert.NotEmpty(dropLines);
         Assert.All(dropLines, line => Assert.Contains(keys, key => line.Contains(key)));
     }

@@ -8,7 +8,7 @@ using TrackMulti.Api.Model;
 using TrackMulti.Api.Sinks;
 using TrackMulti.Api.Sinks.S3;
 
-namespace TrackMulti.Tests.Unit;
+namespace TrackMulti.Tests.HostedServices;
 
 /// <summary>Sealing and uploading, through the Api's own composition (see <see cref="BatchingHost"/>).</summary>
 public sealed class BatchingTests : IAsyncLifetime

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace TrackMulti.Tests.Unit;
+namespace TrackMulti.Tests.HostedServices;
 
 /// <summary>
 /// A small tmpfs mounted over a folder: a real disk that fills up. Needs root (CI and these machines run as root);

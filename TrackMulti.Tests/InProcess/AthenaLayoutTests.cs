@@ -8,7 +8,7 @@ using Amazon.S3.Model;
 using DuckDB.NET.Data;
 using TrackMulti.Tests.Infrastructure;
 
-namespace TrackMulti.Tests.Api;
+namespace TrackMulti.Tests.InProcess;
 
 /// <summary>
 /// Objects laid out for Athena (<c>S3_PARTITIONING=hourly</c>, gzip NDJSON or Parquet), read back as an analytics
@@ -20,12 +20,12 @@ public sealed class AthenaLayoutTests : IAsyncLifetime
     private const string SdkKey = "client-side-key-abcdefghijklmnop";
     private S3rverBucket _bucket = null!;
     private FmeStandIn _fme = null!;
-    private ApiProcess _api = null!;
+    private ApiHost _api = null!;
     private string _download = null!;
 
     public async Task InitializeAsync()
     {
-        _bucket = await S3rverBucket.StartAsync("athena-layout");
+        _bucket = await S3rverBucket.CreateAsync("athena-layout");
         _fme = await FmeStandIn.StartAsync();
         _download = TestPaths.NewTemporaryDirectory("athena-objects");
     }
@@ -44,7 +44,7 @@ public sealed class AthenaLayoutTests : IAsyncLifetime
     public async Task Hourly_objects_hold_every_event_once_each_row_inside_its_partition_and_the_DDL_names_their_columns(string format, string compression)
     {
         var parquet = format == "parquet";
-        _api = await _bucket.StartApiAsync(("S3_PARTITIONING", "hourly"), ("S3_FORMAT", format), ("S3_COMPRESSION", compression),
+        _api = await ApiHost.StartAsync(_bucket, ("S3_PARTITIONING", "hourly"), ("S3_FORMAT", format), ("S3_COMPRESSION", compression),
             ("BATCH_SIZE", "50"), ("HARNESS_FME_API_KEY", SdkKey), ("FME_EVENTS_URL", _fme.EventsUrl));
         var acknowledged = new List<string>();
         for (var request = 0; request < 4; request++)

@@ -9,7 +9,7 @@ using TrackMulti.Api.Spool;
 using TrackMulti.Api.Telemetry;
 using TrackMulti.Tests.Infrastructure;
 
-namespace TrackMulti.Tests.Unit;
+namespace TrackMulti.Tests.HostedServices;
 
 /// <summary>
 /// The Api's batching, spool and sink services as the Api composes them (same registrations, real Polly pipelines,

@@ -3,22 +3,23 @@ using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using TrackMulti.Tests.Infrastructure;
 
-namespace TrackMulti.Tests.Api;
+namespace TrackMulti.Tests.InProcess;
 
 /// <summary>
-/// The Api run alone (`dotnet TrackMulti.Api.dll`) with the seed's variables against a real S3 emulator:
+/// The Api with the seed's variables against a real S3 emulator (a bucket of its own in the shared s3rver):
 /// the seed's contract, checked by reading every object back.
 /// </summary>
 public sealed class ApiAgainstS3rverTests : IAsyncLifetime
 {
-    private const string Bucket = "seed-bucket";
     private S3rverBucket _bucket = null!;
-    private ApiProcess _api = null!;
+    private ApiHost _api = null!;
+
+    private string Bucket => _bucket.Name;
 
     public async Task InitializeAsync()
     {
-        _bucket = await S3rverBucket.StartAsync(Bucket);
-        _api = await _bucket.StartApiAsync(("BATCH_SIZE", "100"), ("S3_HEALTH_CACHE_SECONDS", "0.2"));
+        _bucket = await S3rverBucket.CreateAsync("seed");
+        _api = await ApiHost.StartAsync(_bucket, ("BATCH_SIZE", "100"));
     }
 
     public async Task DisposeAsync()
@@ -134,78 +135,6 @@ public sealed class ApiAgainstS3rverTests : IAsyncLifetime
         Assert.Equal([1, 2], objects.Select(o => o.Lines().Single()["value"]!.GetValue<int>()));
     }
 
-    [Theory]
-    [InlineData("{\"name\": \"button_click\", ", HttpStatusCode.BadRequest, "not valid JSON")]
-    [InlineData("{\"trafficType\":\"user\",\"value\":1}", HttpStatusCode.BadRequest, "'name' is required")]
-    [InlineData("[]", HttpStatusCode.BadRequest, "JSON object")]
-    [InlineData("{\"name\":\"a\",\"name\":\"b\"}", HttpStatusCode.BadRequest, "not valid JSON")]
-    [InlineData("{\"name\":\"a\",\"value\":1e400}", HttpStatusCode.BadRequest, "finite number")]
-    public async Task Bad_input_gets_a_problem_response_and_queues_nothing(string body, HttpStatusCode expected, string message)
-    {
-        await TrackAsync(SeedEvent(1, "before"));
-        var before = await _api.StatusAsync();
-
-        using var response = await _api.Http.PostAsync("/api/track", new StringContent(body, System.Text.Encoding.UTF8, "application/json"));
-
-        Assert.Equal(expected, response.StatusCode);
-        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
-        Assert.Contains(message, await response.Content.ReadAsStringAsync());
-        var after = await _api.StatusAsync();
-        Assert.Equal(before["pendingEvents"]!.GetValue<int>(), after["pendingEvents"]!.GetValue<int>());
-        Assert.Equal(before["batchSize"]!.GetValue<int>(), after["batchSize"]!.GetValue<int>());
-    }
-
-    [Fact]
-    public async Task A_body_over_64_KiB_is_refused_with_413()
-    {
-        var huge = new JsonObject { ["name"] = "big", ["properties"] = new JsonObject { ["blob"] = new string('x', 70 * 1024) } };
-
-        using var response = await _api.Http.PostAsJsonAsync("/api/track", huge);
-
-        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, response.StatusCode);
-        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
-        Assert.Equal(0, (await _api.StatusAsync())["pendingEvents"]!.GetValue<int>());
-    }
-
-    [Fact]
-    public async Task A_body_that_is_not_JSON_is_refused_with_415()
-    {
-        using var response = await _api.Http.PostAsync("/api/track", new StringContent("name=button_click", System.Text.Encoding.UTF8, "application/x-www-form-urlencoded"));
-
-        Assert.Equal(HttpStatusCode.UnsupportedMediaType, response.StatusCode);
-        Assert.Equal(0, (await _api.StatusAsync())["pendingEvents"]!.GetValue<int>());
-    }
-
-    [Fact]
-    public async Task While_S3_is_down_a_flush_fails_loudly_and_nothing_is_lost_once_it_is_back()
-    {
-        var run = Guid.NewGuid().ToString("N");
-        await TrackAsync(SeedEvent(1, run));
-        await _bucket.S3.StopAsync();
-
-        await TrackAsync(SeedEvent(2, run));
-        using var failed = await _api.Http.PostAsync("/api/flush", null);
-        var problem = Assert.IsType<JsonObject>(await failed.Content.ReadFromJsonAsync<JsonNode>());
-        Assert.Equal(HttpStatusCode.ServiceUnavailable, failed.StatusCode);
-        Assert.False(problem["success"]!.GetValue<bool>());
-        Assert.Equal(2, problem["flushed"]!.GetValue<int>());
-        var key = problem["filename"]!.GetValue<string>();
-        var status = await _api.StatusAsync();
-        Assert.Equal(2, status["pendingEvents"]!.GetValue<int>());
-        Assert.True(status["consecutiveFailures"]!.GetValue<int>() >= 1);
-
-        await TrackAsync(SeedEvent(3, run));
-        await _bucket.S3.StartAgainAsync();
-        using var recovered = await _api.Http.PostAsync("/api/flush", null);
-        Assert.Equal(HttpStatusCode.OK, recovered.StatusCode);
-
-        using var s3 = _bucket.S3.CreateClient();
-        var objects = await StoredObject.ReadAllAsync(s3, Bucket);
-        Assert.Equal(key, objects[0].Key);
-        Assert.Equal([1, 2, 3], objects.SelectMany(o => o.Lines()).Select(l => l["value"]!.GetValue<int>()));
-        Assert.Equal(0, (await _api.StatusAsync())["pendingEvents"]!.GetValue<int>());
-    }
-
     [Fact]
     public async Task Recent_objects_are_listed_newest_first_with_their_event_counts()
     {
@@ -230,46 +159,6 @@ public sealed class ApiAgainstS3rverTests : IAsyncLifetime
         Assert.All(objects, o => Assert.True(o!["bytes"]!.GetValue<long>() > 0));
         using var tooMany = await _api.Http.GetAsync("/api/objects?limit=1000");
         Assert.Equal(HttpStatusCode.BadRequest, tooMany.StatusCode);
-    }
-
-    [Fact]
-    public async Task Readiness_fails_while_S3_is_unreachable_and_recovers_after_while_liveness_stays_up()
-    {
-        Assert.Equal(HttpStatusCode.OK, await StatusOfAsync("/ready"));
-
-        await _bucket.S3.StopAsync();
-        Assert.True(await EventuallyAsync(async () => await StatusOfAsync("/ready") == HttpStatusCode.ServiceUnavailable));
-        Assert.Equal(HttpStatusCode.OK, await StatusOfAsync("/alive"));
-        using (var health = await _api.Http.GetAsync("/health"))
-        {
-            Assert.Equal(HttpStatusCode.ServiceUnavailable, health.StatusCode);
-            var body = Assert.IsType<JsonObject>(await health.Content.ReadFromJsonAsync<JsonNode>());
-            Assert.Equal("Unhealthy", body["checks"]!["s3-bucket"]!.GetValue<string>());
-            Assert.Equal("Healthy", body["checks"]!["spool-writable"]!.GetValue<string>());
-            Assert.Equal("Harness FME + S3 Event Batching Server", body["service"]!.GetValue<string>());
-        }
-
-        await _bucket.S3.StartAgainAsync();
-        Assert.True(await EventuallyAsync(async () => await StatusOfAsync("/ready") == HttpStatusCode.OK));
-    }
-
-    private async Task<HttpStatusCode> StatusOfAsync(string path)
-    {
-        using var response = await _api.Http.GetAsync(path);
-        return response.StatusCode;
-    }
-
-    private static async Task<bool> EventuallyAsync(Func<Task<bool>> condition)
-    {
-        for (var i = 0; i < 100; i++)
-        {
-            if (await condition())
-            {
-                return true;
-            }
-            await Task.Delay(100);
-        }
-        return false;
     }
 
     [Fact]

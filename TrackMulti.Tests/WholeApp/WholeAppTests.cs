@@ -6,7 +6,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using TrackMulti.Tests.Infrastructure;
 
-namespace TrackMulti.Tests.AppHost;
+namespace TrackMulti.Tests.WholeApp;
 
 /// <summary>The stack as `dotnet run --project TrackMulti.AppHost` starts it, in s3rver mode.</summary>
 [Collection(WholeAppCollection.Name)]

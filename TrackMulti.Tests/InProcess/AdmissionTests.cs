@@ -4,21 +4,21 @@ using System.Text;
 using System.Text.Json.Nodes;
 using TrackMulti.Tests.Infrastructure;
 
-namespace TrackMulti.Tests.Api;
+namespace TrackMulti.Tests.InProcess;
 
 /// <summary>What the Api lets in: valid events at the rules' edges land unchanged, the rate limit, CORS.</summary>
 public sealed class AdmissionTests : IAsyncLifetime
 {
     private S3rverBucket _bucket = null!;
 
-    public async Task InitializeAsync() => _bucket = await S3rverBucket.StartAsync("admission");
+    public async Task InitializeAsync() => _bucket = await S3rverBucket.CreateAsync("admission");
 
     public async Task DisposeAsync() => await _bucket.DisposeAsync();
 
     [Fact]
     public async Task Events_exactly_at_the_rules_edges_are_accepted_and_land_byte_for_byte_as_sent()
     {
-        await using var api = await _bucket.StartApiAsync();
+        await using var api = await ApiHost.StartAsync(_bucket);
         var properties = "{" + string.Join(",", Enumerable.Range(0, 300).Select(i => $"\"p{i}\":{i}")) + "}";
         var valid = new[]
         {
@@ -58,7 +58,7 @@ public sealed class AdmissionTests : IAsyncLifetime
     [Fact]
     public async Task A_burst_over_the_rate_limit_gets_429_with_Retry_After_even_with_made_up_keys_and_every_admitted_event_is_stored()
     {
-        await using var api = await _bucket.StartApiAsync(("RATE_LIMIT_PER_SECOND", "5"), ("RATE_LIMIT_BURST", "10"));
+        await using var api = await ApiHost.StartAsync(_bucket, ("RATE_LIMIT_PER_SECOND", "5"), ("RATE_LIMIT_BURST", "10"));
 
         var admitted = new List<int>();
         var limited = new List<HttpResponseMessage>();
@@ -100,14 +100,14 @@ public sealed class AdmissionTests : IAsyncLifetime
     [Fact]
     public async Task CORS_is_closed_unless_an_origin_is_listed()
     {
-        await using (var closed = await _bucket.StartApiAsync())
+        await using (var closed = await ApiHost.StartAsync(_bucket))
         {
             using var preflight = Preflight("https://shop.example");
             using var response = await closed.Http.SendAsync(preflight);
             Assert.False(response.Headers.Contains("Access-Control-Allow-Origin"));
         }
 
-        await using var open = await _bucket.StartApiAsync(("CORS_ALLOWED_ORIGINS", "https://shop.example"));
+        await using var open = await ApiHost.StartAsync(_bucket, ("CORS_ALLOWED_ORIGINS", "https://shop.example"));
         using (var allowed = await open.Http.SendAsync(Preflight("https://shop.example")))
         {
             Assert.Equal("https://shop.example", allowed.Headers.GetValues("Access-Control-Allow-Origin").Single());

@@ -6,7 +6,7 @@ using TrackMulti.Api.Model;
 using TrackMulti.Api.Spool;
 using TrackMulti.Tests.Infrastructure;
 
-namespace TrackMulti.Tests.Api;
+namespace TrackMulti.Tests.Processes;
 
 /// <summary>
 /// Replicas on one <c>SPOOL_DIR</c> and one bucket: each owns the folder of its instance id under a lock the kernel
@@ -16,7 +16,7 @@ public sealed class ReplicaTests : IAsyncLifetime
 {
     private S3rverBucket _bucket = null!;
 
-    public async Task InitializeAsync() => _bucket = await S3rverBucket.StartAsync("replicas");
+    public async Task InitializeAsync() => _bucket = await S3rverBucket.CreateAsync("replicas");
 
     public async Task DisposeAsync() => await _bucket.DisposeAsync();
 
@@ -59,8 +59,12 @@ public sealed class ReplicaTests : IAsyncLifetime
                     }
                 }
             })).ToList();
-            await Task.Delay(700);
-            await replicas[1].Process.KillAsync(); // mid-load: batches open, uploads under way
+            // Mid-load: once r2 has acknowledged a batch's worth, so batches are open and uploads under way.
+            for (var i = 0; i < 300 && acknowledged.Count(id => id.StartsWith("r2-", StringComparison.Ordinal)) < 20; i++)
+            {
+                await Task.Delay(50);
+            }
+            await replicas[1].Process.KillAsync();
             await Task.Delay(500);
             stop.Cancel();
             await Task.WhenAll(senders);

@@ -4,7 +4,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using TrackMulti.Tests.Infrastructure;
 
-namespace TrackMulti.Tests.Api;
+namespace TrackMulti.Tests.InProcess;
 
 /// <summary>
 /// The FME SDK's own posts to the Api (<c>/fme/api</c>), in the exact shapes the SDK sends (shared FME SDK notes):
@@ -18,13 +18,13 @@ public sealed class FmeSdkApiTests : IAsyncLifetime
     private const long Time = 1796109259152;
     private S3rverBucket _bucket = null!;
     private FmeStandIn _fme = null!;
-    private ApiProcess _api = null!;
+    private ApiHost _api = null!;
 
     public async Task InitializeAsync()
     {
-        _bucket = await S3rverBucket.StartAsync("fme-sdk");
+        _bucket = await S3rverBucket.CreateAsync("fme-sdk");
         _fme = await FmeStandIn.StartAsync();
-        _api = await _bucket.StartApiAsync(
+        _api = await ApiHost.StartAsync(_bucket, 
             ("FME_EVENTS_URL", _fme.EventsUrl),
             ("HARNESS_FME_API_KEY", ClientKey),
             ("HARNESS_FME_SERVER_KEY", ServerKey),
@@ -79,8 +79,6 @@ public sealed class FmeSdkApiTests : IAsyncLifetime
         using (var flush = await _api.Http.PostAsync("/api/flush", null))
         {
             Assert.Equal(HttpStatusCode.OK, flush.StatusCode);
-            Console.WriteLine("FLUSH " + await flush.Content.ReadAsStringAsync());
-            Console.WriteLine("OUT " + _api.Output);
         }
 
         // Events: the seed's row, from the SDK's fields, with its timestamp, then the server's receivedAt.
