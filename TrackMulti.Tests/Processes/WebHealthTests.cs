@@ -3,7 +3,7 @@ using System.Text.Json.Nodes;
 using Microsoft.Extensions.Hosting;
 using TrackMulti.Tests.Infrastructure;
 
-namespace TrackMulti.Tests.Web;
+namespace TrackMulti.Tests.Processes;
 
 /// <summary>The Web alone, as deployed (Production), answers health probes of its own, like the Api.</summary>
 public sealed class WebHealthTests
