@@ -4,6 +4,7 @@ using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using TrackMulti.Api.Sinks.Fme;
 using TrackMulti.Tests.Infrastructure;
+using static TrackMulti.Tests.Infrastructure.FmeForwardingCheck;
 
 namespace TrackMulti.Tests.Processes;
 
@@ -14,14 +15,15 @@ namespace TrackMulti.Tests.Processes;
 /// </summary>
 public sealed class FmeForwardingCrashTests : IAsyncLifetime
 {
-    private const string ServerKey = "server-side-key-0123456789";
     private S3rverBucket _bucket = null!;
     private FmeStandIn _fme = null!;
+    private FmeForwardingCheck _check = null!;
 
     public async Task InitializeAsync()
     {
         _bucket = await S3rverBucket.CreateAsync("fme-crash");
         _fme = await FmeStandIn.StartAsync();
+        _check = new FmeForwardingCheck(_bucket, _fme);
     }
 
     public async Task DisposeAsync()
@@ -30,64 +32,13 @@ public sealed class FmeForwardingCrashTests : IAsyncLifetime
         await _bucket.DisposeAsync();
     }
 
-    private Task<ApiProcess> StartApiAsync(params (string Name, string Value)[] settings) => _bucket.StartApiAsync(
-    [
-        ("FME_EVENTS_URL", _fme.EventsUrl),
-        ("FME_FORWARD", "all"),
-        ("HARNESS_FME_API_KEY", "client-side-key"),
-        ("HARNESS_FME_SERVER_KEY", ServerKey),
-        ("FME_RETRIES", "1"),
-        ("FME_RETRY_BASE_DELAY_MS", "10"),
-        ("FME_PAUSE_MAX_SECONDS", "1"),
-        ("BATCH_MAX_AGE_SECONDS", "3600"),
-        .. settings,
-    ]);
+    private Task<ApiProcess> StartApiAsync(params (string Name, string Value)[] settings) => _bucket.StartApiAsync(_check.Settings(settings));
 
-    private static JsonObject Event(string id, bool withKey = true)
-    {
-        var evt = new JsonObject
-        {
-            ["trafficType"] = "user",
-            ["name"] = "fme_check",
-            ["value"] = 1.5,
-            ["properties"] = new JsonObject { ["id"] = id },
-        };
-        if (withKey)
-        {
-            evt["key"] = $"user-{id}";
-        }
-        return evt;
-    }
+    private static Task TrackAsync(ApiProcess api, IEnumerable<string> ids, bool withKey = true) => FmeForwardingCheck.TrackAsync(api.Http, ids, withKey);
 
-    private static async Task TrackAsync(ApiProcess api, IEnumerable<string> ids, bool withKey = true)
-    {
-        foreach (var id in ids)
-        {
-            using var response = await api.Http.PostAsJsonAsync("/api/track", Event(id, withKey));
-            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        }
-    }
+    private Task<Dictionary<string, int>> StoredIdCountsAsync() => _check.StoredIdCountsAsync();
 
-    private static string IdOf(JsonObject evt) => evt["properties"]!["id"]!.GetValue<string>();
-
-    private async Task<Dictionary<string, int>> StoredIdCountsAsync() =>
-        (await _bucket.LinesAsync()).GroupBy(IdOf).ToDictionary(g => g.Key, g => g.Count());
-
-    /// <summary>Waits until FME accepted every one of <paramref name="ids"/> (at least once).</summary>
-    private async Task WaitForFmeAsync(IReadOnlyCollection<string> ids)
-    {
-        for (var i = 0; i < 300; i++)
-        {
-            var received = _fme.AcceptedEvents().Select(IdOf).ToHashSet();
-            if (ids.All(received.Contains))
-            {
-                return;
-            }
-            await Task.Delay(100);
-        }
-        var missing = ids.Except(_fme.AcceptedEvents().Select(IdOf)).ToList();
-        Assert.Fail($"FME never received {missing.Count} events, for example {string.Join(", ", missing.Take(5))}");
-    }
+    private Task WaitForFmeAsync(IReadOnlyCollection<string> ids) => _check.WaitForFmeAsync(ids);
 
     [Fact]
     public async Task With_FME_failing_for_a_while_and_a_SIGKILL_every_acknowledged_event_is_in_S3_once_and_in_FME_at_least_once()
