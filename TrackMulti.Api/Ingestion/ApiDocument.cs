@@ -6,6 +6,7 @@ using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Http.Metadata;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.OpenApi;
+using Microsoft.Net.Http.Headers;
 using Microsoft.OpenApi;
 using Scalar.AspNetCore;
 
@@ -224,6 +225,15 @@ public static class ApiDocument
             if (operation.Responses.TryGetValue(code, out var existing) && existing is OpenApiResponse response)
             {
                 response.Description = "Refused: " + string.Join("; ", status.Select(r => $"`{r.Type}` ({r.Title})"));
+                if (status.Where(r => r.SaysWhenToRetry).Select(r => $"`{r.Type}`").ToList() is { Count: > 0 } retryable)
+                {
+                    response.Headers ??= new Dictionary<string, IOpenApiHeader>();
+                    response.Headers[HeaderNames.RetryAfter] = new OpenApiHeader
+                    {
+                        Description = $"Seconds to wait before sending again (with {string.Join(", ", retryable)}).",
+                        Schema = new OpenApiSchema { Type = JsonSchemaType.Integer, Minimum = "1" },
+                    };
+                }
                 if (response.Content?.TryGetValue(ProblemContentType, out var found) == true && found is OpenApiMediaType media)
                 {
                     media.Examples ??= new Dictionary<string, IOpenApiExample>();

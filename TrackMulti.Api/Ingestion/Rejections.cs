@@ -12,6 +12,9 @@ public sealed record Rejection(int Status, string Type, string? Reason, string T
     /// <summary>Its problem details carry <c>errors</c>, by field (a validation problem).</summary>
     public bool ErrorsByField { get; init; }
 
+    /// <summary>Its answer carries <c>Retry-After</c>: the seconds a client should wait before it sends again.</summary>
+    public bool SaysWhenToRetry { get; init; }
+
     public ProblemHttpResult Problem(string detail, IDictionary<string, object?>? extensions = null) =>
         TypedResults.Problem(statusCode: Status, type: Type, title: Title, detail: detail, extensions: extensions);
 }
@@ -32,8 +35,8 @@ public static class Rejections
     public static readonly Rejection BodyTooLarge = new(413, Prefix + "body-too-large", "too_large", "Request body refused");
     public static readonly Rejection TooManyEvents = new(413, Prefix + "too-many-events", "too_many_events", "Too many events in one request");
     public static readonly Rejection UnsupportedMediaType = new(415, Prefix + "unsupported-media-type", "unsupported_media_type", "Unsupported content type");
-    public static readonly Rejection RateLimited = new(429, Prefix + "rate-limited", "rate_limited", "Too many requests");
-    public static readonly Rejection SpoolFull = new(503, Prefix + "spool-full", "spool_full", "Spool full");
+    public static readonly Rejection RateLimited = new(429, Prefix + "rate-limited", "rate_limited", "Too many requests") { SaysWhenToRetry = true };
+    public static readonly Rejection SpoolFull = new(503, Prefix + "spool-full", "spool_full", "Spool full") { SaysWhenToRetry = true };
     public static readonly Rejection SpoolError = new(503, Prefix + "spool-error", "spool_error", "Event not stored");
     public static readonly Rejection ShuttingDown = new(503, Prefix + "shutting-down", "shutting_down", "Service unavailable");
 

@@ -76,6 +76,24 @@ public sealed class OpenApiTests(OpenApiTests.DocumentedApi api) : IClassFixture
     }
 
     [Fact]
+    public async Task Where_a_refusal_says_when_to_retry_the_document_names_the_Retry_After_header()
+    {
+        var document = await DocumentAsync();
+        var retryable = typeof(Rejections).GetFields(BindingFlags.Public | BindingFlags.Static)
+            .Select(field => field.GetValue(null)).OfType<Rejection>().Where(r => r.SaysWhenToRetry).ToList();
+        Assert.NotEmpty(retryable);
+
+        var documented = (from op in Operations(document)
+                          from rejection in retryable
+                          where Documents(op.Operation, rejection.Status, rejection.Type)
+                          select (op, rejection)).ToList();
+        Assert.NotEmpty(documented);
+        Assert.All(documented, pair => Assert.True(
+            pair.op.Operation["responses"]![pair.rejection.Status.ToString()]!["headers"]?["Retry-After"]?["schema"]?["type"]?.GetValue<string>() == "integer",
+            $"{pair.op.Method} {pair.op.Path}: {pair.rejection.Status} {pair.rejection.Type} without a Retry-After header"));
+    }
+
+    [Fact]
     public async Task Every_problem_the_Api_answers_is_documented_on_the_operation_that_answered_it()
     {
         var document = await DocumentAsync();
