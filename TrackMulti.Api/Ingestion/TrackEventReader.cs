@@ -42,6 +42,14 @@ public static partial class TrackEventReader
             return TrackEventReadResult.Malformed("The request body is not valid UTF-8.");
         }
 
+        return TryOneAsSent(bytes.Span, ReceivedAtEnding(receivedAt)) is { } asSent
+            ? TrackEventReadResult.Stored(asSent)
+            : ReadInFull(bytes, receivedAt);
+    }
+
+    /// <summary>One event (valid UTF-8) through the parsed document: every rule, every error worded.</summary>
+    internal static TrackEventReadResult ReadInFull(ReadOnlyMemory<byte> bytes, DateTimeOffset receivedAt)
+    {
         JsonDocument document;
         try
         {
@@ -85,6 +93,11 @@ public static partial class TrackEventReader
 
     private static BatchReadResult ReadArray(ReadOnlyMemory<byte> body, DateTimeOffset receivedAt, int maxEvents)
     {
+        if (TryArrayAsSent(body, receivedAt, maxEvents) is { } asSent)
+        {
+            return asSent;
+        }
+
         JsonDocument document;
         try
         {
@@ -101,6 +114,54 @@ public static partial class TrackEventReader
                 return BatchReadResult.Malformed("The request body must be a JSON array of events (or NDJSON, with 'Content-Type: application/x-ndjson').");
             }
             return ReadEvents(document.RootElement, receivedAt, maxEvents, EventShape.Track);
+        }
+    }
+
+    /// <summary>
+    /// A JSON array of events read in one pass, each event stored as sent where it can be and read in full where it
+    /// cannot; null when the array itself needs the full reader's word (not JSON, not an array of objects, too many,
+    /// duplicate names).
+    /// </summary>
+    private static BatchReadResult? TryArrayAsSent(ReadOnlyMemory<byte> body, DateTimeOffset receivedAt, int maxEvents)
+    {
+        var json = body.Span;
+        var ending = ReceivedAtEnding(receivedAt);
+        var reader = new Utf8JsonReader(json, AsSentOptions);
+        var batch = new BatchBuilder(Math.Min(maxEvents, 128));
+        try
+        {
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartArray)
+            {
+                return null;
+            }
+            var index = 0;
+            while (reader.Read() && reader.TokenType == JsonTokenType.StartObject)
+            {
+                if (index == maxEvents)
+                {
+                    return null;
+                }
+                var start = (int)reader.TokenStartIndex;
+                var probe = reader;
+                if (TryAsSent(ref probe, json, ending) is { } line)
+                {
+                    reader = probe;
+                    batch.Add(line);
+                }
+                else
+                {
+                    reader.Skip();
+                    using var document = JsonDocument.Parse(body[start..(int)reader.BytesConsumed], Options);
+                    batch.Add(index, ReadElement(document.RootElement, receivedAt, EventShape.Track).ToLine());
+                }
+                index++;
+            }
+            // The array's end, then nothing but whitespace (the reader throws on anything else).
+            return reader.TokenType == JsonTokenType.EndArray && !reader.Read() ? batch.Result() : null;
+        }
+        catch (JsonException)
+        {
+            return null;
         }
     }
 
@@ -141,8 +202,14 @@ public static partial class TrackEventReader
         }
 
         var batch = new BatchBuilder(lines.Count);
+        var ending = ReceivedAtEnding(receivedAt);
         for (var index = 0; index < lines.Count; index++)
         {
+            if (TryOneAsSent(body[lines[index]], ending) is { } asSent)
+            {
+                batch.Add(asSent);
+                continue;
+            }
             try
             {
                 using var document = JsonDocument.Parse(body[lines[index]].ToArray(), Options);
@@ -173,6 +240,8 @@ public static partial class TrackEventReader
     {
         private readonly List<byte[]> _lines = new(count);
         private readonly Dictionary<string, string[]> _errors = [];
+
+        public void Add(byte[] line) => _lines.Add(line);
 
         public void Add(int index, TrackEventReadResult read)
         {
@@ -457,6 +526,9 @@ public sealed record TrackEventReadResult
     public IReadOnlyDictionary<string, string[]>? FieldErrors { get; private init; }
 
     public static TrackEventReadResult Ok(TrackEvent evt) => new() { Event = evt };
+
+    /// <summary>An event whose line is already written.</summary>
+    internal static TrackEventReadResult Stored(byte[] line) => new() { Line = line };
 
     /// <summary>Writes the event's line while its document is still alive (no copy of its values is made).</summary>
     internal TrackEventReadResult ToLine() => Event is { } evt ? new() { Line = evt.ToJsonLine() } : this;

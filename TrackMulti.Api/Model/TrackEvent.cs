@@ -125,25 +125,24 @@ public sealed record TrackEvent
     private static readonly SearchValues<byte> WrittenAsIs = SearchValues.Create(
         " !#$%()*,-./0123456789:;=?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[]^_abcdefghijklmnopqrstuvwxyz{|}~\""u8);
 
-    private static bool IsWrittenAsIs(ReadOnlySpan<byte> raw)
+    internal static bool IsWrittenAsIs(ReadOnlySpan<byte> raw)
     {
         if (raw.IndexOfAnyExcept(WrittenAsIs) >= 0)
         {
             return false;
         }
-        // A space is kept inside a string and dropped between tokens; with no escapes, every quote opens or closes one.
-        var inString = false;
-        for (var at = raw.IndexOfAny((byte)' ', (byte)'"'); at >= 0; at = raw.IndexOfAny((byte)' ', (byte)'"'))
+        // A space is kept inside a string and dropped between tokens; with no escapes, every quote opens or closes a
+        // string, so a space is inside one when an odd number of quotes comes before it.
+        var quotes = 0;
+        var from = 0;
+        while (raw[from..].IndexOf((byte)' ') is var offset and >= 0)
         {
-            if (raw[at] == '"')
-            {
-                inString = !inString;
-            }
-            else if (!inString)
+            quotes += raw.Slice(from, offset).Count((byte)'"');
+            if (quotes % 2 == 0)
             {
                 return false;
             }
-            raw = raw[(at + 1)..];
+            from += offset + 1;
         }
         return true;
     }
