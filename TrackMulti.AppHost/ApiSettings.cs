@@ -20,6 +20,7 @@ public static class ApiSettings
         "SPOOL_SYNC_INTERVAL_MS",
         "INSTANCE_ID",
         "UPLOAD_ATTEMPT_TIMEOUT_SECONDS",
+        "UPLOAD_CONCURRENCY",
         "UPLOAD_RETRIES",
         "UPLOAD_RETRY_BASE_DELAY_MS",
         "UPLOAD_PAUSE_MAX_SECONDS",

@@ -45,6 +45,9 @@ public abstract class Sink : BackgroundService
 
     protected SpoolCursor Cursor { get; }
 
+    /// <summary>How many segments may be in delivery at once (acknowledged in order all the same).</summary>
+    protected virtual int Concurrency => 1;
+
     /// <summary>On shutdown, go on retrying failed rounds until the host's timeout (false: stop at the first failure).</summary>
     protected virtual bool RetriesOnStop => true;
 
@@ -105,16 +108,19 @@ public abstract class Sink : BackgroundService
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        while (!stoppingToken.IsCancellationRequested)
+        var inFlight = new List<Delivery>();
+        var setAside = new List<Task>();
+        try
         {
-            try
-            {
-                await DeliverNextAsync(stoppingToken);
-            }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
-                return;
-            }
+            await DeliverInOrderAsync(inFlight, setAside, stoppingToken);
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+        finally
+        {
+            // Stopped: what is in flight is cancelled; it stays unacknowledged and is delivered again on the next start.
+            await Task.WhenAll([.. inFlight.Select(delivery => delivery.Task), .. setAside]).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
     }
 
@@ -140,35 +146,96 @@ public abstract class Sink : BackgroundService
         await base.StopAsync(cancellationToken);
     }
 
-    private async Task DeliverNextAsync(CancellationToken stoppingToken)
+    /// <summary>
+    /// Keeps up to <see cref="Concurrency"/> segments in delivery, oldest first, and acknowledges each once it and
+    /// every one before it are delivered, so the cursor never passes a segment that is not. When the oldest fails, the
+    /// newer deliveries are set aside (whatever they do, they are delivered again later, under the same keys) and only
+    /// the oldest is tried, after the pause, until it succeeds.
+    /// </summary>
+    private async Task DeliverInOrderAsync(List<Delivery> inFlight, List<Task> setAside, CancellationToken stoppingToken)
     {
-        var segment = await Cursor.NextAsync(stoppingToken);
-        try
+        Task<SealedSegment>? next = null;
+        SealedSegment? last = null;
+        while (true)
         {
-            await DeliverAsync(segment, stoppingToken);
-        }
-        catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
-        {
-            var failure = Describe(ex);
-            var (failures, drainRequests) = MarkFailed(segment, failure.Description);
-            var pause = _pauseAfter(failures);
-            if (failure.Transient)
+            var window = ConsecutiveFailures > 0 ? 1 : Concurrency;
+            while (inFlight.Count < window)
             {
-                _logger.LogWarning("Sink {Sink}: delivery of {Key} failed ({Reason}); retrying in {Pause}", Name, segment.Key, failure.Description, pause);
+                next ??= Cursor.NextAsync(last, stoppingToken);
+                if (!next.IsCompleted && inFlight.Count > 0)
+                {
+                    break;
+                }
+                last = await next;
+                next = null;
+                inFlight.Add(new Delivery(last, DeliverAsync(last, stoppingToken)));
             }
-            else
-            {
-                // Retrying soon will not help (access denied, a wrong key): loud, but the events are kept.
-                _logger.LogError(ex, "Sink {Sink}: delivery of {Key} failed and needs attention: {Reason}; retrying in {Pause}",
-                    Name, segment.Key, failure.Description, pause);
-            }
-            await PauseAsync(pause, drainRequests, stoppingToken);
-            return;
-        }
 
-        Cursor.Acknowledge(segment, segment.Events);
-        MarkDelivered();
+            var oldest = inFlight[0];
+            if (next is not null && inFlight.Count < window)
+            {
+                await Task.WhenAny(oldest.Task, next); // a new segment may join the window before the oldest is done
+                if (!oldest.Task.IsCompleted)
+                {
+                    continue;
+                }
+            }
+            try
+            {
+                await oldest.Task;
+            }
+            catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
+            {
+                setAside.RemoveAll(task => task.IsCompleted);
+                setAside.AddRange(inFlight.Skip(1).Select(delivery => delivery.Task));
+                inFlight.Clear();
+                next = null;
+                last = oldest.Segment;
+                await AfterFailedRoundAsync(oldest.Segment, ex, stoppingToken);
+                // Tried again, unless the cursor has passed it meanwhile (a bounded backlog dropped it).
+                inFlight.Add(oldest with
+                {
+                    Task = Cursor.EventsDone(oldest.Segment) < oldest.Segment.Events ? DeliverAsync(oldest.Segment, stoppingToken) : Task.CompletedTask,
+                });
+                continue;
+            }
+            inFlight.RemoveAt(0);
+            Cursor.Acknowledge(oldest.Segment, oldest.Segment.Events);
+            MarkDelivered();
+        }
     }
+
+    private async Task AfterFailedRoundAsync(SealedSegment segment, Exception ex, CancellationToken stoppingToken)
+    {
+        var failure = Describe(ex);
+        var (failures, drainRequests) = MarkFailed(segment, failure.Description);
+        var pause = _pauseAfter(failures);
+        if (failure.Transient)
+        {
+            _logger.LogWarning("Sink {Sink}: delivery of {Key} failed ({Reason}); retrying in {Pause}", Name, segment.Key, failure.Description, pause);
+        }
+        else
+        {
+            // Retrying soon will not help (access denied, a wrong key): loud, but the events are kept.
+            _logger.LogError(ex, "Sink {Sink}: delivery of {Key} failed and needs attention: {Reason}; retrying in {Pause}",
+                Name, segment.Key, failure.Description, pause);
+        }
+        await PauseAsync(pause, drainRequests, stoppingToken);
+    }
+
+    private int ConsecutiveFailures
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _consecutiveFailures;
+            }
+        }
+    }
+
+    /// <summary>A segment being delivered, and the round delivering it.</summary>
+    private sealed record Delivery(SealedSegment Segment, Task Task);
 
     private void MarkDelivered()
     {

@@ -65,17 +65,32 @@ public sealed class SpoolCursor
     }
 
     /// <summary>The next segment to deliver, once there is one. How much of it is done: <see cref="EventsDone"/>.</summary>
-    public async Task<SealedSegment> NextAsync(CancellationToken cancellationToken)
+    public Task<SealedSegment> NextAsync(CancellationToken cancellationToken) => NextAsync(after: null, cancellationToken);
+
+    /// <summary>
+    /// The first segment still to deliver that comes after <paramref name="after"/> (one being delivered already),
+    /// once there is one: a sink with several deliveries in flight takes them in order.
+    /// </summary>
+    public async Task<SealedSegment> NextAsync(SealedSegment? after, CancellationToken cancellationToken)
     {
         while (true)
         {
             Task added;
             lock (_log.SyncRoot)
             {
+                var segments = _log.Segments;
                 var index = FirstNeededIndexLocked();
-                if (index < _log.Segments.Count)
+                if (after is not null)
                 {
-                    return _log.Segments[index];
+                    index = Math.Max(index, FirstAtOrAfter(segments, after.Sequence + 1));
+                }
+                while (index < segments.Count && !_takes(segments[index].Stream))
+                {
+                    index++;
+                }
+                if (index < segments.Count)
+                {
+                    return segments[index];
                 }
                 added = _log.SegmentAddedLocked();
             }

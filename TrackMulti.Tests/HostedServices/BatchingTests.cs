@@ -110,6 +110,64 @@ public sealed class BatchingTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Batches_upload_side_by_side_up_to_UPLOAD_CONCURRENCY_and_none_is_acknowledged_before_an_older_one()
+    {
+        await using var host = await new BatchingHost(new() { ["BATCH_SIZE"] = "1", ["UPLOAD_CONCURRENCY"] = "3" }).StartAsync();
+        host.Store.HoldEach = true;
+        var keys = (await host.AppendAsync(5)).Select(append => append.Sealed!.Key).ToList();
+        await WaitUntilAsync(() => host.Store.Held.Count == 3);
+
+        host.Store.Release(keys[1]); // the second lands before the first
+        await WaitUntilAsync(() => host.Store.Objects.ContainsKey(keys[1]));
+        await Task.Delay(200);       // time enough to acknowledge it, were that allowed
+
+        Assert.Equal(keys, host.Uploads.Pending().Select(segment => segment.Key));
+        Assert.Equal(5, Directory.GetFiles(Path.Combine(host.InstanceSpool, "sealed")).Length);
+        Assert.Equal(3, host.Store.Held.Count); // its place is not given to a fourth before the first is done
+
+        foreach (var key in keys)
+        {
+            host.Store.Release(key);
+        }
+        Assert.True((await host.Uploads.DrainAsync(CancellationToken.None)).Succeeded);
+        Assert.Equal(3, host.Store.MostAtOnce);
+        Assert.Equal(keys.Order(), host.Store.Objects.Keys.Order());
+        Assert.Empty(Directory.GetFiles(Path.Combine(host.InstanceSpool, "sealed")));
+    }
+
+    [Fact]
+    public async Task While_the_oldest_batch_fails_newer_ones_that_landed_stay_in_the_spool_until_it_lands()
+    {
+        await using var host = await new BatchingHost(new() { ["BATCH_SIZE"] = "1", ["UPLOAD_CONCURRENCY"] = "3" }).StartAsync();
+        host.Store.HoldEach = true;
+        var keys = (await host.AppendAsync(3)).Select(append => append.Sealed!.Key).ToList();
+        host.Store.FailingKeys[keys[0]] = true;
+        foreach (var key in keys)
+        {
+            host.Store.Release(key);
+        }
+
+        await WaitUntilAsync(() => host.Store.Objects.ContainsKey(keys[1]) && host.Store.Objects.ContainsKey(keys[2]));
+        Assert.False((await host.Uploads.DrainAsync(CancellationToken.None)).Succeeded);
+        Assert.Equal(3, host.Uploads.Status().BacklogSegments);
+        Assert.Equal(3, Directory.GetFiles(Path.Combine(host.InstanceSpool, "sealed")).Length);
+
+        host.Store.FailingKeys.Clear();
+        Assert.True((await host.Uploads.DrainAsync(CancellationToken.None)).Succeeded);
+        Assert.Equal([1.0, 2.0, 3.0], host.StoredValues().Select(v => v!.Value));
+        Assert.Empty(Directory.GetFiles(Path.Combine(host.InstanceSpool, "sealed")));
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        while (!condition())
+        {
+            await Task.Delay(10, timeout.Token);
+        }
+    }
+
+    [Fact]
     public async Task Transient_failures_are_retried_under_the_same_key_until_the_batch_lands()
     {
         // More failures than one round's retries: the first round fails, the batch stays, a later round lands it.

@@ -20,6 +20,25 @@ internal sealed class RecordingBatchStore : IObjectStore
     /// <summary>Fails every attempt while set (after the planned failures are used up).</summary>
     public Exception? FailAll { get; set; }
 
+    /// <summary>While set, each attempt waits until the test releases its key (<see cref="Release"/>).</summary>
+    public bool HoldEach { get; set; }
+
+    /// <summary>Attempts waiting for their release, by key.</summary>
+    public ConcurrentDictionary<string, TaskCompletionSource> Held { get; } = new();
+
+    /// <summary>Attempts for these keys fail (a 503) while they are in it.</summary>
+    public ConcurrentDictionary<string, bool> FailingKeys { get; } = new();
+
+    /// <summary>The most attempts that were under way at once.</summary>
+    public int MostAtOnce => Volatile.Read(ref _mostAtOnce);
+
+    private int _atOnce;
+    private int _mostAtOnce;
+
+    public void Release(string key) => Held.GetOrAdd(key, _ => NewHold()).TrySetResult();
+
+    private static TaskCompletionSource NewHold() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+
     public void FailNext(int count, Func<Exception> failure)
     {
         for (var i = 0; i < count; i++)
@@ -35,11 +54,36 @@ internal sealed class RecordingBatchStore : IObjectStore
 
     public async Task PutAsync(string key, Stream content, int events, CancellationToken cancellationToken)
     {
+        var atOnce = Interlocked.Increment(ref _atOnce);
+        try
+        {
+            for (var most = MostAtOnce; atOnce > most; most = MostAtOnce)
+            {
+                Interlocked.CompareExchange(ref _mostAtOnce, atOnce, most);
+            }
+            await AttemptAsync(key, content, cancellationToken);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _atOnce);
+        }
+    }
+
+    private async Task AttemptAsync(string key, Stream content, CancellationToken cancellationToken)
+    {
         if (Gate is { } gate)
         {
             await gate.Task.WaitAsync(cancellationToken);
         }
+        if (HoldEach)
+        {
+            await Held.GetOrAdd(key, _ => NewHold()).Task.WaitAsync(cancellationToken);
+        }
         Attempts.Enqueue(key);
+        if (FailingKeys.ContainsKey(key))
+        {
+            throw new Amazon.S3.AmazonS3Exception("Slow down") { StatusCode = System.Net.HttpStatusCode.ServiceUnavailable };
+        }
         if (_plannedFailures.TryDequeue(out var planned))
         {
             throw planned;

@@ -18,6 +18,7 @@ public sealed class S3Sink : Sink
     public const string PipelineName = "s3-upload";
 
     private readonly IObjectStore _store;
+    private readonly int _concurrency;
     private readonly ResiliencePipeline _pipeline;
     private readonly TrackMetrics _metrics;
     private readonly TimeProvider _time;
@@ -29,6 +30,7 @@ public sealed class S3Sink : Sink
         : base(spool, SinkName, takes: _ => true, maxBacklogBytes: null, options.Value.PauseAfter, metrics, time, logger)
     {
         _store = store;
+        _concurrency = options.Value.Concurrency;
         _pipeline = pipelines.GetPipeline(PipelineName);
         _metrics = metrics;
         _time = time;
@@ -38,6 +40,8 @@ public sealed class S3Sink : Sink
     }
 
     public string Location => _store.Location;
+
+    protected override int Concurrency => _concurrency;
 
     protected override async Task DeliverAsync(SealedSegment segment, CancellationToken cancellationToken)
     {

@@ -11,6 +11,14 @@ public sealed class UploadOptions
     [Range(1, 600, ErrorMessage = "UPLOAD_ATTEMPT_TIMEOUT_SECONDS must be between {1} and {2}.")]
     public int AttemptTimeoutSeconds { get; set; } = 30;
 
+    /// <summary>
+    /// Batches uploaded at once. They are acknowledged in order all the same, so a crash leaves none behind; one that
+    /// was uploaded ahead of an older one is uploaded again under its own key, the same object.
+    /// </summary>
+    [ConfigurationKeyName("UPLOAD_CONCURRENCY")]
+    [Range(1, 64, ErrorMessage = "UPLOAD_CONCURRENCY must be between {1} and {2}.")]
+    public int Concurrency { get; set; } = 4;
+
     /// <summary>Quick retries (exponential backoff with jitter) inside one upload round.</summary>
     [ConfigurationKeyName("UPLOAD_RETRIES")]
     [Range(0, 20, ErrorMessage = "UPLOAD_RETRIES must be between {1} and {2}.")]
