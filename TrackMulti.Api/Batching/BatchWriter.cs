@@ -248,7 +248,10 @@ public sealed class BatchWriter : BackgroundService
         {
             return null;
         }
-        var chunk = new SpoolChunk(_open!.Id, _chunk.WrittenSpan.ToArray(), _chunkEvents, [.. _chunkAppends]);
+        // A pooled array: a group of many requests' lines would otherwise be a large object for the GC each time.
+        var lines = ArrayPool<byte>.Shared.Rent(_chunk.WrittenCount);
+        _chunk.WrittenSpan.CopyTo(lines);
+        var chunk = new SpoolChunk(_open!.Id, new ArraySegment<byte>(lines, 0, _chunk.WrittenCount), _chunkEvents, [.. _chunkAppends], Rented: true);
         _chunk.Clear();
         _chunkAppends.Clear();
         _chunkEvents = 0;

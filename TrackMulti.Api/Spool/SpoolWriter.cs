@@ -149,6 +149,21 @@ public sealed class SpoolWriter
 
     private void Write(SpoolChunk chunk)
     {
+        try
+        {
+            WriteLines(chunk);
+        }
+        finally
+        {
+            if (chunk.Rented)
+            {
+                System.Buffers.ArrayPool<byte>.Shared.Return(chunk.Lines.Array!);
+            }
+        }
+    }
+
+    private void WriteLines(SpoolChunk chunk)
+    {
         OpenSegment? segment = null;
         try
         {
@@ -170,7 +185,7 @@ public sealed class SpoolWriter
         {
             // Nothing of this chunk is in the file (it was rolled back), so none of it is acknowledged.
             _logger.LogError(ex, "Spool write failed; refusing {Events} events", chunk.Events);
-            _log.Release(chunk.Lines.Length);
+            _log.Release(chunk.Lines.Count);
             var refusal = ex as SpoolWriteException ?? new SpoolWriteException($"The spool could not store the event: {ex.Message}");
             foreach (var waiter in chunk.Waiters)
             {
@@ -299,7 +314,8 @@ public interface ISealWaiter
 public abstract record SpoolWork;
 
 /// <summary><paramref name="Events"/> whole NDJSON lines for one segment, and who waits for them to be durable.</summary>
-public sealed record SpoolChunk(SegmentId Segment, byte[] Lines, int Events, IReadOnlyList<IAppendWaiter> Waiters) : SpoolWork;
+/// <param name="Rented">The lines' array is the shared pool's; the writer gives it back once it has written them.</param>
+public sealed record SpoolChunk(SegmentId Segment, ArraySegment<byte> Lines, int Events, IReadOnlyList<IAppendWaiter> Waiters, bool Rented = false) : SpoolWork;
 
 /// <summary>Seal <see cref="Segment"/> (null: nothing open) once everything before it is durable.</summary>
 /// <param name="LastChunk">Lines for the segment not yet handed over, written first.</param>
