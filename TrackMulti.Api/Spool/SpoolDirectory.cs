@@ -17,8 +17,13 @@ namespace TrackMulti.Api.Spool;
 /// Because the key is in the name, a segment delivered again after a crash or an ambiguous timeout overwrites the
 /// same object instead of adding a duplicate.
 /// </summary>
-public sealed class SpoolDirectory
+public sealed class SpoolDirectory : IDisposable
 {
+    /// <summary>A cursor's record: <c>sequence events</c>, padded to this length and ended by a newline.</summary>
+    private const int CursorRecordLength = 32;
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Microsoft.Win32.SafeHandles.SafeFileHandle> _cursorFiles = new(StringComparer.Ordinal);
+
     private const string SequenceFileName = "sequence";
 
     /// <summary>Sequences are reserved this many at a time, so the reservation is written once per this many segments.</summary>
@@ -138,15 +143,42 @@ public sealed class SpoolDirectory
     /// Records where a sink stands (temporary file, then rename). Not synced: after a power cut an older cursor only
     /// means some segments are delivered again, which every sink tolerates (S3 writes the same keys).
     /// </summary>
+    /// <summary>
+    /// Overwrites the sink's record in place, at the start of a file kept open: a new file per acknowledgement would
+    /// cost the file system an inode each time. Not synced: a cursor that is behind only repeats deliveries, and one
+    /// torn by a power cut reads as unreadable, which does the same.
+    /// </summary>
     public void WriteCursor(string sink, SpoolPosition position)
     {
-        var path = Path.Combine(CursorDirectory, sink);
-        var temporary = path + ".tmp";
-        File.WriteAllText(temporary, string.Create(CultureInfo.InvariantCulture, $"{position.Sequence} {position.Events}\n"));
-        File.Move(temporary, path, overwrite: true);
+        var file = _cursorFiles.GetOrAdd(sink, name =>
+            File.OpenHandle(Path.Combine(CursorDirectory, name), FileMode.OpenOrCreate, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete));
+        Span<byte> record = stackalloc byte[CursorRecordLength];
+        record.Fill((byte)' ');
+        record[^1] = (byte)'\n';
+        if (!System.Text.Unicode.Utf8.TryWrite(record, CultureInfo.InvariantCulture, $"{position.Sequence} {position.Events}", out _))
+        {
+            throw new InvalidOperationException($"The cursor {position} does not fit its record.");
+        }
+        RandomAccess.Write(file, record, fileOffset: 0);
     }
 
-    public void DeleteCursor(string sink) => File.Delete(Path.Combine(CursorDirectory, sink));
+    public void DeleteCursor(string sink)
+    {
+        if (_cursorFiles.TryRemove(sink, out var file))
+        {
+            file.Dispose();
+        }
+        File.Delete(Path.Combine(CursorDirectory, sink));
+    }
+
+    public void Dispose()
+    {
+        foreach (var file in _cursorFiles.Values)
+        {
+            file.Dispose();
+        }
+        _cursorFiles.Clear();
+    }
 
     /// <summary>
     /// Makes the spool consistent after any stop, clean or not: every open segment is cut back to its last complete,
@@ -238,7 +270,7 @@ public sealed class SpoolDirectory
                 File.Delete(path); // a write that never got its rename; the cursor before it stands
                 continue;
             }
-            var parts = File.ReadAllText(path).Split(' ', StringSplitOptions.TrimEntries);
+            var parts = File.ReadAllText(path).Split(' ', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
             if (parts.Length == 2
                 && long.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out var sequence)
                 && int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var events))
