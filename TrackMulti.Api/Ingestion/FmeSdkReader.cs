@@ -33,7 +33,8 @@ public static class FmeSdkReader
     private static FmeSdkReadResult Read(
         ReadOnlySequence<byte> body, bool beacon, JsonValueKind kind, string shape, Func<JsonElement, BatchReadResult> read)
     {
-        var bytes = body.IsSingleSegment ? body.First : body.ToArray();
+        using var contiguous = new ContiguousBody(body);
+        var bytes = contiguous.Memory;
         if (!System.Text.Unicode.Utf8.IsValid(bytes.Span))
         {
             return new(BatchReadResult.Malformed("The request body is not valid UTF-8."), null);

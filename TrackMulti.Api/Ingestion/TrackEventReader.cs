@@ -36,7 +36,8 @@ public static partial class TrackEventReader
     {
         // The parser checks UTF-8 only in what it decodes; fields kept as sent must be valid too, or the NDJSON is not.
         // One contiguous copy at most, which the parser then reads in place.
-        var bytes = Contiguous(body);
+        using var contiguous = new ContiguousBody(body);
+        var bytes = contiguous.Memory;
         if (!System.Text.Unicode.Utf8.IsValid(bytes.Span))
         {
             return TrackEventReadResult.Malformed("The request body is not valid UTF-8.");
@@ -81,15 +82,14 @@ public static partial class TrackEventReader
     /// </summary>
     public static BatchReadResult ReadBatch(ReadOnlySequence<byte> body, bool ndjson, DateTimeOffset receivedAt, int maxEvents)
     {
-        var bytes = Contiguous(body);
+        using var contiguous = new ContiguousBody(body);
+        var bytes = contiguous.Memory;
         if (!System.Text.Unicode.Utf8.IsValid(bytes.Span))
         {
             return BatchReadResult.Malformed("The request body is not valid UTF-8.");
         }
         return ndjson ? ReadLines(bytes.Span, receivedAt, maxEvents) : ReadArray(bytes, receivedAt, maxEvents);
     }
-
-    private static ReadOnlyMemory<byte> Contiguous(ReadOnlySequence<byte> body) => body.IsSingleSegment ? body.First : body.ToArray();
 
     private static BatchReadResult ReadArray(ReadOnlyMemory<byte> body, DateTimeOffset receivedAt, int maxEvents)
     {
