@@ -163,6 +163,18 @@ public sealed class SpoolLogTests : IAsyncLifetime
         Assert.False(File.Exists(Path.Combine(_root, "cursors", "fme")));
     }
 
+    [Fact]
+    public void A_cursor_overwritten_in_place_reads_back_as_its_last_position_whatever_record_was_there()
+    {
+        using var directory = new SpoolDirectory(_root);
+        File.WriteAllText(Path.Combine(directory.CursorDirectory, "s3"), "9223372036854775807 2147483647\n"); // the longest older record
+
+        directory.WriteCursor("s3", new SpoolPosition(5, 1));
+        directory.WriteCursor("s3", new SpoolPosition(6, 0));
+
+        Assert.Equal(new SpoolPosition(6, 0), directory.Recover(NullLogger.Instance).Cursors["s3"]);
+    }
+
     private static async Task<SealedSegment> NextAsync(SpoolCursor cursor)
     {
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
