@@ -145,7 +145,7 @@ public static partial class TrackEventReader
     {
         Span<Range> names = stackalloc Range[AsSentMaxProperties];
         var count = 0;
-        var size = 1024;
+        var size = FmeSize.Event;
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
             if (count == AsSentMaxProperties)
@@ -162,7 +162,7 @@ public static partial class TrackEventReader
             }
             var at = (int)reader.TokenStartIndex + 1; // past the opening quote
             names[count++] = new Range(at, at + name.Length);
-            size += 2 * name.Length;
+            size += FmeSize.Text(name.Length);
             if (!reader.Read())
             {
                 return false;
@@ -170,13 +170,13 @@ public static partial class TrackEventReader
             switch (reader.TokenType)
             {
                 case JsonTokenType.String:
-                    size += 2 * reader.ValueSpan.Length;
+                    size += FmeSize.Text(reader.ValueSpan.Length);
                     break;
                 case JsonTokenType.Number:
-                    size += 8;
+                    size += FmeSize.Number;
                     break;
                 case JsonTokenType.True or JsonTokenType.False:
-                    size += 4;
+                    size += FmeSize.Boolean;
                     break;
                 case JsonTokenType.Null:
                     break;

@@ -372,28 +372,39 @@ public static partial class TrackEventReader
         return null;
     }
 
+    /// <summary>
+    /// An event's size as the FME SDKs estimate it (1 KB for the event, UTF-16 names and strings, 8 bytes a number, 4 a
+    /// boolean), so what FME refuses as too large is refused here too.
+    /// </summary>
+    private static class FmeSize
+    {
+        public const int Event = 1024;
+        public const int Number = 8;
+        public const int Boolean = 4;
+
+        public static int Text(int utf16Length) => 2 * utf16Length;
+    }
+
     /// <summary>FME's limits on properties: flat values only, at most 300 of them, at most 32 KB.</summary>
     private static void CheckProperties(JsonElement properties, ref Errors errors)
     {
         List<string>? problems = null;
         var count = 0;
-        // The size as the FME SDKs estimate it (UTF-16 strings, 8 bytes a number, 4 a boolean, 1 KB for the event),
-        // so what FME refuses as too large is refused here too.
-        var size = 1024;
+        var size = FmeSize.Event;
         foreach (var property in properties.EnumerateObject())
         {
             count++;
-            size += 2 * Utf16Length(property);
+            size += FmeSize.Text(Utf16Length(property));
             switch (property.Value.ValueKind)
             {
                 case JsonValueKind.String:
-                    size += 2 * Utf16Length(property.Value);
+                    size += FmeSize.Text(Utf16Length(property.Value));
                     break;
                 case JsonValueKind.Number:
-                    size += 8;
+                    size += FmeSize.Number;
                     break;
                 case JsonValueKind.True or JsonValueKind.False:
-                    size += 4;
+                    size += FmeSize.Boolean;
                     break;
                 case JsonValueKind.Object or JsonValueKind.Array:
                     (problems ??= []).Add($"'properties.{property.Name}' must be a string, number, boolean or null, not an {(property.Value.ValueKind == JsonValueKind.Object ? "object" : "array")}.");
