@@ -90,7 +90,7 @@ public static partial class TrackEventReader
         return line;
     }
 
-    /// <summary>The field's place in the model's order; past the end for anything else.</summary>
+    /// <summary>The field's place in the model's order; -1 for anything else.</summary>
     private static int FieldOrder(ReadOnlySpan<byte> name) => name switch
     {
         _ when name.SequenceEqual("trafficType"u8) => 0,
