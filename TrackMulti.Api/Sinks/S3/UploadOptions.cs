@@ -12,7 +12,7 @@ public sealed class UploadOptions
     public int AttemptTimeoutSeconds { get; set; } = 30;
 
     /// <summary>
-    /// Batches uploaded at once. They are acknowledged in order all the same, so a crash leaves none behind; one that
+    /// Batches uploaded at once. They are acknowledged in order all the same, so after a crash none is skipped; one that
     /// was uploaded ahead of an older one is uploaded again under its own key, the same object.
     /// </summary>
     [ConfigurationKeyName("UPLOAD_CONCURRENCY")]
