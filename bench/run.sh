@@ -3,7 +3,7 @@
 #   trivial endpoint | POST /api/track, SPOOL_SYNC=always | POST /api/track, SPOOL_SYNC=interval | POST /api/batch (100 events)
 # Rounds interleave the four, so the machine's drift hits them alike; the medians are printed, as ratios to the trivial
 # endpoint of the same round, with p50/p99 and CPU per event: the Api's, s3rver's and the whole machine's (wrk too).
-# Then every acknowledged event must be in S3.
+# Each run starts once both Apis have uploaded what the runs before left. Then every acknowledged event must be in S3.
 # Needs wrk (apt-get install -y wrk). Everything runs on loopback and stops by itself.
 #   bash bench/run.sh [seconds per run, default 10] [rounds, default 3] [connections, default 32]
 set -euo pipefail
@@ -49,12 +49,18 @@ busy() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }   # the ma
 ticks=$(getconf CLK_TCK)
 declare -A acknowledged=([always]=0 [interval]=0)
 
+# Before each run, both Apis' uploads catch up, so no run shares the cores with the backlog an earlier run left.
+awaiting() { curl -s "$1/api/status" | grep -Eo '"batchesAwaitingUpload":[0-9]+' | grep -Eo '[0-9]+$'; }
+settle() { for _ in $(seq 1 600); do [ "$(awaiting "${url[always]}")" = 0 ] && [ "$(awaiting "${url[interval]}")" = 0 ] && return 0; sleep 0.2; done
+           echo "uploads did not catch up within 120 s" >&2; exit 1; }
+
 for spec in "${runs[@]}"; do   # warm-up: the JIT settles after ~20 s of load
   set -- $spec; wrk -t$threads -c"$connections" -d10s -s "bench/$4" "${url[$2]}$3" >/dev/null
 done
 for round in $(seq 1 "$rounds"); do
   for spec in "${runs[@]}"; do
     set -- $spec
+    settle
     before=$(cpu "${pid[$2]}"); s3_before=$(cpu "$s3rver_pid"); busy_before=$(busy)
     wrk -t$threads -c"$connections" -d"${duration}s" --latency -s "bench/$4" "${url[$2]}$3" > "$work/$1-$round.txt"
     after=$(cpu "${pid[$2]}"); s3_after=$(cpu "$s3rver_pid"); busy_after=$(busy)
