@@ -1,3 +1,4 @@
+using System.Threading.Channels;
 using Microsoft.Extensions.Options;
 using TrackMulti.Api.Telemetry;
 
@@ -19,6 +20,8 @@ public sealed class SpoolLog : IHostedService
     private readonly SpoolDirectory _directory;
     private readonly ILogger<SpoolLog> _logger;
     private TaskCompletionSource _added = NewSignal();
+    private readonly Channel<SealedSegment> _toDelete = Channel.CreateUnbounded<SealedSegment>(new UnboundedChannelOptions { SingleReader = true });
+    private Task _deleting = Task.CompletedTask;
     private long _usedBytes;
     private long _lastSequence;
     private bool _started;
@@ -132,12 +135,13 @@ public sealed class SpoolLog : IHostedService
             _logger.LogInformation("Sink {Sink} is no longer enabled; its place in the spool is forgotten", stale);
             _directory.DeleteCursor(stale);
         }
-        Delete(freed);
+        DeleteNow(freed);
         if (_segments.Count > 0)
         {
             _logger.LogInformation("Spool recovery: {Segments} segments ({Events} events) wait for delivery",
                 _segments.Count, _segments.Sum(s => s.Events));
         }
+        _deleting = Task.Factory.StartNew(DeleteInOrder, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
         Writer.Start();
         return Task.CompletedTask;
     }
@@ -146,13 +150,15 @@ public sealed class SpoolLog : IHostedService
     public async Task StopAsync(CancellationToken cancellationToken)
     {
         Writer.Complete();
+        _toDelete.Writer.TryComplete(); // what is passed from now on is deleted at once
         try
         {
-            await Writer.Completion.WaitAsync(cancellationToken);
+            await Task.WhenAll(Writer.Completion, _deleting).WaitAsync(cancellationToken);
         }
         catch (OperationCanceledException)
         {
-            // The shutdown timeout is over (a sink used it up): what the writer still holds is recovered on the next start.
+            // The shutdown timeout is over (a sink used it up): what the writer still holds is recovered on the next
+            // start, and what was not yet deleted is freed again then.
         }
     }
 
@@ -218,7 +224,35 @@ public sealed class SpoolLog : IHostedService
         return freed;
     }
 
+    /// <summary>
+    /// Deletes what every sink has passed on a thread of its own, never under the lock or on a thread-pool thread: an
+    /// unlink can wait long for the device (ext4 mounted with <c>discard</c> trims the freed blocks inside the unlink),
+    /// and the sinks and the sealer must not wait with it. Once the spool has stopped, deletes at once.
+    /// </summary>
     private void Delete(List<SealedSegment> freed)
+    {
+        foreach (var segment in freed)
+        {
+            if (!_toDelete.Writer.TryWrite(segment))
+            {
+                DeleteNow([segment]);
+            }
+        }
+    }
+
+    private void DeleteInOrder()
+    {
+        var reader = _toDelete.Reader;
+        while (reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
+        {
+            while (reader.TryRead(out var segment))
+            {
+                DeleteNow([segment]);
+            }
+        }
+    }
+
+    private void DeleteNow(List<SealedSegment> freed)
     {
         foreach (var segment in freed)
         {

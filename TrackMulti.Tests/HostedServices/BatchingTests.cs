@@ -105,8 +105,8 @@ public sealed class BatchingTests : IAsyncLifetime
         Assert.Equal(2, _host.Store.Objects.Count);
         Assert.Equal(0, _host.Uploads.Status().BacklogSegments);
         Assert.Equal(0, _host.Uploads.Status().BacklogBytes);
-        Assert.False(File.Exists(_host.Services.GetRequiredService<SpoolDirectory>().SealedPath(partial)));
-        Assert.Empty(Directory.GetFiles(Path.Combine(_host.InstanceSpool, "sealed")));
+        // Deleted off the sinks' threads, soon after the acknowledgement.
+        await WaitUntilAsync(() => Directory.GetFiles(Path.Combine(_host.InstanceSpool, "sealed")).Length == 0);
     }
 
     [Fact]
@@ -132,7 +132,7 @@ public sealed class BatchingTests : IAsyncLifetime
         Assert.True((await host.Uploads.DrainAsync(CancellationToken.None)).Succeeded);
         Assert.Equal(3, host.Store.MostAtOnce);
         Assert.Equal(keys.Order(), host.Store.Objects.Keys.Order());
-        Assert.Empty(Directory.GetFiles(Path.Combine(host.InstanceSpool, "sealed")));
+        await WaitUntilAsync(() => Directory.GetFiles(Path.Combine(host.InstanceSpool, "sealed")).Length == 0);
     }
 
     [Fact]
@@ -155,7 +155,7 @@ public sealed class BatchingTests : IAsyncLifetime
         host.Store.FailingKeys.Clear();
         Assert.True((await host.Uploads.DrainAsync(CancellationToken.None)).Succeeded);
         Assert.Equal([1.0, 2.0, 3.0], host.StoredValues().Select(v => v!.Value));
-        Assert.Empty(Directory.GetFiles(Path.Combine(host.InstanceSpool, "sealed")));
+        await WaitUntilAsync(() => Directory.GetFiles(Path.Combine(host.InstanceSpool, "sealed")).Length == 0);
     }
 
     private static async Task WaitUntilAsync(Func<bool> condition)

@@ -47,7 +47,7 @@ public sealed class SpoolTests
         Assert.Equal([1.0, 2.0, 3.0, 4.0, 5.0], host.StoredValues().Select(v => v!.Value));
         Assert.Equal(3, host.Store.Objects.Count);
         Assert.All(sealedKeys, key => Assert.True(host.Store.Objects.ContainsKey(key)));
-        Assert.Empty(Directory.GetFiles(SealedDirectory(host)));
+        await WaitUntilAsync(() => Directory.GetFiles(SealedDirectory(host)).Length == 0);
     }
 
     [Fact]
@@ -156,7 +156,7 @@ public sealed class SpoolTests
         Assert.Equal(good, Encoding.UTF8.GetString(Assert.Single(host.Store.Objects).Value));
         Assert.Single(host.Store.Attempts);
         Assert.Empty(Directory.GetFiles(OpenDirectory(host)));
-        Assert.Empty(Directory.GetFiles(SealedDirectory(host)));
+        await WaitUntilAsync(() => Directory.GetFiles(SealedDirectory(host)).Length == 0);
     }
 
     [Fact]

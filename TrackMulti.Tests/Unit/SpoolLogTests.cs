@@ -35,6 +35,17 @@ public sealed class SpoolLogTests : IAsyncLifetime
 
     private string[] SealedFiles() => Directory.GetFiles(Path.Combine(_root, "sealed"));
 
+    /// <summary>The sealed files once <paramref name="expected"/> are left or 10 s have passed: the log deletes what
+    /// every sink passed on a thread of its own, soon after the acknowledgement.</summary>
+    private async Task<string[]> SealedFilesOnceDeletedDownToAsync(int expected)
+    {
+        for (var i = 0; i < 200 && SealedFiles().Length != expected; i++)
+        {
+            await Task.Delay(50);
+        }
+        return SealedFiles();
+    }
+
     [Fact]
     public async Task Each_sink_gets_the_sealed_segments_in_order_and_a_segment_is_freed_only_once_every_sink_acknowledged_it()
     {
@@ -53,7 +64,7 @@ public sealed class SpoolLogTests : IAsyncLifetime
 
         Assert.Equal(first, await NextAsync(fme));
         Assert.True(fme.Acknowledge(first, first.Events));
-        Assert.Single(SealedFiles());
+        Assert.Single(await SealedFilesOnceDeletedDownToAsync(1));
         Assert.Equal(new SpoolBacklog(1, 3, second.Bytes, second.SealedAt), fme.Backlog);
         Assert.Equal(second.Bytes, log.UsedBytes);
     }
@@ -98,7 +109,7 @@ public sealed class SpoolLogTests : IAsyncLifetime
         Assert.Equal(new SpoolBacklog(1, 1, fromSdk.Bytes, fromSdk.SealedAt), fme.Backlog);
         s3.Acknowledge(tracked, tracked.Events);
 
-        Assert.Single(SealedFiles()); // the tracked segment went with S3's acknowledgement alone
+        Assert.Single(await SealedFilesOnceDeletedDownToAsync(1)); // the tracked segment went with S3's acknowledgement alone
     }
 
     [Fact]
@@ -159,7 +170,7 @@ public sealed class SpoolLogTests : IAsyncLifetime
         await log.StartAsync(CancellationToken.None);
         s3.Acknowledge(await NextAsync(s3), segment.Events);
 
-        Assert.Empty(SealedFiles());
+        Assert.Empty(await SealedFilesOnceDeletedDownToAsync(0));
         Assert.False(File.Exists(Path.Combine(_root, "cursors", "fme")));
     }
 
