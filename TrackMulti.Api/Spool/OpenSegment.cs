@@ -50,14 +50,19 @@ internal sealed class OpenSegment : IDisposable
 
     /// <param name="expectedBytes">How large the segment will likely grow (the previous one's size): its first room,
     /// rounded up to whole pages and at most <see cref="DefaultRoom"/>.</param>
-    public static OpenSegment Create(SpoolDirectory spool, SegmentId id, long expectedBytes)
+    /// <param name="syncFolder">Make the file's name durable now; false when the caller syncs the folder later, before
+    /// anything written to the file is promised to survive a power cut.</param>
+    public static OpenSegment Create(SpoolDirectory spool, SegmentId id, long expectedBytes, bool syncFolder = true)
     {
         spool.ReserveSequence(id.Sequence);
         // Unbuffered, written at explicit offsets: every write is one pwrite(2), nothing sits in a hidden buffer.
         var file = new FileStream(spool.OpenPath(id), FileMode.CreateNew, FileAccess.Write, FileShare.Read, bufferSize: 0);
         try
         {
-            DirectorySync.Flush(spool.OpenDirectory);
+            if (syncFolder)
+            {
+                DirectorySync.Flush(spool.OpenDirectory);
+            }
         }
         catch
         {

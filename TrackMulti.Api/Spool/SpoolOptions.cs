@@ -37,13 +37,14 @@ public sealed class SpoolOptions
 
     /// <summary>
     /// When an append is answered (<c>SPOOL_SYNC</c>): <c>always</c> (default) once it is fsynced; <c>interval</c> once the
-    /// OS has it, with an fdatasync at least every <see cref="SyncIntervalMilliseconds"/> (survives a crash or SIGKILL of
-    /// the Api, not a power cut within the interval).
+    /// OS has it, with an fdatasync in the background every <see cref="SyncIntervalMilliseconds"/> (survives a crash or
+    /// SIGKILL of the Api, not a power cut within the interval).
     /// </summary>
     [ConfigurationKeyName("SPOOL_SYNC")]
     public SpoolSync Sync { get; set; } = SpoolSync.Always;
 
-    /// <summary>With <c>SPOOL_SYNC=interval</c>, the longest time written data waits for its fdatasync (<c>SPOOL_SYNC_INTERVAL_MS</c>).</summary>
+    /// <summary>With <c>SPOOL_SYNC=interval</c>, how long written data waits before its fdatasync starts (<c>SPOOL_SYNC_INTERVAL_MS</c>);
+    /// one sync at a time, so on a slow disk the next starts when the one before ends.</summary>
     [ConfigurationKeyName("SPOOL_SYNC_INTERVAL_MS")]
     [Range(1, 10_000, ErrorMessage = "SPOOL_SYNC_INTERVAL_MS must be between {1} and {2}.")]
     public int SyncIntervalMilliseconds { get; set; } = 200;

@@ -5,7 +5,8 @@ namespace TrackMulti.Api.Spool;
 
 /// <summary>
 /// The spool's producer face. On its own thread it writes the chunks it is given, fsyncs once for everything that
-/// arrived meanwhile (group commit), and only then tells each chunk's waiters. Because the producer keeps gathering
+/// arrived meanwhile (group commit), and only then tells each chunk's waiters (with <c>SPOOL_SYNC=interval</c>, once
+/// written, while <see cref="IntervalSync"/> flushes in the background). Because the producer keeps gathering
 /// while this thread waits for the disk, an fsync never stalls intake. A seal comes in order with the chunks: the
 /// segment's last lines are written here, then <see cref="SegmentSealer"/> syncs, renames and hands it to
 /// <see cref="SpoolLog"/> (which offers it to the sinks) on a thread of its own, so appends to the next segments go on
@@ -26,7 +27,9 @@ public sealed class SpoolWriter
     private readonly HashSet<OpenSegment> _unsynced = [];
     private readonly Dictionary<string, long> _roomHints = []; // per stream, the last sealed segment's size: the next one's first room
     private readonly SegmentSealer _sealer;
+    private readonly IntervalSync? _intervalSync;
     private long _lastSync;
+    private bool _folderUnsynced; // SPOOL_SYNC=interval: a segment was created since the last background sync
     private string? _fault;
     private int _openEvents;
     private Task _run = Task.CompletedTask;
@@ -39,6 +42,7 @@ public sealed class SpoolWriter
         _time = time;
         _logger = logger;
         _sealer = new SegmentSealer(directory, log, this, time, logger);
+        _intervalSync = syncInterval is null ? null : new IntervalSync(this, logger);
     }
 
     /// <summary>Set when the spool can no longer be trusted (a write that could not be rolled back, a failed fsync or
@@ -74,8 +78,9 @@ public sealed class SpoolWriter
     internal void Start()
     {
         _sealer.Start();
+        _intervalSync?.Start();
         var writing = Task.Factory.StartNew(Run, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
-        _run = Task.WhenAll(writing, _sealer.Completion);
+        _run = Task.WhenAll(writing, _sealer.Completion, _intervalSync?.Completion ?? Task.CompletedTask);
     }
 
     private void Run()
@@ -109,15 +114,22 @@ public sealed class SpoolWriter
                     TakeWritten(_durable);
                     if (_unsynced.Count > 0 && _time.GetElapsedTime(_lastSync) >= _syncInterval)
                     {
-                        SyncWritten();
+                        SyncInBackground();
                     }
                 }
                 Acknowledge();
+            }
+            if (_intervalSync is not null)
+            {
+                SyncInBackground();
+                _intervalSync.Complete();
+                _intervalSync.Completion.GetAwaiter().GetResult();
             }
             SyncWritten();
         }
         finally
         {
+            _intervalSync?.Complete();
             _sealer.Complete();
             // Whatever is still open stays in open/ and is sealed by recovery on the next start.
             foreach (var segment in _segments.Values)
@@ -141,7 +153,7 @@ public sealed class SpoolWriter
             var due = interval - _time.GetElapsedTime(_lastSync);
             if (due <= TimeSpan.Zero || !waiting.Wait(due))
             {
-                SyncWritten();
+                SyncInBackground();
             }
         }
         return waiting.GetAwaiter().GetResult();
@@ -173,7 +185,10 @@ public sealed class SpoolWriter
             }
             if (!_segments.TryGetValue(chunk.Segment, out segment))
             {
-                segment = OpenSegment.Create(_directory, chunk.Segment, _roomHints.GetValueOrDefault(chunk.Segment.Stream, OpenSegment.DefaultRoom));
+                // With SPOOL_SYNC=interval the new file's name is made durable by the next background sync, with its lines.
+                segment = OpenSegment.Create(_directory, chunk.Segment, _roomHints.GetValueOrDefault(chunk.Segment.Stream, OpenSegment.DefaultRoom),
+                    syncFolder: _intervalSync is null);
+                _folderUnsynced |= _intervalSync is not null;
                 _segments.Add(chunk.Segment, segment);
             }
             segment.Write(chunk.Lines, chunk.Events);
@@ -203,6 +218,11 @@ public sealed class SpoolWriter
         if (seal.LastChunk is { } lastChunk)
         {
             Write(lastChunk);
+        }
+        if (_intervalSync is not null)
+        {
+            // In this mode a write is answered once written: of the seal's sync, only the request that set it off waits.
+            TakeWritten(_durable);
         }
 
         if (seal.Segment is { } planned && Fault is null && _segments.Remove(planned, out var segment))
@@ -269,6 +289,18 @@ public sealed class SpoolWriter
         return true;
     }
 
+    /// <summary>
+    /// <c>SPOOL_SYNC=interval</c>: hands the segments written since the last sync to <see cref="IntervalSync"/>. Their
+    /// writes are answered already, so the writer goes on while the disk flushes.
+    /// </summary>
+    private void SyncInBackground()
+    {
+        _intervalSync!.Request(_unsynced, _folderUnsynced ? _directory.OpenDirectory : null);
+        _unsynced.Clear();
+        _folderUnsynced = false;
+        _lastSync = _time.GetTimestamp();
+    }
+
     private void TakeWritten(List<IAppendWaiter> into)
     {
         foreach (var (_, waiters) in _written)
@@ -288,6 +320,97 @@ public sealed class SpoolWriter
     }
 
     internal void SetFault(string fault) => Interlocked.CompareExchange(ref _fault, fault, null);
+
+    /// <summary>
+    /// <c>SPOOL_SYNC=interval</c>'s syncs (the segments' fdatasyncs, the open folder's fsync for the files created),
+    /// on a thread of their own. A sync waits for the device, and a device busy writing back other files' pages (the
+    /// sealed segments, the S3 endpoint's own files) can hold it far longer than a request may wait; done on the
+    /// writer's thread, every request in the meantime would wait with it.
+    /// </summary>
+    private sealed class IntervalSync(SpoolWriter writer, ILogger logger)
+    {
+        private readonly HashSet<OpenSegment> _due = [];
+        private string? _folder;
+        private bool _completed;
+
+        public Task Completion { get; private set; } = Task.CompletedTask;
+
+        public void Start() =>
+            Completion = Task.Factory.StartNew(Run, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+
+        /// <summary>Syncs these segments (and <paramref name="folder"/>, when set) soon; with a sync in progress, once it is done.</summary>
+        public void Request(IEnumerable<OpenSegment> segments, string? folder)
+        {
+            lock (_due)
+            {
+                _due.UnionWith(segments);
+                _folder ??= folder;
+                Monitor.Pulse(_due);
+            }
+        }
+
+        /// <summary>Ends once every segment requested is synced.</summary>
+        public void Complete()
+        {
+            lock (_due)
+            {
+                _completed = true;
+                Monitor.Pulse(_due);
+            }
+        }
+
+        private void Run()
+        {
+            while (true)
+            {
+                OpenSegment[] segments;
+                string? folder;
+                lock (_due)
+                {
+                    while (_due.Count == 0 && _folder is null && !_completed)
+                    {
+                        Monitor.Wait(_due);
+                    }
+                    if (_due.Count == 0 && _folder is null)
+                    {
+                        return;
+                    }
+                    segments = [.. _due];
+                    _due.Clear();
+                    (folder, _folder) = (_folder, null);
+                }
+                if (folder is not null)
+                {
+                    try
+                    {
+                        DirectorySync.Flush(folder);
+                    }
+                    catch (Exception ex)
+                    {
+                        writer.SetFault($"Syncing {folder} failed: {ex.Message}");
+                        logger.LogCritical(ex, "{Fault}", writer.Fault);
+                    }
+                }
+                foreach (var segment in segments)
+                {
+                    try
+                    {
+                        segment.Sync();
+                    }
+                    catch (ObjectDisposedException)
+                    {
+                        // Sealed meanwhile: the seal's own sync made it durable (or failed, and faulted the spool).
+                    }
+                    catch (Exception ex)
+                    {
+                        // After a failed sync the page cache cannot be trusted: stop until a restart recovers.
+                        writer.SetFault($"Syncing {segment.Id.Key} failed: {ex.Message}");
+                        logger.LogCritical(ex, "{Fault}", writer.Fault);
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// <summary>Told, on one of the spool's threads, whether the lines it came with are durable.</summary>

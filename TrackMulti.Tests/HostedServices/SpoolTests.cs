@@ -225,6 +225,27 @@ public sealed class SpoolTests
     }
 
     [Fact]
+    public async Task With_SPOOL_SYNC_interval_the_background_syncs_and_the_seals_of_the_same_segments_lose_and_fault_nothing()
+    {
+        // A sync falls due every millisecond while batches of 7 are sealed under it: the two meet on the same files.
+        await using var host = await new BatchingHost(
+            new() { ["SPOOL_SYNC"] = "interval", ["SPOOL_SYNC_INTERVAL_MS"] = "1", ["BATCH_SIZE"] = "7" }).StartAsync();
+
+        await Task.WhenAll(Enumerable.Range(0, 4).Select(sender => Task.Run(async () =>
+        {
+            for (var n = sender * 250 + 1; n <= (sender + 1) * 250; n++)
+            {
+                await host.Writer.AppendAsync(BatchingHost.Event(n).ToJsonLine(), CancellationToken.None);
+            }
+        })));
+        await host.Writer.SealAsync(CancellationToken.None);
+        Assert.True((await host.Uploads.DrainAsync(CancellationToken.None)).Succeeded);
+
+        Assert.Null(host.Spool.Fault);
+        Assert.Equal(Enumerable.Range(1, 1000).Select(n => (double?)n), host.StoredValues().Order());
+    }
+
+    [Fact]
     public async Task Past_SPOOL_MAX_BYTES_appends_are_refused_and_everything_acknowledged_lands_later()
     {
         await using var host = new BatchingHost(new() { ["BATCH_SIZE"] = "2", ["SPOOL_MAX_BYTES"] = "4096" });
