@@ -135,7 +135,7 @@ public sealed class SpoolLog : IHostedService
             _logger.LogInformation("Sink {Sink} is no longer enabled; its place in the spool is forgotten", stale);
             _directory.DeleteCursor(stale);
         }
-        DeleteNow(freed);
+        freed.ForEach(DeleteFile);
         if (_segments.Count > 0)
         {
             _logger.LogInformation("Spool recovery: {Segments} segments ({Events} events) wait for delivery",
@@ -235,7 +235,7 @@ public sealed class SpoolLog : IHostedService
         {
             if (!_toDelete.Writer.TryWrite(segment))
             {
-                DeleteNow([segment]);
+                DeleteFile(segment);
             }
         }
     }
@@ -247,24 +247,21 @@ public sealed class SpoolLog : IHostedService
         {
             while (reader.TryRead(out var segment))
             {
-                DeleteNow([segment]);
+                DeleteFile(segment);
             }
         }
     }
 
-    private void DeleteNow(List<SealedSegment> freed)
+    private void DeleteFile(SealedSegment segment)
     {
-        foreach (var segment in freed)
+        try
         {
-            try
-            {
-                File.Delete(_directory.SealedPath(segment));
-            }
-            catch (Exception ex)
-            {
-                // Harmless: every cursor has passed it, so the next start frees it again.
-                _logger.LogWarning(ex, "Could not delete the delivered segment {Key}", segment.Key);
-            }
+            File.Delete(_directory.SealedPath(segment));
+        }
+        catch (Exception ex)
+        {
+            // Harmless: every cursor has passed it, so the next start frees it again.
+            _logger.LogWarning(ex, "Could not delete the delivered segment {Key}", segment.Key);
         }
     }
 

@@ -188,7 +188,10 @@ public sealed class SpoolWriter
                 // With SPOOL_SYNC=interval the new file's name is made durable by the next background sync, with its lines.
                 segment = OpenSegment.Create(_directory, chunk.Segment, _roomHints.GetValueOrDefault(chunk.Segment.Stream, OpenSegment.DefaultRoom),
                     syncFolder: _intervalSync is null);
-                _folderUnsynced |= _intervalSync is not null;
+                if (_intervalSync is not null)
+                {
+                    _folderUnsynced = true;
+                }
                 _segments.Add(chunk.Segment, segment);
             }
             segment.Write(chunk.Lines, chunk.Events);
