@@ -1,6 +1,4 @@
-using System.Buffers;
 using System.Diagnostics;
-using System.Threading.Channels;
 using Microsoft.Extensions.Options;
 using TrackMulti.Api.Model;
 using TrackMulti.Api.Spool;
@@ -8,32 +6,24 @@ using TrackMulti.Api.Spool;
 namespace TrackMulti.Api.Batching;
 
 /// <summary>
-/// Owns the open batch of one stream (<see cref="Batches"/> holds one per stream). One loop, on its own thread, reads append, seal and age messages from a channel:
-/// it gathers the lines of every request waiting into one chunk and hands it to the spool's writer, which writes it,
-/// fsyncs and only then acknowledges. Count, byte and age triggers, flushes and shutdown are all decided in this loop,
-/// so they cannot race, and no lock sits on the request path.
+/// Owns the open batch of one stream (<see cref="Batches"/> holds one per stream): a segment of the spool, appended to
+/// on each request's own thread. The seal triggers are decided at reservation: the request that fills the batch
+/// (<c>BATCH_SIZE</c>) seals it and names it in its answer; one that would take it past <c>BATCH_SIZE</c> or
+/// <c>BATCH_MAX_BYTES</c>, or that belongs to another partition, seals it and goes on in the next; the age timer and a
+/// flush seal whatever is open. No lock and no hand-over sits on the path of an append but the opening of a segment.
 /// </summary>
-public sealed class BatchWriter : BackgroundService
+public sealed class BatchWriter : IHostedService, IDisposable
 {
-    private static readonly byte[] NewLine = "\n"u8.ToArray();
-
-    // Unbounded is safe: every message is a request (or flush) awaiting its answer, so the queue never holds more than
-    // the requests in flight, which Kestrel's connection limits bound.
-    private readonly Channel<Command> _commands = Channel.CreateUnbounded<Command>(new UnboundedChannelOptions { SingleReader = true });
-
     private readonly BatchingOptions _options;
     private readonly ObjectLayout _layout;
     private readonly SpoolLog _spool;
     private readonly TimeProvider _time;
     private readonly ILogger<BatchWriter> _logger;
     private readonly ITimer _ageTimer;
-    private readonly ArrayBufferWriter<byte> _chunk = new(64 * 1024);
-    private readonly List<IAppendWaiter> _chunkAppends = [];
-    private int _chunkEvents;
-
-    private SegmentPlan? _open;
-    private long _openSequence;
-    private int _openEvents;
+    private readonly SegmentLimits _limits;
+    private readonly Lock _opening = new();
+    private OpenBatch? _open;
+    private bool _closing; // written under _opening
 
     public BatchWriter(
         string stream, IOptions<BatchingOptions> options, IOptions<ObjectLayout> layout, SpoolLog spool, TimeProvider time, ILogger<BatchWriter> logger)
@@ -44,6 +34,7 @@ public sealed class BatchWriter : BackgroundService
         _spool = spool;
         _time = time;
         _logger = logger;
+        _limits = new SegmentLimits(_options.BatchSize, _options.MaxBytes);
         _ageTimer = time.CreateTimer(_ => OnAgeTimer(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
     }
 
@@ -51,7 +42,7 @@ public sealed class BatchWriter : BackgroundService
     public string Stream { get; }
 
     /// <summary>Events in the open (not yet sealed) batch, acknowledged or about to be.</summary>
-    public int OpenEventCount => Volatile.Read(ref _openEvents);
+    public int OpenEventCount => Volatile.Read(ref _open) is { Segment: { IsClosed: false } segment } ? segment.Events : 0;
 
     public int MaxBatchSize => _options.BatchSize;
 
@@ -61,318 +52,207 @@ public sealed class BatchWriter : BackgroundService
     /// <exception cref="SpoolWriteException">The disk refused the write (full, failing).</exception>
     /// <param name="origin">The trace context of the request that carried the event (delivery spans link to it).</param>
     public Task<AppendResult> AppendAsync(byte[] line, CancellationToken cancellationToken, ActivityContext origin = default) =>
-        AppendAsync([line], cancellationToken, origin);
+        AppendAsync([line], _time.GetUtcNow(), origin);
 
     /// <summary>As <see cref="AppendAsync(IReadOnlyList{byte[]}, CancellationToken, ActivityContext)"/>, into the partition of <paramref name="receivedAt"/>.</summary>
     public Task<AppendResult> AppendAsync(
         IReadOnlyList<byte[]> lines, DateTimeOffset receivedAt, CancellationToken cancellationToken, ActivityContext origin = default) =>
-        AppendAsync(new Command(lines) { Origin = origin, ReceivedAt = receivedAt }, cancellationToken);
+        AppendAsync(lines, receivedAt, origin);
 
     /// <summary>
-    /// Stores all the events (NDJSON lines, no newlines) durably, together, in one segment: a crash keeps all of them
-    /// or none, and the answer comes once all are on disk. Seals before them when they would not fit in the open batch.
+    /// Stores all the events (NDJSON lines, no newlines) durably, together, in one segment, and answers once all are
+    /// stored. Seals before them when they would not fit in the open batch. Not given up when the caller goes: once
+    /// begun, the append ends either way.
     /// </summary>
     public Task<AppendResult> AppendAsync(IReadOnlyList<byte[]> lines, CancellationToken cancellationToken, ActivityContext origin = default) =>
-        AppendAsync(new Command(lines) { Origin = origin, ReceivedAt = _time.GetUtcNow() }, cancellationToken);
+        AppendAsync(lines, _time.GetUtcNow(), origin);
 
-    private async Task<AppendResult> AppendAsync(Command command, CancellationToken cancellationToken)
-    {
-        await SendAsync(command, cancellationToken);
-        // Not given up when the caller goes: once sent, the events are stored either way, within one flush.
-        return await command.Completion.Task;
-    }
-
-    /// <summary>
-    /// Seals the open batch now, whatever its size, once every earlier seal is done. Returns null when it held no events.
-    /// </summary>
-    public async Task<SealedSegment?> SealAsync(CancellationToken cancellationToken)
-    {
-        var command = new Command(null);
-        await SendAsync(command, cancellationToken);
-        return (await command.Completion.Task.WaitAsync(cancellationToken)).Sealed;
-    }
-
-    public override Task StopAsync(CancellationToken cancellationToken)
-    {
-        // Stop intake first; the loop finishes what was queued and seals the open batch.
-        _commands.Writer.TryComplete();
-        return base.StopAsync(cancellationToken);
-    }
-
-    public override void Dispose()
-    {
-        _ageTimer.Dispose();
-        base.Dispose();
-    }
-
-    // The loop blocks on the channel by design, so it gets a thread of its own instead of borrowing a thread-pool thread.
-    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
-        Task.Factory.StartNew(Gather, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
-
-    private void Gather()
-    {
-        // Deliberately not bound to a stopping token: StopAsync completes the channel, and the loop must drain it.
-        while (WaitToRead())
-        {
-            while (_commands.Reader.TryRead(out var command))
-            {
-                Handle(command);
-            }
-            PostChunk();
-        }
-
-        // The last seal is done before the writer stops, so the sinks that stop after it can deliver it. A faulted
-        // spool refuses it; recovery seals that segment on the next start.
-        var last = new TaskCompletionSource<AppendResult>(TaskCreationOptions.RunContinuationsAsynchronously);
-        Seal(trigger: null, flush: last);
-        ((IAsyncResult)last.Task).AsyncWaitHandle.WaitOne(TimeSpan.FromSeconds(30));
-    }
-
-    private bool WaitToRead()
-    {
-        var ready = _commands.Reader.WaitToReadAsync();
-        return ready.IsCompletedSuccessfully ? ready.Result : ready.AsTask().GetAwaiter().GetResult();
-    }
-
-    private void Handle(Command command)
-    {
-        try
-        {
-            switch (command)
-            {
-                case { Lines: { } lines }:
-                    Append(command, lines);
-                    break;
-                case { AgeOfSequence: { } sequence }:
-                    if (_open?.Id.Sequence == sequence)
-                    {
-                        Seal(trigger: null, flush: null);
-                    }
-                    break;
-                default:
-                    Seal(trigger: null, flush: command.Completion);
-                    break;
-            }
-        }
-        catch (Exception ex)
-        {
-            // Nothing here does I/O; still, one bad message must never stop the loop and strand every request.
-            _logger.LogError(ex, "The batch writer could not handle a request");
-            command.Completion.TrySetException(ex);
-        }
-    }
-
-    private void Append(Command command, IReadOnlyList<byte[]> lines)
+    private async Task<AppendResult> AppendAsync(IReadOnlyList<byte[]> lines, DateTimeOffset receivedAt, ActivityContext origin)
     {
         if (_spool.Fault is { } fault)
         {
-            command.Completion.TrySetException(new SpoolWriteException(fault));
-            return;
+            throw new SpoolWriteException(fault);
         }
-
-        long bytes = lines.Count * NewLine.Length;
+        long bytes = lines.Count; // a newline after each
         foreach (var line in lines)
         {
             bytes += line.Length;
         }
         if (!_spool.TryReserve(bytes))
         {
-            command.Completion.TrySetException(new SpoolFullException(_spool.MaxBytes));
-            return;
+            throw new SpoolFullException(_spool.MaxBytes);
         }
 
-        var append = new PendingAppend(command.Completion);
-        // A request's events stay together in one segment (one write), so no crash can keep a part of them: seal first
-        // when they would take the open batch past BATCH_SIZE or BATCH_MAX_BYTES (a request larger than either alone
-        // makes a batch of its own), or when they belong to another partition than the open batch's.
-        var partition = _layout.PartitionOf(command.ReceivedAt);
-        if (_open is { Events: > 0 } full
-            && (full.Events + lines.Count > _options.BatchSize || full.Bytes + bytes > _options.MaxBytes || full.Partition != partition))
+        var partition = _layout.PartitionOf(receivedAt);
+        List<Task<SealResult>>? seals = null; // the seals this request set off, in order
+        OpenBatch batch;
+        Reservation reservation;
+        try
         {
-            Seal(trigger: append, flush: null);
+            while (true)
+            {
+                batch = Current(receivedAt, partition);
+                if (batch.Partition == partition)
+                {
+                    reservation = batch.Segment.Reserve(lines.Count, bytes);
+                    if (reservation.IsTaken)
+                    {
+                        break;
+                    }
+                    if (reservation.Outcome == ReserveOutcome.Closed)
+                    {
+                        continue;
+                    }
+                }
+                // It would not fit, or its rows belong to another partition: seal the open batch and go on in the next.
+                if (batch.Segment.Close())
+                {
+                    (seals ??= []).Add(Seal(batch));
+                }
+            }
+        }
+        catch
+        {
+            _spool.Release(bytes);
+            throw;
         }
 
-        var open = _open ??= NewSegment(command.ReceivedAt, partition);
-        if (command.Origin != default && open.Origins.Count < SealedSegment.MaxOrigins)
+        batch.Segment.AddOrigin(origin);
+        var filled = reservation.Outcome == ReserveOutcome.TakenAndFull;
+        Exception? failed = null;
+        try
         {
-            open.Origins.Add(command.Origin);
+            batch.Segment.Write(lines, reservation, bytes);
         }
-        foreach (var line in lines)
+        catch (Exception ex)
         {
-            _chunk.Write(line);
-            _chunk.Write(NewLine);
+            failed = ex;
         }
-        _chunkEvents += lines.Count;
-        open.Events += lines.Count;
-        open.Bytes += bytes;
-        append.OpenEvents = open.Events;
-        _chunkAppends.Add(append);
+        if (filled)
+        {
+            (seals ??= []).Add(Seal(batch)); // the count trigger: its own lines are made durable by the seal's sync
+        }
+        if (failed is not null)
+        {
+            _logger.LogError(failed, "Spool write failed; refusing {Events} events", lines.Count);
+            throw new SpoolWriteException($"The spool could not store the event: {failed.Message}");
+        }
 
-        // Count trigger: the request that fills the batch seals it and names it in its own response.
-        if (open.Events >= _options.BatchSize)
+        var durable = filled ? null : _spool.Written(batch.Segment);
+        List<SealedSegment>? sealedSegments = null;
+        for (var i = 0; i < (seals?.Count ?? 0); i++)
         {
-            append.OpenEvents = 0;
-            Seal(trigger: append, flush: null);
+            var result = await seals![i];
+            if (result.Sealed is { } sealedSegment)
+            {
+                (sealedSegments ??= []).Add(sealedSegment);
+            }
+            if (filled && i == seals.Count - 1 && !result.Durable)
+            {
+                throw new SpoolWriteException(_spool.Fault ?? $"The spool could not seal {batch.Segment.Id.Key}.");
+            }
         }
-        PublishOpenCount();
+        if (durable is not null)
+        {
+            await durable;
+        }
+        return new AppendResult(filled ? 0 : reservation.EventsAfter, (IReadOnlyList<SealedSegment>?)sealedSegments ?? []);
     }
 
     /// <summary>
-    /// Hands the spool the seal of the open segment together with its last gathered lines, as one piece of work,
-    /// so the request that filled the batch cannot be answered before the batch it names exists.
+    /// Seals the open batch now, whatever its size, once every earlier seal is done. Returns null when it held no events.
     /// </summary>
-    private void Seal(PendingAppend? trigger, TaskCompletionSource<AppendResult>? flush)
+    /// <exception cref="IntakeClosedException">The service is shutting down.</exception>
+    /// <exception cref="SpoolWriteException">The spool is faulted.</exception>
+    public async Task<SealedSegment?> SealAsync(CancellationToken cancellationToken)
     {
-        trigger?.SetsOffSeal();
-        var waiter = trigger is null && flush is null ? null : new SealWaiter(trigger, flush);
-        var seal = new SpoolSeal(_open?.Id, TakeChunk(), waiter, _open?.Origins ?? []);
-        // Counts first: once posted, the batch may be stored before this thread runs another line.
-        _open = null;
-        Volatile.Write(ref _openSequence, 0);
-        _ageTimer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-        PublishOpenCount();
-        _spool.Writer.Post(seal);
-    }
-
-    private void PostChunk()
-    {
-        if (TakeChunk() is { } chunk)
-        {
-            _spool.Writer.Post(chunk);
-        }
-    }
-
-    private SpoolChunk? TakeChunk()
-    {
-        if (_chunkAppends.Count == 0)
-        {
-            return null;
-        }
-        // A pooled array: a group of many requests' lines would otherwise be a large object for the GC each time.
-        var lines = ArrayPool<byte>.Shared.Rent(_chunk.WrittenCount);
-        _chunk.WrittenSpan.CopyTo(lines);
-        var chunk = new SpoolChunk(_open!.Id, new ArraySegment<byte>(lines, 0, _chunk.WrittenCount), _chunkEvents, [.. _chunkAppends], Rented: true);
-        _chunk.Clear();
-        _chunkAppends.Clear();
-        _chunkEvents = 0;
-        return chunk;
-    }
-
-    private SegmentPlan NewSegment(DateTimeOffset firstReceivedAt, string partition)
-    {
-        var sequence = _spool.NextSequence();
-        var key = BatchKey.For(Stream, firstReceivedAt, _spool.InstanceId, sequence, _layout);
-        var segment = new SegmentPlan(new SegmentId(sequence, key, Stream), partition);
-        Volatile.Write(ref _openSequence, sequence);
-        _ageTimer.Change(_options.MaxAge, Timeout.InfiniteTimeSpan);
-        return segment;
-    }
-
-    /// <summary>Runs on a timer thread: asks the loop to seal the segment that was open when the timer was armed.</summary>
-    private void OnAgeTimer()
-    {
-        var sequence = Volatile.Read(ref _openSequence);
-        if (sequence != 0)
-        {
-            // Fails only once the writer is closing, and its shutdown seals the open batch anyway.
-            _commands.Writer.TryWrite(new Command(null) { AgeOfSequence = sequence });
-        }
-    }
-
-    private void PublishOpenCount() => Volatile.Write(ref _openEvents, _open?.Events ?? 0);
-
-    private async ValueTask SendAsync(Command command, CancellationToken cancellationToken)
-    {
-        try
-        {
-            await _commands.Writer.WriteAsync(command, cancellationToken);
-        }
-        catch (ChannelClosedException)
+        if (Volatile.Read(ref _closing))
         {
             throw new IntakeClosedException();
         }
+        var result = await SealOpen().WaitAsync(cancellationToken);
+        return result.Durable ? result.Sealed : throw new SpoolWriteException(_spool.Fault ?? "The spool could not seal the batch.");
     }
 
-    /// <summary>An append (<see cref="Lines"/>), a seal (neither set) or the age trigger for one segment.</summary>
-    private sealed record Command(IReadOnlyList<byte[]>? Lines)
+    public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <summary>Stops intake and seals the open batch, so the sinks that stop after this can deliver it.</summary>
+    public async Task StopAsync(CancellationToken cancellationToken)
     {
-        public long? AgeOfSequence { get; init; }
-
-        public ActivityContext Origin { get; init; }
-
-        /// <summary>When the Api received the lines (their rows' <c>receivedAt</c>): it decides their partition.</summary>
-        public DateTimeOffset ReceivedAt { get; init; }
-
-        public TaskCompletionSource<AppendResult> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    }
-
-    /// <summary>A segment as the writer plans it: its id, and what it has been given so far.</summary>
-    private sealed class SegmentPlan(SegmentId id, string partition)
-    {
-        public SegmentId Id { get; } = id;
-
-        /// <summary>Every row of the batch lies in this partition (<see cref="ObjectLayout.PartitionOf"/>).</summary>
-        public string Partition { get; } = partition;
-        public int Events { get; set; }
-        public long Bytes { get; set; }
-
-        /// <summary>Trace contexts of the first requests into this segment (bounded), for the delivery spans' links.</summary>
-        public List<ActivityContext> Origins { get; } = [];
-    }
-
-    /// <summary>
-    /// A request's append waiting for the spool: answered once its lines are durable and every seal it set off has
-    /// been told (seals run on the spool's sealing thread, so either may come first).
-    /// </summary>
-    private sealed class PendingAppend(TaskCompletionSource<AppendResult> completion) : IAppendWaiter
-    {
-        private int _outstanding = 1; // its lines, and one per seal it set off
-
-        public int OpenEvents { get; set; }
-
-        /// <summary>The batches this request sealed, in order; null while none.</summary>
-        private List<SealedSegment>? _seals;
-
-        /// <summary>Called on the batch writer's thread before the seal is handed to the spool.</summary>
-        public void SetsOffSeal() => Interlocked.Increment(ref _outstanding);
-
-        public void OnSeal(SealedSegment? sealedSegment)
+        lock (_opening)
         {
-            if (sealedSegment is not null)
+            _closing = true;
+        }
+        _ageTimer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        try
+        {
+            // A faulted spool refuses it; recovery seals that segment on the next start.
+            await SealOpen().WaitAsync(TimeSpan.FromSeconds(30), CancellationToken.None);
+        }
+        catch (TimeoutException)
+        {
+            _logger.LogWarning("The last seal of stream {Stream} did not end in time; recovery seals it on the next start", Stream);
+        }
+    }
+
+    public void Dispose() => _ageTimer.Dispose();
+
+    /// <summary>Seals the open batch if it holds events; otherwise waits for the seals asked for before.</summary>
+    private Task<SealResult> SealOpen()
+    {
+        var open = Volatile.Read(ref _open);
+        return open is { Segment.Events: > 0 } && open.Segment.Close() ? Seal(open) : _spool.SealAsync(null);
+    }
+
+    private Task<SealResult> Seal(OpenBatch batch) => _spool.SealAsync(batch.Segment);
+
+    /// <summary>The open batch, or a new one when it is closed (opening is the one step under a lock).</summary>
+    private OpenBatch Current(DateTimeOffset receivedAt, string partition)
+    {
+        var open = Volatile.Read(ref _open);
+        if (open is { Segment.IsClosed: false })
+        {
+            return open;
+        }
+        lock (_opening)
+        {
+            if (_closing)
             {
-                (_seals ??= []).Add(sealedSegment);
+                throw new IntakeClosedException();
             }
-            Done();
-        }
-
-        public void OnDurable() => Done();
-
-        public void OnRefused(SpoolWriteException reason) => completion.TrySetException(reason);
-
-        private void Done()
-        {
-            if (Interlocked.Decrement(ref _outstanding) == 0)
+            open = _open;
+            if (open is null || open.Segment.IsClosed)
             {
-                completion.TrySetResult(new AppendResult(OpenEvents, (IReadOnlyList<SealedSegment>?)_seals ?? []));
+                var sequence = _spool.NextSequence();
+                var key = BatchKey.For(Stream, receivedAt, _spool.InstanceId, sequence, _layout);
+                open = new OpenBatch(_spool.Open(new SegmentId(sequence, key, Stream), _limits), partition, _time.GetTimestamp());
+                Volatile.Write(ref _open, open);
+                _ageTimer.Change(_options.MaxAge, Timeout.InfiniteTimeSpan);
             }
+            return open;
         }
     }
 
-    /// <summary>Names the sealed batch in the answer of the request that filled it, and answers a flush.</summary>
-    private sealed class SealWaiter(PendingAppend? trigger, TaskCompletionSource<AppendResult>? flush) : ISealWaiter
+    /// <summary>Runs on a timer thread: seals the open batch once its first event is <c>BATCH_MAX_AGE_SECONDS</c> old.</summary>
+    private void OnAgeTimer()
     {
-        public void OnSealed(SealedSegment? sealedSegment)
+        if (Volatile.Read(ref _open) is not { Segment.IsClosed: false } open)
         {
-            trigger?.OnSeal(sealedSegment);
-            flush?.TrySetResult(new AppendResult(0, sealedSegment is null ? [] : [sealedSegment]));
+            return;
         }
-
-        public void OnRefused(SpoolWriteException reason)
+        var left = _options.MaxAge - _time.GetElapsedTime(open.OpenedAt);
+        if (left > TimeSpan.Zero)
         {
-            trigger?.OnSeal(null); // its own lines are answered for by the spool, durable or refused
-            flush?.TrySetException(reason);
+            _ageTimer.Change(left, Timeout.InfiniteTimeSpan); // a batch opened as the timer fired for the one before
+        }
+        else if (open.Segment.Close())
+        {
+            _ = Seal(open);
         }
     }
+
+    /// <summary>The open segment, and the partition every row of it lies in (<see cref="ObjectLayout.PartitionOf"/>).</summary>
+    private sealed record OpenBatch(OpenSegment Segment, string Partition, long OpenedAt);
 }
 
 /// <param name="OpenEventCount">Events in the open batch after this request (0 when it sealed one).</param>

@@ -1,99 +1,204 @@
+using System.Buffers;
+using System.Diagnostics;
 using Microsoft.Win32.SafeHandles;
 
 namespace TrackMulti.Api.Spool;
 
 /// <summary>
-/// The segment file being written: chunks are appended with <see cref="Write"/> and made durable with
-/// <see cref="Sync"/>. A failed write is rolled back to the last good length, so the file only ever holds whole
-/// chunks that were written successfully.
+/// The segment file being written. Producers append on their own threads: <see cref="Reserve"/> takes a range of the
+/// file (and a count of events) with one atomic operation, <see cref="Write"/> copies the lines into it with one
+/// <c>pwrite</c>. Nothing is shared between two appends but the reservation word, so appends to one segment run side by
+/// side. Once <see cref="Close">closed</see> the segment takes no more reservations; <see cref="SegmentSealer"/> waits
+/// for the copies under way (<see cref="WaitForCopies"/>) and seals it.
 /// </summary>
 /// <remarks>
-/// The file is kept ahead of the data by zero-filled room (first as much as the previous segment held, at most
-/// 64 KiB, then growing with the segment, at most 256 KiB at a time). Once the room has been flushed, writes land inside
-/// the file's size and allocated blocks, so the sync after them is an fdatasync that flushes data only; an append
-/// that grows the file makes every sync write the file's size and block map too, which costs more per sync
-/// (docs/performance.md, bench/flush_cost.py). The flush right after the room grows pays for the zeros, so the step is kept small.
-/// The room is cut off by the sync that seals the segment; after a crash, recovery cuts it (zeros are never a
-/// complete JSON line).
+/// The file starts with zero-filled room (as much as the previous segment of its stream held, at most
+/// <see cref="DefaultRoom"/>): writes inside it change neither the file's size nor its block map, so a sync of them is
+/// an fdatasync of data alone. Lines past the room grow the file. A seal cuts the room; after a crash recovery does.
+/// A copy that failed, or that a crash interrupted, leaves its range zero-filled or partly written: never a complete
+/// line, so the seal and recovery drop it (<see cref="SegmentLines"/>).
 /// </remarks>
-internal sealed class OpenSegment : IDisposable
+public sealed class OpenSegment : IDisposable
 {
     /// <summary>The first room of a segment when there is no earlier one to size it by.</summary>
     public const long DefaultRoom = 64 * 1024;
-    private const long MinRoomStep = 16 * 1024;
-    private const long MaxRoomStep = 256 * 1024;
     private const long Page = 4096;
-    private static readonly byte[] Zeros = new byte[64 * 1024];
+    private static readonly byte[] Zeros = new byte[DefaultRoom];
+
+    // The reservation word: bit 63 closed, bits 40-62 events, bits 0-39 bytes. One word, so one compare-and-swap
+    // takes bytes and events together and no append can slip in after a close.
+    private const int EventsShift = 40;
+    private const long BytesMask = (1L << EventsShift) - 1;
+    private const long ClosedBit = long.MinValue;
+    private const long MaxBytesLimit = BytesMask;
+    private const int MaxEventsLimit = (1 << (63 - EventsShift)) - 1;
 
     private readonly FileStream _stream;
     private readonly SafeFileHandle _file;
-    private readonly long _firstRoom;
-    private long _length; // the file's size: data plus room, never less than Bytes
+    private readonly int _maxEvents;
+    private readonly long _maxBytes;
+    private long _state;
+    private long _copied; // bytes whose copy has ended, written or failed
+    private int _failedCopies;
+    private int _unsynced; // set by a write, cleared by the syncer before it syncs (SpoolSyncer)
+    private int _origins;
+    private readonly ActivityContext[] _originSlots = new ActivityContext[SealedSegment.MaxOrigins];
 
-    private OpenSegment(FileStream stream, SegmentId id, long firstRoom)
+    private OpenSegment(FileStream stream, SegmentId id, SegmentLimits limits)
     {
-        _firstRoom = firstRoom;
         _stream = stream;
         _file = stream.SafeFileHandle;
         Path = stream.Name;
         Id = id;
+        _maxEvents = Math.Min(limits.MaxEvents, MaxEventsLimit);
+        _maxBytes = Math.Min(limits.MaxBytes, MaxBytesLimit);
     }
 
     public SegmentId Id { get; }
     public string Path { get; }
 
-    /// <summary>A failed write could not be rolled back: write nothing more; recovery repairs the file on the next start.</summary>
-    public bool IsBroken { get; private set; }
+    /// <summary>Events reserved so far (written or being written).</summary>
+    public int Events => (int)((Volatile.Read(ref _state) & ~ClosedBit) >> EventsShift);
 
-    public int Events { get; private set; }
-    public long Bytes { get; private set; }
+    /// <summary>Bytes reserved so far: the segment's length once sealed, before any failed copy is dropped.</summary>
+    public long Bytes => Volatile.Read(ref _state) & BytesMask;
 
+    public bool IsClosed => Volatile.Read(ref _state) < 0;
+
+    /// <summary>A copy into this segment failed: its range holds no complete line, and the seal must drop it.</summary>
+    public bool HasFailedCopies => Volatile.Read(ref _failedCopies) > 0;
+
+    /// <summary>Creates the file (<c>O_EXCL</c>) with its first room. Its name is made durable by the next sync of the open folder.</summary>
     /// <param name="expectedBytes">How large the segment will likely grow (the previous one's size): its first room,
     /// rounded up to whole pages and at most <see cref="DefaultRoom"/>.</param>
-    /// <param name="syncFolder">Make the file's name durable now; false when the caller syncs the folder later, before
-    /// anything written to the file is promised to survive a power cut.</param>
-    public static OpenSegment Create(SpoolDirectory spool, SegmentId id, long expectedBytes, bool syncFolder = true)
+    internal static OpenSegment Create(SpoolDirectory spool, SegmentId id, SegmentLimits limits, long expectedBytes)
     {
         spool.ReserveSequence(id.Sequence);
         // Unbuffered, written at explicit offsets: every write is one pwrite(2), nothing sits in a hidden buffer.
         var file = new FileStream(spool.OpenPath(id), FileMode.CreateNew, FileAccess.Write, FileShare.Read, bufferSize: 0);
+        var room = Math.Clamp((expectedBytes + Page - 1) / Page * Page, Page, DefaultRoom);
         try
         {
-            if (syncFolder)
-            {
-                DirectorySync.Flush(spool.OpenDirectory);
-            }
+            RandomAccess.Write(file.SafeFileHandle, Zeros.AsSpan(0, (int)room), 0);
         }
-        catch
+        catch (IOException)
         {
-            file.Dispose();
-            throw;
+            // A disk too full for the room: the lines grow the file instead, and an event that fits is still taken.
+            RandomAccess.SetLength(file.SafeFileHandle, 0);
         }
-        var firstRoom = Math.Clamp((expectedBytes + Page - 1) / Page * Page, Page, DefaultRoom);
-        return new OpenSegment(file, id, firstRoom);
+        return new OpenSegment(file, id, limits);
     }
 
-    /// <summary>Appends whole lines. On failure the file is cut back to where it was, and the exception is rethrown.</summary>
-    public void Write(ReadOnlySpan<byte> lines, int events)
+    /// <summary>
+    /// Takes room for <paramref name="events"/> lines of <paramref name="bytes"/> bytes (newlines included), or says why
+    /// not: the segment is closed, or it holds events already and these would take it past its limits (a request
+    /// larger than the limits alone gets a segment to itself). A reservation that reaches the event limit closes the
+    /// segment in the same step: its caller seals it.
+    /// </summary>
+    public Reservation Reserve(int events, long bytes)
     {
-        if (IsBroken)
+        var state = Volatile.Read(ref _state);
+        while (true)
         {
-            throw new IOException($"Segment {Id.Key} is unusable after a failed write.");
+            if (state < 0)
+            {
+                return new Reservation(ReserveOutcome.Closed, 0, 0);
+            }
+            var heldEvents = (int)(state >> EventsShift);
+            var heldBytes = state & BytesMask;
+            if (heldEvents > 0 && (heldEvents + events > _maxEvents || heldBytes + bytes > _maxBytes))
+            {
+                return new Reservation(ReserveOutcome.DoesNotFit, 0, 0);
+            }
+            var full = heldEvents + events >= _maxEvents;
+            var next = ((long)Math.Min(heldEvents + events, MaxEventsLimit) << EventsShift) | (heldBytes + bytes) | (full ? ClosedBit : 0);
+            var seen = Interlocked.CompareExchange(ref _state, next, state);
+            if (seen == state)
+            {
+                return new Reservation(full ? ReserveOutcome.TakenAndFull : ReserveOutcome.Taken, heldBytes, heldEvents + events);
+            }
+            state = seen;
         }
+    }
 
+    /// <summary>Stops reservations; true for the one caller that closed it (and so seals it).</summary>
+    public bool Close()
+    {
+        var state = Volatile.Read(ref _state);
+        while (state >= 0)
+        {
+            var seen = Interlocked.CompareExchange(ref _state, state | ClosedBit, state);
+            if (seen == state)
+            {
+                return true;
+            }
+            state = seen;
+        }
+        return false;
+    }
+
+    /// <summary>
+    /// Copies whole lines (no newlines; one is added after each) into the range <paramref name="reservation"/> took,
+    /// with one write. On failure the range is left as it is (the seal drops it) and the exception is rethrown.
+    /// </summary>
+    public void Write(IReadOnlyList<byte[]> lines, Reservation reservation, long bytes)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(checked((int)bytes));
         try
         {
-            EnsureRoom(Bytes + lines.Length);
-            RandomAccess.Write(_file, lines, Bytes);
+            var at = 0;
+            foreach (var line in lines)
+            {
+                line.CopyTo(buffer, at);
+                at += line.Length;
+                buffer[at++] = (byte)'\n';
+            }
+            RandomAccess.Write(_file, buffer.AsSpan(0, at), reservation.Offset);
         }
         catch
         {
-            RollBack();
+            Interlocked.Increment(ref _failedCopies);
             throw;
         }
-        Bytes += lines.Length;
-        _length = Math.Max(_length, Bytes); // without room (a full disk), the data itself grew the file
-        Events += events;
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            Interlocked.Add(ref _copied, bytes);
+        }
+    }
+
+    /// <summary>Keeps the trace context of one of the first requests into the segment, for the delivery spans' links.</summary>
+    public void AddOrigin(ActivityContext origin)
+    {
+        if (origin == default || Volatile.Read(ref _origins) >= _originSlots.Length)
+        {
+            return;
+        }
+        var slot = Interlocked.Increment(ref _origins) - 1;
+        if (slot < _originSlots.Length)
+        {
+            _originSlots[slot] = origin;
+        }
+    }
+
+    /// <summary>The trace contexts kept; read once the copies are done.</summary>
+    internal IReadOnlyList<ActivityContext> Origins =>
+        [.. _originSlots.AsSpan(0, Math.Min(Volatile.Read(ref _origins), _originSlots.Length)).ToArray().Where(o => o != default)];
+
+    /// <summary>Marks the segment written since the syncer's last pass; true when it was not marked yet.</summary>
+    internal bool MarkUnsynced() => Interlocked.Exchange(ref _unsynced, 1) == 0;
+
+    internal void ClearUnsynced() => Interlocked.Exchange(ref _unsynced, 0);
+
+    /// <summary>Once closed: waits until every reserved range has been copied (or its copy has failed).</summary>
+    internal void WaitForCopies()
+    {
+        Debug.Assert(IsClosed);
+        var spin = new SpinWait();
+        while (Volatile.Read(ref _copied) < Bytes)
+        {
+            spin.SpinOnce(sleep1Threshold: 30);
+        }
     }
 
     /// <summary>Everything written so far survives a crash or a power cut.</summary>
@@ -106,73 +211,39 @@ internal sealed class OpenSegment : IDisposable
     }
 
     /// <summary>
-    /// Cuts the room and syncs data and size: everything written is durable and the file is byte for byte the object.
+    /// Once the copies are done: cuts the room and syncs data and size, so the file holds exactly the reserved lines.
     /// On failure the segment must not be sealed; dispose it and leave it to recovery.
     /// </summary>
-    public void Finish()
+    internal void Finish()
     {
-        if (_length != Bytes)
-        {
-            RandomAccess.SetLength(_file, Bytes);
-            _length = Bytes;
-        }
+        RandomAccess.SetLength(_file, Bytes);
         _stream.Flush(flushToDisk: true);
     }
 
-    /// <summary>
-    /// Closes the finished segment and puts it in <c>sealed/</c> at its place in the log, under its key, as the object
-    /// it becomes (compressed when the key says so). Returns the sealed file's size.
-    /// </summary>
-    public long MoveToSealed(SpoolDirectory spool, long sequence)
-    {
-        _stream.Dispose();
-        spool.ReserveSequence(sequence); // a restart must never hand out a place before it again
-        return spool.Seal(Path, sequence, Id.Stream, Id.Key);
-    }
-
-    /// <summary>Removes a segment that ended up with no event (every write into it failed).</summary>
-    public void Delete()
-    {
-        _stream.Dispose();
-        File.Delete(Path);
-    }
-
     public void Dispose() => _stream.Dispose();
+}
 
-    /// <summary>Grows the zero-filled room so <paramref name="needed"/> bytes fit. On a disk too full for the room,
-    /// the data is appended without it: an event that fits on the disk is never refused for want of room.</summary>
-    private void EnsureRoom(long needed)
-    {
-        if (needed <= _length)
-        {
-            return;
-        }
-        var step = _length == 0 ? _firstRoom : Math.Clamp(_length, MinRoomStep, MaxRoomStep);
-        var target = Math.Max(needed, _length + step);
-        try
-        {
-            for (var offset = _length; offset < target; offset += Zeros.Length)
-            {
-                RandomAccess.Write(_file, Zeros.AsSpan(0, (int)Math.Min(Zeros.Length, target - offset)), offset);
-            }
-            _length = target;
-        }
-        catch (IOException)
-        {
-            RandomAccess.SetLength(_file, _length);
-        }
-    }
+/// <summary>When a segment takes no more: the batcher's count and size limits.</summary>
+public readonly record struct SegmentLimits(int MaxEvents, long MaxBytes);
 
-    private void RollBack()
-    {
-        try
-        {
-            RandomAccess.SetLength(_file, Bytes);
-            _length = Bytes;
-        }
-        catch (Exception)
-        {
-            IsBroken = true;
-        }
-    }
+public enum ReserveOutcome
+{
+    /// <summary>The range is the caller's to write.</summary>
+    Taken,
+
+    /// <summary>The range is the caller's, and it filled the segment, which is now closed: the caller seals it.</summary>
+    TakenAndFull,
+
+    /// <summary>The lines would take the segment past its limits: close it, seal it, and reserve in the next one.</summary>
+    DoesNotFit,
+
+    /// <summary>Closed by someone else: reserve in the next segment.</summary>
+    Closed,
+}
+
+/// <param name="Offset">Where the caller's range starts in the file.</param>
+/// <param name="EventsAfter">The segment's events with the caller's.</param>
+public readonly record struct Reservation(ReserveOutcome Outcome, long Offset, int EventsAfter)
+{
+    public bool IsTaken => Outcome is ReserveOutcome.Taken or ReserveOutcome.TakenAndFull;
 }

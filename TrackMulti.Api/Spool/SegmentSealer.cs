@@ -1,40 +1,45 @@
+using System.Diagnostics;
 using System.Threading.Channels;
 
 namespace TrackMulti.Api.Spool;
 
 /// <summary>
-/// Seals segments the writer has finished writing, on a thread of its own and in the order it is given them, so the
-/// writer goes on appending to the next segments while a seal waits for the disk (its sync, rename and folder sync).
-/// The log's places are given here, so the log is in the order of seals; another folder's segments are taken in
-/// here too, for the same reason. A seal's waiters are told before the waiters of its last lines.
+/// Seals closed segments, for every stream, on a thread of its own and in the order it is given them: waits for the
+/// copies under way, cuts the room, syncs, and renames the file into <c>sealed/</c> at the segment's place in the log,
+/// which it gives here, so the log is in the order of seals. Another folder's segments are taken in here too, for the
+/// same reason. Appends to the next segments go on meanwhile.
 /// </summary>
 internal sealed class SegmentSealer
 {
     private readonly Channel<SealWork> _work = Channel.CreateUnbounded<SealWork>(new UnboundedChannelOptions { SingleReader = true });
     private readonly SpoolDirectory _directory;
     private readonly SpoolLog _log;
-    private readonly SpoolWriter _writer;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private Task _run = Task.CompletedTask;
 
-    public SegmentSealer(SpoolDirectory directory, SpoolLog log, SpoolWriter writer, TimeProvider time, ILogger logger)
+    public SegmentSealer(SpoolDirectory directory, SpoolLog log, TimeProvider time, ILogger logger)
     {
         _directory = directory;
         _log = log;
-        _writer = writer;
         _time = time;
         _logger = logger;
     }
 
     public Task Completion => _run;
 
-    /// <summary>Seals <paramref name="segment"/> (null: nothing to seal, only the seal's waiter to answer in turn).</summary>
-    /// <param name="waiters">Waiters of the segment's lines not yet durable: the seal's sync makes them so.</param>
-    public void Post(OpenSegment? segment, SpoolSeal seal, List<IAppendWaiter> waiters) =>
-        _work.Writer.TryWrite(new SealJob(segment, seal, waiters));
+    /// <summary>Seals the closed <paramref name="segment"/> after every seal asked for before; null: only waits for those.</summary>
+    public Task<SealResult> Seal(OpenSegment? segment)
+    {
+        var job = new SealJob(segment);
+        return _work.Writer.TryWrite(job) ? job.Done.Task : Task.FromResult(new SealResult(false, null));
+    }
 
-    public void Post(SpoolAdoption adoption) => _work.Writer.TryWrite(new AdoptionJob(adoption));
+    public Task Adopt(SpoolDirectory from, IReadOnlyList<SealedSegment> segments)
+    {
+        var job = new AdoptionJob(from, segments);
+        return _work.Writer.TryWrite(job) ? job.Done.Task : Task.FromException(new InvalidOperationException("The spool is closing."));
+    }
 
     public void Complete() => _work.Writer.TryComplete();
 
@@ -44,97 +49,77 @@ internal sealed class SegmentSealer
 
     private void Run()
     {
-        while (WaitForWork())
+        var reader = _work.Reader;
+        while (reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
         {
-            while (_work.Reader.TryRead(out var work))
+            while (reader.TryRead(out var work))
             {
                 switch (work)
                 {
                     case SealJob job:
-                        Seal(job);
+                        job.Done.TrySetResult(job.Segment is null ? new SealResult(_log.Fault is null, null) : SealClosed(job.Segment));
                         break;
                     case AdoptionJob job:
-                        Adopt(job.Adoption);
+                        Adopt(job);
                         break;
                 }
             }
         }
     }
 
-    private bool WaitForWork()
+    private SealResult SealClosed(OpenSegment segment)
     {
-        var ready = _work.Reader.WaitToReadAsync();
-        return ready.IsCompletedSuccessfully ? ready.Result : ready.AsTask().GetAwaiter().GetResult();
-    }
-
-    private void Seal(SealJob job)
-    {
-        var (segment, seal, waiters) = job;
-        SealedSegment? sealedSegment = null;
-        var durable = false;
-        if (segment is not null)
+        Debug.Assert(segment.IsClosed);
+        segment.WaitForCopies();
+        var origins = segment.Origins;
+        int events;
+        long bytes;
+        try
         {
-            try
+            if (segment.HasFailedCopies)
+            {
+                segment.Dispose();
+                (events, bytes, _) = SegmentLines.KeepComplete(segment.Path);
+            }
+            else
             {
                 // One sync makes the last lines durable and fixes the file's final size; after it the file is final.
                 segment.Finish();
-                durable = true;
-                _writer.OnSealed(segment.Events);
-            }
-            catch (Exception ex)
-            {
-                // After a failed sync the page cache cannot be trusted: refuse, and stop until a restart recovers.
-                _writer.SetFault($"Syncing {segment.Id.Key} failed: {ex.Message}");
-                _logger.LogCritical(ex, "{Fault}", _writer.Fault);
-                segment.Dispose(); // closed now, so recovery can open it; it stays in open/
+                segment.Dispose();
+                (events, bytes) = (segment.Events, segment.Bytes);
             }
         }
-        if (durable)
+        catch (Exception ex)
         {
-            sealedSegment = Move(segment!, seal);
+            // After a failed sync the page cache cannot be trusted: refuse, and stop until a restart recovers.
+            segment.Dispose(); // closed now, so recovery can open it; it stays in open/
+            _log.SetFault($"Syncing {segment.Id.Key} failed: {ex.Message}", ex);
+            _log.OnSealed(segment);
+            return new SealResult(false, null);
         }
-
-        if (seal.Waiter is { } sealWaiter)
-        {
-            if (_writer.Fault is { } fault && sealedSegment is null)
-            {
-                sealWaiter.OnRefused(new SpoolWriteException(fault));
-            }
-            else
-            {
-                sealWaiter.OnSealed(sealedSegment);
-            }
-        }
-        foreach (var waiter in waiters)
-        {
-            if (durable)
-            {
-                waiter.OnDurable();
-            }
-            else
-            {
-                waiter.OnRefused(new SpoolWriteException(_writer.Fault!));
-            }
-        }
+        _log.Release(segment.Bytes - bytes); // the ranges of failed copies were never stored
+        _log.OnSealed(segment);
+        return new SealResult(true, Move(segment, events, bytes, origins));
     }
 
     /// <summary>Puts the finished segment in the log at the next place; null when it held no event or could not move.</summary>
-    private SealedSegment? Move(OpenSegment segment, SpoolSeal seal)
+    private SealedSegment? Move(OpenSegment segment, int events, long bytes, IReadOnlyList<ActivityContext> origins)
     {
         try
         {
-            if (segment.Events == 0)
+            if (events == 0)
             {
-                segment.Delete();
+                File.Delete(segment.Path);
                 return null;
             }
             // Its place in the log: after every segment sealed before it, whichever stream.
             var sequence = _log.NextSequence();
-            var sealedBytes = segment.MoveToSealed(_directory, sequence);
-            _log.Release(segment.Bytes - sealedBytes); // compressed: the bound counts what the disk holds
-            var sealedSegment = new SealedSegment(sequence, segment.Id.Key, segment.Id.Stream, segment.Events, sealedBytes, _time.GetUtcNow())
+            _directory.ReserveSequence(sequence); // a restart must never hand out a place before it again
+            var sealedBytes = _directory.Seal(segment.Path, sequence, segment.Id.Stream, segment.Id.Key);
+            _log.Release(bytes - sealedBytes); // compressed: the bound counts what the disk holds
+            var sealedSegment = new SealedSegment(sequence, segment.Id.Key, segment.Id.Stream, events, sealedBytes, _time.GetUtcNow())
             {
-                Origins = seal.Origins,
+                Origins = origins,
             };
             _log.Add(sealedSegment);
             _logger.LogInformation("Sealed batch {Key} with {Events} events", sealedSegment.Key, sealedSegment.Events);
@@ -143,37 +128,45 @@ internal sealed class SegmentSealer
         catch (Exception ex)
         {
             // The events are durable in open/; recovery on the next start seals them under the same key.
-            _writer.SetFault($"The spool could not seal {segment.Id.Key}: {ex.Message}");
-            _logger.LogCritical(ex, "{Fault}", _writer.Fault);
+            _log.SetFault($"The spool could not seal {segment.Id.Key}: {ex.Message}", ex);
             return null;
         }
     }
 
-    private void Adopt(SpoolAdoption adoption)
+    private void Adopt(AdoptionJob job)
     {
         try
         {
-            foreach (var segment in adoption.Segments)
+            foreach (var segment in job.Segments)
             {
                 var sequence = _log.NextSequence();
                 _directory.ReserveSequence(sequence);
-                File.Move(adoption.From.SealedPath(segment), _directory.SealedPath(sequence, segment.Stream, segment.Key));
+                File.Move(job.From.SealedPath(segment), _directory.SealedPath(sequence, segment.Stream, segment.Key));
                 DirectorySync.Flush(_directory.SealedDirectory);
                 _log.AddAdopted(segment with { Sequence = sequence, SealedAt = _time.GetUtcNow() });
             }
-            adoption.Done.TrySetResult();
+            job.Done.TrySetResult();
         }
         catch (Exception ex)
         {
             // What moved is in this log; the rest stays in the other folder for the next attempt.
-            adoption.Done.TrySetException(ex);
+            job.Done.TrySetException(ex);
         }
+    }
+
+    private abstract record SealWork;
+
+    private sealed record SealJob(OpenSegment? Segment) : SealWork
+    {
+        public TaskCompletionSource<SealResult> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    private sealed record AdoptionJob(SpoolDirectory From, IReadOnlyList<SealedSegment> Segments) : SealWork
+    {
+        public TaskCompletionSource Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 }
 
-/// <summary>What the sealer is given, in order.</summary>
-internal abstract record SealWork;
-
-internal sealed record SealJob(OpenSegment? Segment, SpoolSeal Seal, List<IAppendWaiter> Waiters) : SealWork;
-
-internal sealed record AdoptionJob(SpoolAdoption Adoption) : SealWork;
+/// <param name="Durable">The segment's lines are on disk (its sync succeeded): every append into it may be answered.</param>
+/// <param name="Sealed">The segment in the log; null when it held no event, or when the move into the log failed.</param>
+public sealed record SealResult(bool Durable, SealedSegment? Sealed);

@@ -60,7 +60,7 @@ public sealed class SpoolAdopter(
         var recovered = orphan.Recover(logger);
         if (recovered.Segments.Count > 0)
         {
-            await log.Writer.AdoptAsync(orphan, recovered.Segments);
+            await log.AdoptAsync(orphan, recovered.Segments);
             var adoption = new Adoption(Path.GetFileName(folder), recovered.Segments.Count, recovered.Segments.Sum(s => s.Events), time.GetUtcNow());
             logger.LogInformation("Adopted {Segments} batches ({Events} events) from the spool folder {Folder}; they go on under their keys",
                 adoption.Segments, adoption.Events, folder);

@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Globalization;
-using System.Text.Json;
 using TrackMulti.Api.Model;
 
 namespace TrackMulti.Api.Spool;
@@ -74,7 +73,7 @@ public sealed class SpoolDirectory : IDisposable
     public string SealedPath(SealedSegment segment) => SealedPath(segment.Sequence, segment.Stream, segment.Key);
 
     /// <summary>An object being encoded from an open segment (in <c>open/</c>, so recovery deletes it and seals the segment again).</summary>
-    private const string EncodingSuffix = ".encoding";
+    internal const string EncodingSuffix = ".encoding";
 
     /// <summary>
     /// Moves a complete open segment into <c>sealed/</c> as its object: renamed as it is, or, for a compressed key,
@@ -182,8 +181,8 @@ public sealed class SpoolDirectory : IDisposable
     }
 
     /// <summary>
-    /// Makes the spool consistent after any stop, clean or not: every open segment is cut back to its last complete,
-    /// well-formed line (the rest was never acknowledged) and sealed under its key, after every segment sealed before
+    /// Makes the spool consistent after any stop, clean or not: every open segment is cut down to its complete lines
+    /// (<see cref="SegmentLines"/>: the rest was never acknowledged) and sealed under its key, after every segment sealed before
     /// (a later sequence); then every sealed segment is returned, oldest first, with every sink's cursor.
     /// </summary>
     public SpoolRecovery Recover(ILogger logger)
@@ -226,14 +225,14 @@ public sealed class SpoolDirectory : IDisposable
                 File.Delete(path);
                 continue;
             }
-            var (validLength, tornLength) = TruncateToValidLines(path);
-            if (tornLength > 0)
+            var (events, _, dropped) = SegmentLines.KeepComplete(path);
+            if (dropped > 0)
             {
                 logger.LogWarning(
-                    "Recovered segment {File}: cut {Dropped} bytes after the last complete record (written but never acknowledged)",
-                    name, tornLength);
+                    "Recovered segment {File}: dropped {Dropped} bytes that were no complete line (written but never acknowledged)",
+                    name, dropped);
             }
-            if (validLength == 0)
+            if (events == 0)
             {
                 File.Delete(path);
                 continue;
@@ -300,52 +299,6 @@ public sealed class SpoolDirectory : IDisposable
         return long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var sequence)
             ? sequence
             : throw new InvalidDataException($"{path} should hold the last reserved sequence but holds '{text}'.");
-    }
-
-    /// <summary>
-    /// Cuts the file after its last line that ends in '\n' and parses as a JSON object, and syncs it. Returns the length
-    /// kept and how much of the cut part was data (a torn record) rather than the writer's zero-filled room.
-    /// </summary>
-    private static (long Valid, long Torn) TruncateToValidLines(string path)
-    {
-        var content = File.ReadAllBytes(path);
-        long valid = 0;
-        var rest = content.AsSpan();
-        while (rest.IndexOf((byte)'\n') is var end and >= 0)
-        {
-            if (!IsJsonObject(rest[..end]))
-            {
-                break;
-            }
-            valid += end + 1;
-            rest = rest[(end + 1)..];
-        }
-
-        if (valid < content.Length)
-        {
-            using var file = new FileStream(path, FileMode.Open, FileAccess.Write, FileShare.None, 0);
-            file.SetLength(valid);
-            file.Flush(flushToDisk: true);
-        }
-        return (valid, content.AsSpan((int)valid).LastIndexOfAnyExcept((byte)0) + 1);
-    }
-
-    private static bool IsJsonObject(ReadOnlySpan<byte> line)
-    {
-        try
-        {
-            var reader = new Utf8JsonReader(line);
-            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
-            {
-                return false;
-            }
-            reader.Skip();
-            return !reader.Read(); // nothing after the object
-        }
-        catch (JsonException)
-        {
-            return false;
-        }
     }
 
     private static (int Events, long Bytes) CountLines(string path, string stream, string key)

@@ -23,7 +23,7 @@ public sealed class SpoolWritableCheck(SpoolDirectory spool, TimeProvider time) 
 }
 
 /// <summary>
-/// Liveness: unhealthy once the spool can no longer be trusted (see <see cref="SpoolWriter.Fault"/>). Intake is refused
+/// Liveness: unhealthy once the spool can no longer be trusted (see <see cref="SpoolLog.Fault"/>). Intake is refused
 /// then, and only a restart, whose recovery repairs the spool, helps; so the platform should restart the Api.
 /// </summary>
 public sealed class SpoolHealthCheck(SpoolLog spool) : IHealthCheck

@@ -5,25 +5,31 @@ using TrackMulti.Api.Telemetry;
 namespace TrackMulti.Api.Spool;
 
 /// <summary>
-/// The durable log between intake and the sinks. Producer face: <see cref="Writer"/> (append durably, seal), with
-/// <see cref="NextSequence"/> and the byte bound (<see cref="TryReserve"/>). Consumer face: each sink
-/// <see cref="Subscribe">subscribes</see> once and receives the sealed segments in order through its
-/// <see cref="SpoolCursor"/>, acknowledging them as it delivers; a segment's disk is freed once every cursor has
-/// passed it. The log knows no sink type, and one sink never holds back another. At start it repairs what a crash
-/// left and restores every sink's cursor.
+/// The durable log between intake and the sinks. Producer face: <see cref="Open"/> a segment, append into it on the
+/// caller's thread (<see cref="OpenSegment.Reserve"/>, <see cref="OpenSegment.Write"/>, then <see cref="Written"/>),
+/// <see cref="SealAsync">seal</see> it; with <see cref="NextSequence"/> and the byte bound (<see cref="TryReserve"/>).
+/// Consumer face: each sink <see cref="Subscribe">subscribes</see> once and receives the sealed segments in order
+/// through its <see cref="SpoolCursor"/>, acknowledging them as it delivers; a segment's disk is freed once every
+/// cursor has passed it. The log knows no sink type, and one sink never holds back another. At start it repairs what a
+/// crash left and restores every sink's cursor. Spool/README.md has the design.
 /// </summary>
 public sealed class SpoolLog : IHostedService
 {
     private readonly Lock _lock = new();
     private readonly List<SealedSegment> _segments = []; // kept segments, by sequence
     private readonly List<SpoolCursor> _cursors = [];
+    private readonly HashSet<OpenSegment> _open = []; // under _lock
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> _roomHints = new(); // per stream, the last sealed segment's size
     private readonly SpoolDirectory _directory;
     private readonly ILogger<SpoolLog> _logger;
+    private readonly SpoolSyncer _syncer;
+    private readonly SegmentSealer _sealer;
     private TaskCompletionSource _added = NewSignal();
     private readonly Channel<SealedSegment> _toDelete = Channel.CreateUnbounded<SealedSegment>(new UnboundedChannelOptions { SingleReader = true });
     private Task _deleting = Task.CompletedTask;
     private long _usedBytes;
     private long _lastSequence;
+    private string? _fault;
     private bool _started;
 
     public SpoolLog(IOptions<SpoolOptions> options, SpoolDirectory directory, TimeProvider time, TrackMetrics metrics, ILogger<SpoolLog> logger)
@@ -32,11 +38,10 @@ public sealed class SpoolLog : IHostedService
         InstanceId = options.Value.InstanceId;
         _directory = directory;
         _logger = logger;
-        Writer = new SpoolWriter(directory, this, options.Value.SyncInterval, time, logger);
+        _syncer = new SpoolSyncer(directory.OpenDirectory, options.Value.SyncInterval, (fault, ex) => SetFault(fault, ex), () => Fault);
+        _sealer = new SegmentSealer(directory, this, time, logger);
         metrics.ObserveSpoolBytes(() => UsedBytes);
     }
-
-    public SpoolWriter Writer { get; }
 
     /// <summary>This replica (<c>INSTANCE_ID</c>): its folder in <c>SPOOL_DIR</c>, and the name producers put in keys.</summary>
     public string InstanceId { get; }
@@ -47,16 +52,98 @@ public sealed class SpoolLog : IHostedService
     /// <summary>Bytes the spool holds or has promised to an append under way.</summary>
     public long UsedBytes => Interlocked.Read(ref _usedBytes);
 
-    /// <inheritdoc cref="SpoolWriter.Fault"/>
-    public string? Fault => Writer.Fault;
+    /// <summary>Set when the spool can no longer be trusted (a failed fsync or seal): intake stops and the liveness
+    /// check fails, so the Api is restarted and recovery repairs the spool.</summary>
+    public string? Fault => Volatile.Read(ref _fault);
 
-    /// <summary>Segments kept on disk, the open one included, and the events in the open one.</summary>
+    /// <summary>Events in segments not yet sealed (written or being written).</summary>
+    public int OpenEvents
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _open.Sum(segment => segment.Events);
+            }
+        }
+    }
+
+    /// <summary>Segments kept on disk, the open ones included, and the events in the open ones.</summary>
     public SpoolStats Stats()
     {
-        var openEvents = Writer.OpenEvents;
         lock (_lock)
         {
-            return new SpoolStats(_segments.Count + (openEvents > 0 ? 1 : 0), UsedBytes, openEvents);
+            var openEvents = _open.Sum(segment => segment.Events);
+            return new SpoolStats(_segments.Count + _open.Count(segment => segment.Events > 0), UsedBytes, openEvents);
+        }
+    }
+
+    /// <summary>
+    /// Creates the segment <paramref name="id"/> (its sequence from <see cref="NextSequence"/>, its key the
+    /// producer's), which takes appends until it is closed.
+    /// </summary>
+    /// <exception cref="SpoolWriteException">The spool is faulted, or the file could not be created.</exception>
+    public OpenSegment Open(SegmentId id, SegmentLimits limits)
+    {
+        if (Fault is { } fault)
+        {
+            throw new SpoolWriteException(fault);
+        }
+        OpenSegment segment;
+        try
+        {
+            segment = OpenSegment.Create(_directory, id, limits, _roomHints.GetValueOrDefault(id.Stream, OpenSegment.DefaultRoom));
+        }
+        catch (Exception ex)
+        {
+            _logger.LogError(ex, "The spool could not create segment {Key}", id.Key);
+            throw new SpoolWriteException($"The spool could not store the event: {ex.Message}");
+        }
+        _syncer.Created();
+        lock (_lock)
+        {
+            _open.Add(segment);
+        }
+        return segment;
+    }
+
+    /// <summary>
+    /// After a copy into <paramref name="segment"/>: completes once the copy is durable as <c>SPOOL_SYNC</c> promises
+    /// (<c>always</c>: synced; <c>interval</c>: at once, synced within the interval).
+    /// </summary>
+    /// <exception cref="SpoolWriteException">The sync failed: the spool is faulted.</exception>
+    public Task Written(OpenSegment segment) => _syncer.Written(segment);
+
+    /// <summary>
+    /// Seals the closed <paramref name="segment"/> after every seal asked for before it and adds it to the log; with
+    /// null, only waits for those.
+    /// </summary>
+    public Task<SealResult> SealAsync(OpenSegment? segment) => _sealer.Seal(segment);
+
+    /// <summary>
+    /// Takes another spool folder's sealed segments into this log, after every seal asked for before, each at a new
+    /// place and under its own key; done once they are all here.
+    /// </summary>
+    public Task AdoptAsync(SpoolDirectory from, IReadOnlyList<SealedSegment> segments) => _sealer.Adopt(from, segments);
+
+    internal void SetFault(string fault, Exception ex)
+    {
+        if (Interlocked.CompareExchange(ref _fault, fault, null) is null)
+        {
+            _logger.LogCritical(ex, "{Fault}", fault);
+        }
+    }
+
+    /// <summary>On the sealing thread: the segment is no longer open (sealed, or left to recovery).</summary>
+    internal void OnSealed(OpenSegment segment)
+    {
+        if (segment.Events > 0)
+        {
+            _roomHints[segment.Id.Stream] = segment.Bytes;
+        }
+        lock (_lock)
+        {
+            _open.Remove(segment);
         }
     }
 
@@ -142,23 +229,35 @@ public sealed class SpoolLog : IHostedService
                 _segments.Count, _segments.Sum(s => s.Events));
         }
         _deleting = Task.Factory.StartNew(DeleteInOrder, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
-        Writer.Start();
+        _syncer.Start();
+        _sealer.Start();
         return Task.CompletedTask;
     }
 
-    /// <summary>Waits for the writer to finish what the producers posted (they complete it when they stop).</summary>
+    /// <summary>Waits for the seals and syncs the producers asked for (they stop first, with their last seals).</summary>
     public async Task StopAsync(CancellationToken cancellationToken)
     {
-        Writer.Complete();
+        _sealer.Complete();
+        _syncer.Complete();
         _toDelete.Writer.TryComplete(); // what is passed from now on is deleted at once
         try
         {
-            await Task.WhenAll(Writer.Completion, _deleting).WaitAsync(cancellationToken);
+            await Task.WhenAll(_sealer.Completion, _syncer.Completion, _deleting).WaitAsync(cancellationToken);
         }
         catch (OperationCanceledException)
         {
-            // The shutdown timeout is over (a sink used it up): what the writer still holds is recovered on the next
-            // start, and what was not yet deleted is freed again then.
+            // The shutdown timeout is over (a sink used it up): what is still open is recovered on the next start,
+            // and what was not yet deleted is freed again then.
+        }
+        finally
+        {
+            lock (_lock)
+            {
+                foreach (var segment in _open)
+                {
+                    segment.Dispose(); // left in open/ for recovery
+                }
+            }
         }
     }
 

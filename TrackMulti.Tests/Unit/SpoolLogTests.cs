@@ -203,25 +203,17 @@ public sealed class SpoolLogTests : IAsyncLifetime
     {
         var sequence = log.NextSequence();
         var id = new SegmentId(sequence, $"events/test-{sequence:D6}.ndjson", stream);
-        var lines = string.Concat(Enumerable.Range(0, events).Select(n => $"{{\"name\":\"e{sequence}-{n}\",\"padding\":\"{new string('x', 40)}\"}}\n"));
-        Assert.True(log.TryReserve(Encoding.UTF8.GetByteCount(lines)));
-        var durable = new Waiter();
-        log.Writer.Post(new SpoolChunk(id, Encoding.UTF8.GetBytes(lines), events, [durable]));
-        var seal = new Waiter();
-        log.Writer.Post(new SpoolSeal(id, null, seal, []));
-        return Assert.IsType<SealedSegment>(await seal.Sealed.Task.WaitAsync(TimeSpan.FromSeconds(5)));
+        var lines = Enumerable.Range(0, events).Select(n => Encoding.UTF8.GetBytes($"{{\"name\":\"e{sequence}-{n}\",\"padding\":\"{new string('x', 40)}\"}}")).ToArray();
+        var bytes = lines.Sum(line => line.Length + 1L);
+        Assert.True(log.TryReserve(bytes));
+        var segment = log.Open(id, new SegmentLimits(int.MaxValue, long.MaxValue));
+        var reservation = segment.Reserve(events, bytes);
+        segment.Write(lines, reservation, bytes);
+        await log.Written(segment);
+        Assert.True(segment.Close());
+        var result = await log.SealAsync(segment).WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.True(result.Durable);
+        return Assert.IsType<SealedSegment>(result.Sealed);
     }
 
-    private sealed class Waiter : IAppendWaiter, ISealWaiter
-    {
-        public TaskCompletionSource<SealedSegment?> Sealed { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        public void OnDurable()
-        {
-        }
-
-        public void OnRefused(SpoolWriteException reason) => Sealed.TrySetException(reason);
-
-        public void OnSealed(SealedSegment? sealedSegment) => Sealed.TrySetResult(sealedSegment);
-    }
 }

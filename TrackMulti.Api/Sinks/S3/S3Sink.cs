@@ -36,7 +36,7 @@ public sealed class S3Sink : Sink
         _time = time;
         _logger = logger;
         // Pending: acknowledged but not yet in S3, the open segment included.
-        metrics.ObservePendingEvents(() => spool.Writer.OpenEvents + (int)Cursor.Backlog.Events);
+        metrics.ObservePendingEvents(() => spool.OpenEvents + (int)Cursor.Backlog.Events);
     }
 
     public string Location => _store.Location;
