@@ -59,7 +59,7 @@ public sealed class ObjectLayout
         }
         else if (IsGzip(key))
         {
-            // No file name or time in the gzip header (.NET writes none), so a seal redone by recovery gives the same object.
+            // No file name or time in the gzip header (.NET writes none), so an upload redone after a restart sends the same object.
             using var gzip = new GZipStream(destination, CompressionLevel.Optimal, leaveOpen: true);
             ndjson.CopyTo(gzip);
         }

@@ -53,7 +53,7 @@ internal static class SegmentLines
         }
         else
         {
-            var repaired = path + SpoolDirectory.EncodingSuffix;
+            var repaired = path + SpoolDirectory.RewriteSuffix;
             using (var file = new FileStream(repaired, FileMode.Create, FileAccess.Write, FileShare.None, 0))
             {
                 foreach (var range in kept)

@@ -115,9 +115,8 @@ internal sealed class SegmentSealer
             // Its place in the log: after every segment sealed before it, whichever stream.
             var sequence = _log.NextSequence();
             _directory.ReserveSequence(sequence); // a restart must never hand out a place before it again
-            var sealedBytes = _directory.Seal(segment.Path, sequence, segment.Id.Stream, segment.Id.Key);
-            _log.Release(bytes - sealedBytes); // compressed: the bound counts what the disk holds
-            var sealedSegment = new SealedSegment(sequence, segment.Id.Key, segment.Id.Stream, events, sealedBytes, _time.GetUtcNow())
+            _directory.Seal(segment.Path, sequence, segment.Id.Stream, segment.Id.Key);
+            var sealedSegment = new SealedSegment(sequence, segment.Id.Key, segment.Id.Stream, events, bytes, _time.GetUtcNow())
             {
                 Origins = origins,
             };

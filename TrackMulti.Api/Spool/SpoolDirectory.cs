@@ -72,35 +72,17 @@ public sealed class SpoolDirectory : IDisposable
 
     public string SealedPath(SealedSegment segment) => SealedPath(segment.Sequence, segment.Stream, segment.Key);
 
-    /// <summary>An object being encoded from an open segment (in <c>open/</c>, so recovery deletes it and seals the segment again).</summary>
-    internal const string EncodingSuffix = ".encoding";
-
     /// <summary>
-    /// Moves a complete open segment into <c>sealed/</c> as its object: renamed as it is, or, for a compressed key,
-    /// encoded (gzip, Parquet) into a new file that is synced and renamed before the open one goes. Returns the sealed file's size.
+    /// A file being rewritten in <c>open/</c> (a segment's complete lines, <see cref="SegmentLines"/>); recovery deletes
+    /// it and starts again from the segment. Older versions encoded objects under this name, which recovery treats alike.
     /// </summary>
-    public long Seal(string openPath, long sequence, string stream, string key)
+    internal const string RewriteSuffix = ".encoding";
+
+    /// <summary>Moves a complete, synced open segment into <c>sealed/</c> at its place in the log.</summary>
+    public void Seal(string openPath, long sequence, string stream, string key)
     {
-        var sealedPath = SealedPath(sequence, stream, key);
-        if (!ObjectLayout.IsEncoded(key))
-        {
-            File.Move(openPath, sealedPath);
-            DirectorySync.Flush(SealedDirectory);
-            return new FileInfo(sealedPath).Length;
-        }
-        var encoding = openPath + EncodingSuffix;
-        long length;
-        using (var source = new FileStream(openPath, FileMode.Open, FileAccess.Read, FileShare.Read, 64 * 1024))
-        using (var destination = new FileStream(encoding, FileMode.Create, FileAccess.Write, FileShare.None, 64 * 1024))
-        {
-            ObjectLayout.Encode(key, stream, source, destination);
-            destination.Flush(flushToDisk: true);
-            length = destination.Length;
-        }
-        File.Move(encoding, sealedPath);
+        File.Move(openPath, SealedPath(sequence, stream, key));
         DirectorySync.Flush(SealedDirectory);
-        File.Delete(openPath); // should a power cut keep it, recovery finds the sealed copy and deletes it again
-        return length;
     }
 
     /// <summary>
@@ -200,9 +182,9 @@ public sealed class SpoolDirectory : IDisposable
         var open = new List<(string Path, long Sequence, string Stream, string Key)>();
         foreach (var path in Directory.GetFiles(OpenDirectory))
         {
-            if (path.EndsWith(EncodingSuffix, StringComparison.Ordinal))
+            if (path.EndsWith(RewriteSuffix, StringComparison.Ordinal))
             {
-                File.Delete(path); // an object half encoded: its segment is still there and is sealed again below
+                File.Delete(path); // a rewrite cut short: its segment is still there and is sealed again below
                 continue;
             }
             if (!TryParseFileName(Path.GetFileName(path), out var sequence, out var stream, out var key))
@@ -251,7 +233,8 @@ public sealed class SpoolDirectory : IDisposable
                 logger.LogWarning("Ignoring {File} in the spool's sealed folder: not a segment name", path);
                 continue;
             }
-            var (events, bytes) = CountLines(path, stream, key);
+            DecodeIfEncoded(path, stream, key);
+            var (events, bytes) = CountLines(path);
             segments.Add(new SealedSegment(sequence, key, stream, events, bytes, File.GetLastWriteTimeUtc(path)));
         }
         segments.Sort((a, b) => a.Sequence.CompareTo(b.Sequence));
@@ -301,20 +284,47 @@ public sealed class SpoolDirectory : IDisposable
             : throw new InvalidDataException($"{path} should hold the last reserved sequence but holds '{text}'.");
     }
 
-    private static (int Events, long Bytes) CountLines(string path, string stream, string key)
+    /// <summary>
+    /// Older versions sealed a gzip or Parquet key's segment as its object; the spool now holds NDJSON only (the S3 sink
+    /// encodes at upload), so such a file is decoded back to its lines once (temporary file, sync, rename).
+    /// </summary>
+    private static void DecodeIfEncoded(string path, string stream, string key)
     {
-        var length = new FileInfo(path).Length;
-        using var ndjson = ObjectLayout.OpenNdjson(key, stream, File.OpenRead(path));
+        if (!ObjectLayout.IsEncoded(key))
+        {
+            return;
+        }
+        Span<byte> head = stackalloc byte[4];
+        using (var file = File.OpenRead(path))
+        {
+            if (file.ReadAtLeast(head, head.Length, throwOnEndOfStream: false) < 2 || !(head is [0x1f, 0x8b, ..] or [(byte)'P', (byte)'A', (byte)'R', (byte)'1']))
+            {
+                return;
+            }
+        }
+        var decoded = path + RewriteSuffix;
+        using (var source = ObjectLayout.OpenNdjson(key, stream, File.OpenRead(path)))
+        using (var destination = new FileStream(decoded, FileMode.Create, FileAccess.Write, FileShare.None, 64 * 1024))
+        {
+            source.CopyTo(destination);
+            destination.Flush(flushToDisk: true);
+        }
+        File.Move(decoded, path, overwrite: true);
+    }
+
+    private static (int Events, long Bytes) CountLines(string path)
+    {
+        using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 0);
         var buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
         try
         {
             var events = 0;
             int read;
-            while ((read = ndjson.Read(buffer)) > 0)
+            while ((read = file.Read(buffer)) > 0)
             {
                 events += buffer.AsSpan(0, read).Count((byte)'\n');
             }
-            return (events, length);
+            return (events, file.Length);
         }
         finally
         {

@@ -12,6 +12,9 @@ internal sealed class RecordingBatchStore : IObjectStore
 
     public ConcurrentQueue<string> Attempts { get; } = new();
 
+    /// <summary>What each attempt sent, failed ones too, in order.</summary>
+    public ConcurrentQueue<(string Key, byte[] Body)> Sent { get; } = new();
+
     public ConcurrentDictionary<string, byte[]> Objects { get; } = new();
 
     /// <summary>While set, attempts wait for it: lets a test register a drain before the first round can finish.</summary>
@@ -80,6 +83,9 @@ internal sealed class RecordingBatchStore : IObjectStore
             await Held.GetOrAdd(key, _ => NewHold()).Task.WaitAsync(cancellationToken);
         }
         Attempts.Enqueue(key);
+        using var body = new MemoryStream();
+        await content.CopyToAsync(body, cancellationToken);
+        Sent.Enqueue((key, body.ToArray()));
         if (FailingKeys.ContainsKey(key))
         {
             throw new Amazon.S3.AmazonS3Exception("Slow down") { StatusCode = System.Net.HttpStatusCode.ServiceUnavailable };
@@ -92,8 +98,6 @@ internal sealed class RecordingBatchStore : IObjectStore
         {
             throw failure;
         }
-        using var copy = new MemoryStream();
-        await content.CopyToAsync(copy, cancellationToken);
-        Objects[key] = copy.ToArray();
+        Objects[key] = body.ToArray();
     }
 }

@@ -72,7 +72,7 @@ public sealed class SpoolTests
     }
 
     [Fact]
-    public async Task A_compressed_batch_is_sealed_as_its_gzip_object_also_by_recovery_and_the_bound_counts_what_the_disk_holds()
+    public async Task A_compressed_batch_stays_NDJSON_in_the_spool_and_every_upload_attempt_sends_the_same_gzip_object()
     {
         await using var host = new BatchingHost(new() { ["S3_COMPRESSION"] = "gzip", ["BATCH_SIZE"] = "3" });
         var lines = string.Concat(Enumerable.Range(1, 2).Select(n => Encoding.UTF8.GetString(BatchingHost.Event(n).ToJsonLine()) + "\n"));
@@ -81,16 +81,41 @@ public sealed class SpoolTests
         await File.WriteAllTextAsync(Path.Combine(OpenDirectory(host), SpoolDirectory.FileName(3, Streams.Track, "events/left-open.ndjson.gz") + ".encoding"), "half");
 
         await host.StartAsync();
+        Assert.True((await host.Uploads.DrainAsync(CancellationToken.None)).Succeeded); // the recovered one
+        host.Store.FailNext(2, () => new Amazon.S3.AmazonS3Exception("slow down", Amazon.Runtime.ErrorType.Receiver, "SlowDown", "r", System.Net.HttpStatusCode.ServiceUnavailable));
         var sealedBatch = (await host.AppendAsync(3, first: 3))[2].Sealed!;
-        Assert.EndsWith(".ndjson.gz", sealedBatch.Key);
-        Assert.True((await host.Uploads.DrainAsync(CancellationToken.None)).Succeeded);
+        var written = string.Concat(Enumerable.Range(3, 3).Select(n => Encoding.UTF8.GetString(BatchingHost.Event(n).ToJsonLine()) + "\n"));
+        // The spool holds the lines themselves, and its bound counts them.
+        Assert.Equal(written, await File.ReadAllTextAsync(host.Services.GetRequiredService<SpoolDirectory>().SealedPath(sealedBatch)));
+        Assert.Equal(Encoding.UTF8.GetByteCount(written), sealedBatch.Bytes);
+        Assert.True((await host.Uploads.DrainAsync(CancellationToken.None)).Succeeded); // the third attempt lands
 
         Assert.Equal(lines, Gunzip(host.Store.Objects["events/left-open.ndjson.gz"]));
-        var written = string.Concat(Enumerable.Range(3, 3).Select(n => Encoding.UTF8.GetString(BatchingHost.Event(n).ToJsonLine()) + "\n"));
         Assert.Equal(written, Gunzip(host.Store.Objects[sealedBatch.Key]));
-        Assert.Equal(host.Store.Objects[sealedBatch.Key].Length, sealedBatch.Bytes);
+        var attempts = host.Store.Sent.Where(sent => sent.Key == sealedBatch.Key).Select(sent => sent.Body).ToList();
+        Assert.Equal(3, attempts.Count);
+        Assert.All(attempts, body => Assert.Equal(host.Store.Objects[sealedBatch.Key], body));
         Assert.Empty(Directory.GetFiles(OpenDirectory(host)));
-        Assert.Equal(0, host.Spool.UsedBytes); // freed as the compressed sizes it was counted at
+        Assert.Equal(0, host.Spool.UsedBytes);
+    }
+
+    [Fact]
+    public async Task A_gzip_batch_an_older_version_sealed_as_its_object_is_read_back_to_its_lines_and_uploaded_once_compressed()
+    {
+        await using var host = new BatchingHost(new() { ["S3_COMPRESSION"] = "gzip" });
+        var lines = string.Concat(Enumerable.Range(1, 2).Select(n => Encoding.UTF8.GetString(BatchingHost.Event(n).ToJsonLine()) + "\n"));
+        var sealedDirectory = SealedDirectory(host);
+        Directory.CreateDirectory(sealedDirectory);
+        await using (var file = File.Create(Path.Combine(sealedDirectory, SpoolDirectory.FileName(5, Streams.Track, "events/old.ndjson.gz"))))
+        await using (var gzip = new System.IO.Compression.GZipStream(file, System.IO.Compression.CompressionLevel.Optimal))
+        {
+            await gzip.WriteAsync(Encoding.UTF8.GetBytes(lines));
+        }
+
+        await host.StartAsync();
+        Assert.True((await host.Uploads.DrainAsync(CancellationToken.None)).Succeeded);
+
+        Assert.Equal(lines, Gunzip(host.Store.Objects["events/old.ndjson.gz"]));
     }
 
     private static string Gunzip(byte[] content)
@@ -326,6 +351,54 @@ public sealed class SpoolTests
         Assert.Null(host.Spool.Fault);
         Assert.True((await host.Uploads.DrainAsync(CancellationToken.None)).Succeeded);
         Assert.Equal([1.0, 2.0], host.StoredValues().Select(v => v!.Value));
+    }
+
+    [Fact]
+    public async Task Seals_racing_appends_from_many_senders_with_tiny_batches_flushes_and_an_hour_boundary_keep_every_event_once_in_its_hour()
+    {
+        await using var host = await new BatchingHost(new() { ["BATCH_SIZE"] = "3", ["S3_PARTITIONING"] = "hourly" }).StartAsync();
+        var tenToEleven = new DateTimeOffset(2025, 10, 24, 10, 59, 59, 900, TimeSpan.Zero);
+        DateTimeOffset ReceivedAt(int n) => n % 3 == 0 ? tenToEleven.AddMilliseconds(200) : tenToEleven;
+        using var load = new CancellationTokenSource();
+        var flushes = Task.Run(async () =>
+        {
+            while (!load.IsCancellationRequested)
+            {
+                await host.Batches.SealAllAsync(CancellationToken.None);
+                await Task.Delay(1);
+            }
+        });
+
+        // 16 senders, each sending one or two events at a time, each request's events of one hour.
+        var senders = Enumerable.Range(0, 16).Select(sender => Task.Run(async () =>
+        {
+            for (var n = sender * 1000; n < sender * 1000 + 150; n += 2)
+            {
+                IReadOnlyList<byte[]> lines = n % 4 == 0
+                    ? [BatchingHost.Event(n).ToJsonLine()]
+                    : [BatchingHost.Event(n).ToJsonLine(), BatchingHost.Event(n + 1).ToJsonLine()];
+                await host.Writer.AppendAsync(lines, ReceivedAt(n), CancellationToken.None);
+            }
+        })).ToList();
+        await Task.WhenAll(senders);
+        load.Cancel();
+        await flushes;
+        await host.Writer.SealAsync(CancellationToken.None);
+        Assert.True((await host.Uploads.DrainAsync(CancellationToken.None)).Succeeded);
+
+        List<int> expected = [.. Enumerable.Range(0, 16).SelectMany(sender => Enumerable.Range(0, 75).Select(i => sender * 1000 + 2 * i))
+            .SelectMany(n => n % 4 == 0 ? new[] { n } : [n, n + 1])];
+        Assert.Equal(expected.Order().Select(n => (double?)n), host.StoredValues().Order());
+        foreach (var (key, content) in host.Store.Objects)
+        {
+            var values = Encoding.UTF8.GetString(content).Split('\n', StringSplitOptions.RemoveEmptyEntries)
+                .Select(line => (int)TrackEvent.FromJsonLine(Encoding.UTF8.GetBytes(line)).NumericValue!.Value).ToList();
+            Assert.InRange(values.Count, 1, 3);
+            var hour = key.Contains("/hour=11/") ? 11 : 10;
+            // A request's events share its hour: the first of a pair decides it.
+            Assert.All(values, v => Assert.Equal(hour, ReceivedAt(v % 2 == 0 ? v : v - 1).Hour));
+        }
+        Assert.Empty(Directory.GetFiles(OpenDirectory(host)));
     }
 
     /// <summary>Appends events 1, 2, … until the writer refuses one with <typeparamref name="TRefusal"/>.</summary>

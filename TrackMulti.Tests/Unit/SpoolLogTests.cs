@@ -47,6 +47,68 @@ public sealed class SpoolLogTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Appends_from_many_threads_take_ranges_that_never_overlap_none_after_the_close_and_the_seal_holds_every_one()
+    {
+        var log = NewLog(maxBytes: 1L << 30);
+        var s3 = log.Subscribe("s3", _ => true);
+        await log.StartAsync(CancellationToken.None);
+        var segment = log.Open(new SegmentId(log.NextSequence(), "events/race.ndjson", "track"), new SegmentLimits(1_000_000, 1L << 30));
+        var taken = new System.Collections.Concurrent.ConcurrentBag<string>();
+        var refused = 0;
+        using var start = new Barrier(8);
+
+        var threads = Enumerable.Range(0, 8).Select(t => Task.Factory.StartNew(() =>
+        {
+            start.SignalAndWait();
+            for (var n = 0; n < 2000; n++)
+            {
+                if (t == 0 && n == 1000)
+                {
+                    Assert.True(segment.Close());
+                }
+                byte[][] lines = [Encoding.UTF8.GetBytes($"{{\"t\":{t},\"n\":{n},\"pad\":\"{new string('x', n % 50)}\"}}")];
+                var bytes = lines[0].Length + 1L;
+                var reservation = segment.Reserve(1, bytes);
+                if (!reservation.IsTaken)
+                {
+                    Assert.Equal(ReserveOutcome.Closed, reservation.Outcome);
+                    Interlocked.Increment(ref refused);
+                    continue;
+                }
+                segment.Write(lines, reservation, bytes);
+                taken.Add(Encoding.UTF8.GetString(lines[0]));
+            }
+        }, TaskCreationOptions.LongRunning)).ToArray();
+        await Task.WhenAll(threads);
+
+        var result = await log.SealAsync(segment);
+        Assert.True(result.Durable);
+        var sealedSegment = Assert.IsType<SealedSegment>(result.Sealed);
+        var stored = Lines(s3, sealedSegment);
+        Assert.Equal(taken.Order(StringComparer.Ordinal), stored.Order(StringComparer.Ordinal)); // each line whole, once
+        Assert.Equal(taken.Count, sealedSegment.Events);
+        Assert.True(refused >= 1000); // thread 0's own appends after its close, at least
+        Assert.Equal(ReserveOutcome.Closed, segment.Reserve(1, 10).Outcome);
+    }
+
+    [Fact]
+    public async Task The_append_that_reaches_the_event_limit_closes_the_segment_and_one_that_would_pass_a_limit_is_refused()
+    {
+        var log = NewLog();
+        await log.StartAsync(CancellationToken.None);
+        var segment = log.Open(new SegmentId(log.NextSequence(), "events/limits.ndjson", "track"), new SegmentLimits(3, 100));
+
+        Assert.Equal(new Reservation(ReserveOutcome.Taken, 0, 1), segment.Reserve(1, 10));
+        Assert.Equal(ReserveOutcome.DoesNotFit, segment.Reserve(1, 91).Outcome); // bytes
+        Assert.Equal(ReserveOutcome.DoesNotFit, segment.Reserve(3, 10).Outcome); // events
+        Assert.Equal(new Reservation(ReserveOutcome.TakenAndFull, 10, 3), segment.Reserve(2, 20));
+        Assert.True(segment.IsClosed);
+        Assert.False(segment.Close()); // closed by the filling append, which seals it
+        var big = log.Open(new SegmentId(log.NextSequence(), "events/big.ndjson", "track"), new SegmentLimits(3, 100));
+        Assert.Equal(ReserveOutcome.TakenAndFull, big.Reserve(5, 500).Outcome); // larger than the limits alone: a segment of its own
+    }
+
+    [Fact]
     public async Task Each_sink_gets_the_sealed_segments_in_order_and_a_segment_is_freed_only_once_every_sink_acknowledged_it()
     {
         var log = NewLog();

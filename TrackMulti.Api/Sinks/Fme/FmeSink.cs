@@ -71,7 +71,7 @@ public sealed class FmeSink : Sink
         var post = FmePost.For(segment.Stream);
         var index = 0;
         var withoutKey = 0;
-        await using var content = ObjectLayout.OpenNdjson(segment.Key, segment.Stream, Cursor.OpenRead(segment));
+        await using var content = Cursor.OpenRead(segment);
         await foreach (var line in ReadLinesAsync(content, cancellationToken))
         {
             if (index++ < done)

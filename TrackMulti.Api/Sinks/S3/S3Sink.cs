@@ -1,16 +1,18 @@
 using Microsoft.Extensions.Options;
 using Polly;
 using Polly.Registry;
+using TrackMulti.Api.Model;
 using TrackMulti.Api.Spool;
 using TrackMulti.Api.Telemetry;
 
 namespace TrackMulti.Api.Sinks.S3;
 
 /// <summary>
-/// The record: every sealed segment, whatever its stream, becomes one object under the key fixed when it was opened.
-/// Each round is one run of the Polly pipeline (quick retries with backoff and a per-attempt timeout); a segment is
-/// never given up on. Because the key is fixed, a retry after an ambiguous failure writes the same object again:
-/// exactly one object per batch.
+/// The record: every sealed segment, whatever its stream, becomes one object under the key fixed when it was opened,
+/// encoded as the key says (NDJSON, gzip, Parquet) from the segment's lines. Each round is one run of the Polly
+/// pipeline (quick retries with backoff and a per-attempt timeout); a segment is never given up on. Because the key
+/// is fixed and the encoding gives the same bytes for the same lines, a retry after an ambiguous failure writes the
+/// same object again: exactly one object per batch.
 /// </summary>
 public sealed class S3Sink : Sink
 {
@@ -49,7 +51,10 @@ public sealed class S3Sink : Sink
         span?.SetTag("aws.s3.bucket", _store.Location);
         span?.SetTag("aws.s3.key", segment.Key);
         span?.SetTag("trackmulti.batch.events", segment.Events);
-        span?.SetTag("trackmulti.batch.bytes", segment.Bytes);
+        // Encoded once per delivery, so every attempt sends the same bytes; a plain NDJSON key is sent from the file.
+        var encoded = ObjectLayout.IsEncoded(segment.Key) ? await EncodeAsync(segment, cancellationToken) : null;
+        var bytes = encoded?.Length ?? segment.Bytes;
+        span?.SetTag("trackmulti.batch.bytes", bytes);
         var attempts = 0;
         try
         {
@@ -59,7 +64,7 @@ public sealed class S3Sink : Sink
                 var started = _time.GetTimestamp();
                 try
                 {
-                    await using var content = Cursor.OpenRead(segment);
+                    await using var content = encoded is null ? Cursor.OpenRead(segment) : new MemoryStream(encoded, writable: false);
                     await _store.PutAsync(segment.Key, content, segment.Events, ct);
                     _metrics.UploadAttempted(attempt, _time.GetElapsedTime(started), failureReason: null);
                 }
@@ -81,9 +86,18 @@ public sealed class S3Sink : Sink
         }
 
         span?.SetTag("trackmulti.upload.attempts", attempts);
-        _metrics.BatchUploaded(segment.Events, segment.Bytes);
+        _metrics.BatchUploaded(segment.Events, bytes);
         _metrics.Delivered(SinkName, segment.Events);
-        _logger.LogInformation("Uploaded {Key} ({Events} events, {Bytes} bytes)", segment.Key, segment.Events, segment.Bytes);
+        _logger.LogInformation("Uploaded {Key} ({Events} events, {Bytes} bytes)", segment.Key, segment.Events, bytes);
+    }
+
+    private async Task<byte[]> EncodeAsync(SealedSegment segment, CancellationToken cancellationToken)
+    {
+        await using var lines = Cursor.OpenRead(segment);
+        using var encoded = new MemoryStream();
+        // Parquet.Net and GZipStream read synchronously: off the caller's thread, it is CPU work of its own.
+        await Task.Run(() => ObjectLayout.Encode(segment.Key, segment.Stream, lines, encoded), cancellationToken);
+        return encoded.ToArray();
     }
 
     protected override SinkFailure Describe(Exception exception) =>
