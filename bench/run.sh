@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Throughput of the Api next to a trivial Kestrel endpoint, side by side in one run (docs/performance.md):
 #   trivial endpoint | POST /api/track, SPOOL_SYNC=always | POST /api/track, SPOOL_SYNC=interval | POST /api/batch (100 events)
+#   | the trivial server's /api/batch, which only reads and parses the same body (the batch run's yardstick)
 # Rounds interleave the four, so the machine's drift hits them alike; the medians are printed, as ratios to the trivial
 # endpoint of the same round, with p50/p99 and CPU per event: the Api's, s3rver's and the whole machine's (wrk too).
 # Each run starts once both Apis have uploaded what the runs before left. Then every acknowledged event must be in S3.
@@ -43,7 +44,8 @@ wait_for "${url[trivial]}/"
 
 # name  server  path  script  events-per-request
 runs=("trivial trivial /api/track track.lua 1" "track-always always /api/track track.lua 1"
-      "track-interval interval /api/track track.lua 1" "batch-always always /api/batch batch.lua 100")
+      "track-interval interval /api/track track.lua 1" "batch-always always /api/batch batch.lua 100"
+      "batch-parse trivial /api/batch batch.lua 100")
 cpu() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }   # utime + stime, in clock ticks
 busy() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }   # the machine: user, nice, system, irq, softirq
 ticks=$(getconf CLK_TCK)
@@ -91,6 +93,12 @@ for spec in "${runs[@]}"; do
         median(p50, n), median(p99, n), name == "trivial" ? "-" : sprintf("%.1f", median(cpu, n)), median(s3, n), median(machine, n) }' \
     "$work/results.txt" "$work/results.txt"
 done
+
+awk 'FNR == NR { if ($1 == "batch-parse") parse[$2] = $4; next }
+     $1 == "batch-always" { n++; r[n] = $4 / parse[$2] }
+     END { for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (r[j] < r[i]) { t = r[i]; r[i] = r[j]; r[j] = t }
+           printf "== batch-always events/s to batch-parse events/s (same round), median: %.2fx\n", n % 2 ? r[(n + 1) / 2] : (r[n / 2] + r[n / 2 + 1]) / 2 }' \
+  "$work/results.txt" "$work/results.txt"
 
 # Every acknowledged event must be in S3: flush each Api, then count the stored lines. wrk does not count the requests
 # in flight when it stops (at most one per connection), yet those are stored too: stored may exceed acknowledged.

@@ -223,9 +223,9 @@ public sealed class BatchWriter : IHostedService, IDisposable
             open = _open;
             if (open is null || open.Segment.IsClosed)
             {
-                var sequence = _spool.NextSequence();
-                var key = BatchKey.For(Stream, receivedAt, _spool.InstanceId, sequence, _layout);
-                open = new OpenBatch(_spool.Open(new SegmentId(sequence, key, Stream), _limits), partition, _time.GetTimestamp());
+                var number = _spool.NextSequence();
+                var key = BatchKey.For(Stream, receivedAt, _spool.InstanceId, number, _layout);
+                open = new OpenBatch(_spool.Open(new SegmentId(number, key, Stream), _limits), partition, _time.GetTimestamp());
                 Volatile.Write(ref _open, open);
                 _ageTimer.Change(_options.MaxAge, Timeout.InfiniteTimeSpan);
             }

@@ -5,7 +5,7 @@ namespace TrackMulti.Api.Model;
 
 /// <summary>
 /// The one object-key format. It starts with the seed's <c>events/batch-&lt;UTC time&gt;</c> so existing tooling still
-/// matches, then adds the writing instance and its batch sequence so two batches never share a key — not two flushes
+/// matches, then adds the writing instance and the batch's number so two batches never share a key — not two flushes
 /// in one millisecond, not two replicas, not two runs of one replica. Each stream has its prefix
 /// (<see cref="Streams.PrefixOf"/>); the rest of the key is the same for all.
 /// </summary>
@@ -18,11 +18,11 @@ public static partial class BatchKey
     /// <summary>The key of a batch whose first row was received at <paramref name="firstReceivedAt"/>, in its partition.</summary>
     /// <example><c>events/batch-2025-10-24T10-30-15-123Z-3f9c2a1b-000042.ndjson</c>; hourly and gzip:
     /// <c>events/dt=2025-10-24/hour=10/batch-2025-10-24T10-30-15-123Z-3f9c2a1b-000042.ndjson.gz</c></example>
-    public static string For(string stream, DateTimeOffset firstReceivedAt, string instanceId, long sequence, ObjectLayout? layout = null)
+    public static string For(string stream, DateTimeOffset firstReceivedAt, string instanceId, long number, ObjectLayout? layout = null)
     {
         layout ??= new ObjectLayout();
         return string.Create(CultureInfo.InvariantCulture,
-            $"{Streams.PrefixOf(stream)}{layout.PartitionOf(firstReceivedAt)}batch-{firstReceivedAt.UtcDateTime:yyyy-MM-dd'T'HH-mm-ss-fff'Z'}-{instanceId}-{sequence:D6}{layout.Extension}");
+            $"{Streams.PrefixOf(stream)}{layout.PartitionOf(firstReceivedAt)}batch-{firstReceivedAt.UtcDateTime:yyyy-MM-dd'T'HH-mm-ss-fff'Z'}-{instanceId}-{number:D6}{layout.Extension}");
     }
 
     /// <summary>Sorts before the key of every events batch begun at or after <paramref name="time"/> in one partition (for listing from a time on).</summary>

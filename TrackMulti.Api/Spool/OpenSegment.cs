@@ -12,18 +12,18 @@ namespace TrackMulti.Api.Spool;
 /// for the copies under way (<see cref="WaitForCopies"/>) and seals it.
 /// </summary>
 /// <remarks>
-/// The file starts with zero-filled room (as much as the previous segment of its stream held, at most
-/// <see cref="DefaultRoom"/>): writes inside it change neither the file's size nor its block map, so a sync of them is
-/// an fdatasync of data alone. Lines past the room grow the file. A seal cuts the room; after a crash recovery does.
+/// The file starts with a zero-filled preallocation (as long as the previous segment of its stream, at most
+/// <see cref="DefaultPreallocation"/>): writes inside it change neither the file's size nor its block map, so a sync of
+/// them is an fdatasync of data alone. Lines past it grow the file. A seal cuts what is left; after a crash recovery does.
+/// The file is made ahead of need on the sealer's thread (<see cref="SpareFile"/>): creating a file costs ext4 an inode
+/// search that no request should wait for; taking one is a rename.
 /// A copy that failed, or that a crash interrupted, leaves its range zero-filled or partly written: never a complete
 /// line, so the seal and recovery drop it (<see cref="SegmentLines"/>).
 /// </remarks>
 public sealed class OpenSegment : IDisposable
 {
-    /// <summary>The first room of a segment when there is no earlier one to size it by.</summary>
-    public const long DefaultRoom = 64 * 1024;
-    private const long Page = 4096;
-    private static readonly byte[] Zeros = new byte[DefaultRoom];
+    /// <summary>The preallocation of a segment when there is no earlier one to size it by, and the most it gets.</summary>
+    public const long DefaultPreallocation = 64 * 1024;
 
     // The reservation word: bit 63 closed, bits 40-62 events, bits 0-39 bytes. One word, so one compare-and-swap
     // takes bytes and events together and no append can slip in after a close.
@@ -44,11 +44,11 @@ public sealed class OpenSegment : IDisposable
     private int _origins;
     private readonly ActivityContext[] _originSlots = new ActivityContext[SealedSegment.MaxOrigins];
 
-    private OpenSegment(FileStream stream, SegmentId id, SegmentLimits limits)
+    private OpenSegment(FileStream stream, string path, SegmentId id, SegmentLimits limits)
     {
         _stream = stream;
         _file = stream.SafeFileHandle;
-        Path = stream.Name;
+        Path = path;
         Id = id;
         _maxEvents = Math.Min(limits.MaxEvents, MaxEventsLimit);
         _maxBytes = Math.Min(limits.MaxBytes, MaxBytesLimit);
@@ -68,29 +68,29 @@ public sealed class OpenSegment : IDisposable
     /// <summary>A copy into this segment failed: its range holds no complete line, and the seal must drop it.</summary>
     public bool HasFailedCopies => Volatile.Read(ref _failedCopies) > 0;
 
-    /// <summary>Creates the file (<c>O_EXCL</c>) with its first room. Its name is made durable by the next sync of the open folder.</summary>
-    /// <param name="expectedBytes">How large the segment will likely grow (the previous one's size): its first room,
-    /// rounded up to whole pages and at most <see cref="DefaultRoom"/>.</param>
-    internal static OpenSegment Create(SpoolDirectory spool, SegmentId id, SegmentLimits limits, long expectedBytes)
+    /// <summary>
+    /// Makes <paramref name="spare"/> (or, without one, a new file) the segment <paramref name="id"/>: renames it to the
+    /// segment's name. That name is made durable by the syncer's next pass, before any line in it is promised to.
+    /// </summary>
+    internal static OpenSegment Open(SpoolDirectory spool, SegmentId id, SegmentLimits limits, SpareFile? spare, long expectedBytes)
     {
-        spool.ReserveSequence(id.Sequence);
-        // Unbuffered, written at explicit offsets: every write is one pwrite(2), nothing sits in a hidden buffer.
-        var file = new FileStream(spool.OpenPath(id), FileMode.CreateNew, FileAccess.Write, FileShare.Read, bufferSize: 0);
-        var room = Math.Clamp((expectedBytes + Page - 1) / Page * Page, Page, DefaultRoom);
+        spool.ReserveSequence(id.Number);
+        spare ??= SpareFile.Create(spool, id.Stream, expectedBytes);
+        var path = spool.OpenPath(id);
         try
         {
-            RandomAccess.Write(file.SafeFileHandle, Zeros.AsSpan(0, (int)room), 0);
+            File.Move(spare.Path, path);
         }
-        catch (IOException)
+        catch
         {
-            // A disk too full for the room: the lines grow the file instead, and an event that fits is still taken.
-            RandomAccess.SetLength(file.SafeFileHandle, 0);
+            spare.Delete();
+            throw;
         }
-        return new OpenSegment(file, id, limits);
+        return new OpenSegment(spare.Stream, path, id, limits);
     }
 
     /// <summary>
-    /// Takes room for <paramref name="events"/> lines of <paramref name="bytes"/> bytes (newlines included), or says why
+    /// Reserves a range for <paramref name="events"/> lines of <paramref name="bytes"/> bytes (newlines included), or says why
     /// not: the segment is closed, or it holds events already and these would take it past its limits (a request
     /// larger than the limits alone gets a segment to itself). A reservation that reaches the event limit closes the
     /// segment in the same step: its caller seals it.
@@ -211,7 +211,7 @@ public sealed class OpenSegment : IDisposable
     }
 
     /// <summary>
-    /// Once the copies are done: cuts the room and syncs data and size, so the file holds exactly the reserved lines.
+    /// Once the copies are done: cuts what is left of the preallocation and syncs data and size, so the file holds exactly the reserved lines.
     /// On failure the segment must not be sealed; dispose it and leave it to recovery.
     /// </summary>
     internal void Finish()
@@ -221,6 +221,49 @@ public sealed class OpenSegment : IDisposable
     }
 
     public void Dispose() => _stream.Dispose();
+}
+
+/// <summary>
+/// A file made ahead of need for a stream's next segment, in <c>spare/</c> (which recovery empties), with its
+/// preallocation written.
+/// </summary>
+internal sealed class SpareFile
+{
+    private const long Page = 4096;
+    private static readonly byte[] Zeros = new byte[OpenSegment.DefaultPreallocation];
+    private static long _made;
+
+    private SpareFile(FileStream stream) => Stream = stream;
+
+    public FileStream Stream { get; }
+
+    public string Path => Stream.Name;
+
+    /// <param name="expectedBytes">How large the segment will likely grow (the previous one's size): its preallocation,
+    /// rounded up to whole pages and at most <see cref="OpenSegment.DefaultPreallocation"/>.</param>
+    public static SpareFile Create(SpoolDirectory spool, string stream, long expectedBytes)
+    {
+        var path = System.IO.Path.Combine(spool.SpareDirectory, $"{stream}-{Environment.ProcessId}-{Interlocked.Increment(ref _made)}");
+        // Unbuffered, written at explicit offsets: every write is one pwrite(2), nothing sits in a hidden buffer.
+        var file = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.Read, bufferSize: 0);
+        var length = Math.Clamp((expectedBytes + Page - 1) / Page * Page, Page, OpenSegment.DefaultPreallocation);
+        try
+        {
+            RandomAccess.Write(file.SafeFileHandle, Zeros.AsSpan(0, (int)length), 0);
+        }
+        catch (IOException)
+        {
+            // A disk too full for it: the lines grow the file instead, and an event that fits is still taken.
+            RandomAccess.SetLength(file.SafeFileHandle, 0);
+        }
+        return new SpareFile(file);
+    }
+
+    public void Delete()
+    {
+        Stream.Dispose();
+        File.Delete(Path);
+    }
 }
 
 /// <summary>When a segment takes no more: the batcher's count and size limits.</summary>

@@ -3,7 +3,7 @@ using System.Diagnostics;
 namespace TrackMulti.Api.Spool;
 
 /// <summary>
-/// A segment whose content is final: NDJSON lines, one per event, byte for byte what the producer wrote. The spool
+/// A segment whose content is final: NDJSON lines, one per event, as the producers wrote them. The spool
 /// keeps it until every sink that takes it has acknowledged it.
 /// </summary>
 /// <param name="Sequence">Its place in the log: sealed segments are delivered to each sink in this order.</param>
@@ -22,8 +22,11 @@ public sealed record SealedSegment(long Sequence, string Key, string Stream, int
     public IReadOnlyList<ActivityContext> Origins { get; init; } = [];
 }
 
-/// <summary>A segment the producer is about to write: its sequence (from <see cref="SpoolLog.NextSequence"/>), key and stream.</summary>
-public sealed record SegmentId(long Sequence, string Key, string Stream);
+/// <summary>
+/// A segment the producer is about to write: its number (from <see cref="SpoolLog.NextSequence"/>, part of its key;
+/// its place in the log, <see cref="SealedSegment.Sequence"/>, is given when it is sealed), key and stream.
+/// </summary>
+public sealed record SegmentId(long Number, string Key, string Stream);
 
 /// <summary>Where a sink stands: every segment before <paramref name="Sequence"/> is done, and the first <paramref name="Events"/> of it.</summary>
 public readonly record struct SpoolPosition(long Sequence, int Events);

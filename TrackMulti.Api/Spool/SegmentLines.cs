@@ -4,7 +4,7 @@ namespace TrackMulti.Api.Spool;
 
 /// <summary>
 /// Which bytes of a segment are its lines, after a failed copy or a crash. Appends copy into ranges reserved side by
-/// side, so a range whose copy failed or was cut short sits between complete lines, zero-filled (the room, or a hole)
+/// side, so a range whose copy failed or was cut short sits between complete lines, zero-filled (the preallocation, or a hole)
 /// or partly written and then zero-filled. Every complete line may have been acknowledged, so each is kept; the rest
 /// never was, and is dropped.
 /// </summary>

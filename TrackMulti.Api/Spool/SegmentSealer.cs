@@ -5,9 +5,9 @@ namespace TrackMulti.Api.Spool;
 
 /// <summary>
 /// Seals closed segments, for every stream, on a thread of its own and in the order it is given them: waits for the
-/// copies under way, cuts the room, syncs, and renames the file into <c>sealed/</c> at the segment's place in the log,
+/// copies under way, cuts what is left of the preallocation, syncs, and renames the file into <c>sealed/</c> at the segment's place in the log,
 /// which it gives here, so the log is in the order of seals. Another folder's segments are taken in here too, for the
-/// same reason. Appends to the next segments go on meanwhile.
+/// same reason; and, between seals, it makes the files the next segments will take. Appends go on meanwhile.
 /// </summary>
 internal sealed class SegmentSealer
 {
@@ -41,6 +41,9 @@ internal sealed class SegmentSealer
         return _work.Writer.TryWrite(job) ? job.Done.Task : Task.FromException(new InvalidOperationException("The spool is closing."));
     }
 
+    /// <summary>Makes a file ready for the stream's next segment, between seals (<see cref="SpoolLog.PrepareSpare"/>).</summary>
+    public void PrepareSpare(string stream) => _work.Writer.TryWrite(new SpareJob(stream));
+
     public void Complete() => _work.Writer.TryComplete();
 
     // It blocks on the disk by design, so it gets a thread of its own instead of borrowing a thread-pool thread.
@@ -61,6 +64,9 @@ internal sealed class SegmentSealer
                         break;
                     case AdoptionJob job:
                         Adopt(job);
+                        break;
+                    case SpareJob job:
+                        _log.PrepareSpare(job.Stream);
                         break;
                 }
             }
@@ -159,6 +165,8 @@ internal sealed class SegmentSealer
     {
         public TaskCompletionSource<SealResult> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
+
+    private sealed record SpareJob(string Stream) : SealWork;
 
     private sealed record AdoptionJob(SpoolDirectory From, IReadOnlyList<SealedSegment> Segments) : SealWork
     {

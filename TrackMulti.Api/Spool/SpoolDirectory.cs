@@ -5,13 +5,15 @@ using TrackMulti.Api.Model;
 namespace TrackMulti.Api.Spool;
 
 /// <summary>
-/// The spool's layout on disk. A segment file is byte for byte what its producer wrote, and its name carries its
-/// sequence, stream and key (<c>000000000042-track.events%2Fbatch-….ndjson</c>), decided when it is created:
+/// The spool's layout on disk (Spool/README.md has the whole of it). A segment's name carries its number (in
+/// <c>open/</c>) or its sequence (in <c>sealed/</c>), its stream and its object key
+/// (<c>000000000042-track.events%2Fbatch-….ndjson</c>):
 /// <list type="bullet">
-/// <item><c>open/</c>: the segment being written;</item>
+/// <item><c>open/</c>: segments taking appends;</item>
 /// <item><c>sealed/</c>: complete segments; deleted once every sink that takes them has acknowledged them;</item>
 /// <item><c>cursors/</c>: one small file per sink, where it stands in the log;</item>
-/// <item><c>sequence</c>: sequences reserved so far (in blocks), so keys stay unique across restarts.</item>
+/// <item><c>spare/</c>: files made ahead for the streams' next segments, which take them by a rename;</item>
+/// <item><c>sequence</c>: numbers reserved so far (in blocks), so keys stay unique across restarts.</item>
 /// </list>
 /// Because the key is in the name, a segment delivered again after a crash or an ambiguous timeout overwrites the
 /// same object instead of adding a duplicate.
@@ -37,16 +39,21 @@ public sealed class SpoolDirectory : IDisposable
         OpenDirectory = Path.Combine(root, "open");
         SealedDirectory = Path.Combine(root, "sealed");
         CursorDirectory = Path.Combine(root, "cursors");
+        SpareDirectory = Path.Combine(root, "spare");
         HadCursors = Directory.Exists(CursorDirectory);
         Directory.CreateDirectory(OpenDirectory);
         Directory.CreateDirectory(SealedDirectory);
         Directory.CreateDirectory(CursorDirectory);
+        Directory.CreateDirectory(SpareDirectory);
     }
 
     public string Root { get; }
     public string OpenDirectory { get; }
     public string SealedDirectory { get; }
     public string CursorDirectory { get; }
+
+    /// <summary>Files made ahead for streams' next segments (<see cref="SpareFile"/>); emptied by recovery.</summary>
+    public string SpareDirectory { get; }
 
     /// <summary>False for a new spool, or one written before sinks kept cursors: every sink then starts at its oldest segment.</summary>
     public bool HadCursors { get; }
@@ -66,7 +73,7 @@ public sealed class SpoolDirectory : IDisposable
             && key.Length > 0 && stream.Length > 0;
     }
 
-    public string OpenPath(SegmentId segment) => Path.Combine(OpenDirectory, FileName(segment.Sequence, segment.Stream, segment.Key));
+    public string OpenPath(SegmentId segment) => Path.Combine(OpenDirectory, FileName(segment.Number, segment.Stream, segment.Key));
 
     public string SealedPath(long sequence, string stream, string key) => Path.Combine(SealedDirectory, FileName(sequence, stream, key));
 
@@ -77,6 +84,7 @@ public sealed class SpoolDirectory : IDisposable
     /// it and starts again from the segment. Older versions encoded objects under this name, which recovery treats alike.
     /// </summary>
     internal const string RewriteSuffix = ".encoding";
+
 
     /// <summary>Moves a complete, synced open segment into <c>sealed/</c> at its place in the log.</summary>
     public void Seal(string openPath, long sequence, string stream, string key)
@@ -121,11 +129,7 @@ public sealed class SpoolDirectory : IDisposable
     }
 
     /// <summary>
-    /// Records where a sink stands (temporary file, then rename). Not synced: after a power cut an older cursor only
-    /// means some segments are delivered again, which every sink tolerates (S3 writes the same keys).
-    /// </summary>
-    /// <summary>
-    /// Overwrites the sink's record in place, at the start of a file kept open: a new file per acknowledgement would
+    /// Records where a sink stands: overwrites the sink's record in place, at the start of a file kept open: a new file per acknowledgement would
     /// cost the file system an inode each time. Not synced: a cursor that is behind only repeats deliveries. The record
     /// is one write within the file's first sector, so a power cut leaves the old one or the new one; one that cannot
     /// be read sends the sink back to the oldest segment kept, which also only repeats deliveries.
@@ -169,6 +173,10 @@ public sealed class SpoolDirectory : IDisposable
     /// </summary>
     public SpoolRecovery Recover(ILogger logger)
     {
+        foreach (var spare in Directory.GetFiles(SpareDirectory))
+        {
+            File.Delete(spare);
+        }
         var lastSequence = ReadLastSequence();
         var sealedKeys = new HashSet<(string Stream, string Key)>();
         foreach (var path in Directory.GetFiles(SealedDirectory))

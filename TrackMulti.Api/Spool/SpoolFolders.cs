@@ -14,7 +14,7 @@ public static class SpoolFolders
     public const string LockFileName = "lock";
 
     /// <summary>Names the spool layout uses itself, which an instance id may not take.</summary>
-    public static readonly string[] Reserved = ["open", "sealed", "cursors"];
+    public static readonly string[] Reserved = ["open", "sealed", "cursors", "spare"];
 
     /// <summary>Creates this replica's folder and locks it; fails when a live replica with the same id holds it.</summary>
     public static SpoolFolderLock LockOwn(string root, string instanceId)

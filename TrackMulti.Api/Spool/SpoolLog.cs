@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Threading.Channels;
 using Microsoft.Extensions.Options;
 using TrackMulti.Api.Telemetry;
@@ -13,13 +14,14 @@ namespace TrackMulti.Api.Spool;
 /// cursor has passed it. The log knows no sink type, and one sink never holds back another. At start it repairs what a
 /// crash left and restores every sink's cursor. Spool/README.md has the design.
 /// </summary>
-public sealed class SpoolLog : IHostedService
+public sealed partial class SpoolLog : IHostedService
 {
     private readonly Lock _lock = new();
     private readonly List<SealedSegment> _segments = []; // kept segments, by sequence
     private readonly List<SpoolCursor> _cursors = [];
     private readonly HashSet<OpenSegment> _open = []; // under _lock
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> _roomHints = new(); // per stream, the last sealed segment's size
+    private readonly ConcurrentDictionary<string, long> _expectedBytes = new(); // per stream, the last sealed segment's size
+    private readonly ConcurrentDictionary<string, SpareFile> _spares = new(); // per stream, the file its next segment takes
     private readonly SpoolDirectory _directory;
     private readonly ILogger<SpoolLog> _logger;
     private readonly SpoolSyncer _syncer;
@@ -92,7 +94,8 @@ public sealed class SpoolLog : IHostedService
         OpenSegment segment;
         try
         {
-            segment = OpenSegment.Create(_directory, id, limits, _roomHints.GetValueOrDefault(id.Stream, OpenSegment.DefaultRoom));
+            _spares.TryRemove(id.Stream, out var spare);
+            segment = OpenSegment.Open(_directory, id, limits, spare, ExpectedBytes(id.Stream));
         }
         catch (Exception ex)
         {
@@ -104,8 +107,33 @@ public sealed class SpoolLog : IHostedService
         {
             _open.Add(segment);
         }
+        _sealer.PrepareSpare(id.Stream);
         return segment;
     }
+
+    /// <summary>On the sealing thread: makes the file the stream's next segment will take, unless there is one.</summary>
+    internal void PrepareSpare(string stream)
+    {
+        if (_spares.ContainsKey(stream) || Fault is not null)
+        {
+            return;
+        }
+        try
+        {
+            var spare = SpareFile.Create(_directory, stream, ExpectedBytes(stream));
+            if (!_spares.TryAdd(stream, spare))
+            {
+                spare.Delete();
+            }
+        }
+        catch (Exception ex)
+        {
+            // Harmless: the next segment creates its file itself (and says why, should that fail too).
+            _logger.LogWarning(ex, "Could not make a spare segment file for stream {Stream}", stream);
+        }
+    }
+
+    private long ExpectedBytes(string stream) => _expectedBytes.GetValueOrDefault(stream, OpenSegment.DefaultPreallocation);
 
     /// <summary>
     /// After a copy into <paramref name="segment"/>: completes once the copy is durable as <c>SPOOL_SYNC</c> promises
@@ -139,7 +167,7 @@ public sealed class SpoolLog : IHostedService
     {
         if (segment.Events > 0)
         {
-            _roomHints[segment.Id.Stream] = segment.Bytes;
+            _expectedBytes[segment.Id.Stream] = segment.Bytes;
         }
         lock (_lock)
         {
@@ -209,9 +237,9 @@ public sealed class SpoolLog : IHostedService
                 var start = recovered.Cursors.TryGetValue(cursor.Sink, out var kept) ? kept
                     : _directory.HadCursors ? new SpoolPosition(recovered.LastSequence + 1, 0)
                     : new SpoolPosition(0, 0);
-                cursor.Restore(start);
+                Restore(cursor, start);
             }
-            freed = PassedLocked();
+            freed = Passed();
         }
         foreach (var cursor in _cursors)
         {
@@ -258,6 +286,13 @@ public sealed class SpoolLog : IHostedService
                     segment.Dispose(); // left in open/ for recovery
                 }
             }
+            foreach (var stream in _spares.Keys)
+            {
+                if (_spares.TryRemove(stream, out var spare))
+                {
+                    spare.Delete();
+                }
+            }
         }
     }
 
@@ -271,10 +306,10 @@ public sealed class SpoolLog : IHostedService
             _segments.Add(segment);
             foreach (var cursor in _cursors)
             {
-                cursor.OnAdded(segment, drops);
+                OnAdded(cursor, segment, drops);
             }
             Fire(ref _added);
-            freed = drops.Count > 0 ? PassedLocked() : [];
+            freed = drops.Count > 0 ? Passed() : [];
         }
         foreach (var (cursor, drop) in drops)
         {
@@ -289,38 +324,6 @@ public sealed class SpoolLog : IHostedService
     {
         Interlocked.Add(ref _usedBytes, segment.Bytes);
         Add(segment);
-    }
-
-    internal Lock SyncRoot => _lock;
-
-    internal List<SealedSegment> Segments => _segments;
-
-    /// <summary>Completes when a segment is sealed after this call (the caller holds the lock).</summary>
-    internal Task SegmentAddedLocked() => _added.Task;
-
-    /// <summary>Frees (and deletes) what every cursor has passed; the caller holds the lock.</summary>
-    internal void FreeLocked() => Delete(PassedLocked());
-
-    private List<SealedSegment> PassedLocked()
-    {
-        if (_cursors.Count == 0)
-        {
-            return []; // no sink has taken anything yet: nothing may go
-        }
-        var passed = long.MaxValue;
-        foreach (var cursor in _cursors)
-        {
-            passed = Math.Min(passed, cursor.FirstNeededLocked());
-        }
-        var count = 0;
-        while (count < _segments.Count && _segments[count].Sequence < passed)
-        {
-            count++;
-        }
-        var freed = _segments.GetRange(0, count);
-        _segments.RemoveRange(0, count);
-        Release(freed.Sum(s => s.Bytes));
-        return freed;
     }
 
     /// <summary>

@@ -185,6 +185,24 @@ public sealed class SpoolTests
     }
 
     [Fact]
+    public async Task A_spare_file_left_by_a_crash_is_deleted_at_start_and_never_becomes_a_batch()
+    {
+        await using var host = new BatchingHost();
+        var spares = Path.Combine(host.InstanceSpool, "spare");
+        Directory.CreateDirectory(spares);
+        var left = Path.Combine(spares, "track-1-1");
+        await File.WriteAllBytesAsync(left, new byte[64 * 1024]);
+
+        await host.StartAsync();
+        await host.AppendAsync(1);
+        await host.Writer.SealAsync(CancellationToken.None);
+        Assert.True((await host.Uploads.DrainAsync(CancellationToken.None)).Succeeded);
+
+        Assert.DoesNotContain(left, Directory.GetFiles(spares));
+        Assert.Equal([1.0], host.StoredValues().Select(v => v!.Value)); // the one batch written, nothing of the spare
+    }
+
+    [Fact]
     public async Task A_record_that_ends_in_a_newline_but_is_garbage_is_cut_too()
     {
         await using var host = new BatchingHost();
