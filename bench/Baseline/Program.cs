@@ -32,7 +32,7 @@ app.MapPost("/api/batch", async (HttpRequest request) =>
     }
     else
     {
-        foreach (var line in body.AsMemory().Split((byte)'\n'))
+        foreach (var line in ((ReadOnlyMemory<byte>)body).Split((byte)'\n'))
         {
             if (!line.IsEmpty)
             {
