@@ -13,7 +13,7 @@ namespace TrackMulti.Api.Spool;
 /// </summary>
 /// <remarks>
 /// The file starts with a zero-filled preallocation (as long as the previous segment of its stream, at most
-/// <see cref="DefaultPreallocation"/>): writes inside it change neither the file's size nor its block map, so a sync of
+/// <see cref="MaxPreallocation"/>): writes inside it change neither the file's size nor its block map, so a sync of
 /// them is an fdatasync of data alone. Lines past it grow the file. A seal cuts what is left; after a crash recovery does.
 /// The file is made ahead of need on the sealer's thread (<see cref="SpareFile"/>): creating a file costs ext4 an inode
 /// search that no request should wait for; taking one is a rename.
@@ -22,8 +22,11 @@ namespace TrackMulti.Api.Spool;
 /// </remarks>
 public sealed class OpenSegment : IDisposable
 {
-    /// <summary>The preallocation of a segment when there is no earlier one to size it by, and the most it gets.</summary>
+    /// <summary>The preallocation of a segment when there is no earlier one of its stream to size it by.</summary>
     public const long DefaultPreallocation = 64 * 1024;
+
+    /// <summary>The most a segment gets preallocated: each zero reaches the disk once before a line overwrites it.</summary>
+    public const long MaxPreallocation = 1024 * 1024;
 
     // The reservation word: bit 63 closed, bits 40-62 events, bits 0-39 bytes. One word, so one compare-and-swap
     // takes bytes and events together and no append can slip in after a close.
@@ -230,7 +233,7 @@ public sealed class OpenSegment : IDisposable
 internal sealed class SpareFile
 {
     private const long Page = 4096;
-    private static readonly byte[] Zeros = new byte[OpenSegment.DefaultPreallocation];
+    private static readonly byte[] Zeros = new byte[OpenSegment.MaxPreallocation];
     private static long _made;
 
     private SpareFile(FileStream stream) => Stream = stream;
@@ -240,13 +243,13 @@ internal sealed class SpareFile
     public string Path => Stream.Name;
 
     /// <param name="expectedBytes">How large the segment will likely grow (the previous one's size): its preallocation,
-    /// rounded up to whole pages and at most <see cref="OpenSegment.DefaultPreallocation"/>.</param>
+    /// rounded up to whole pages and at most <see cref="OpenSegment.MaxPreallocation"/>.</param>
     public static SpareFile Create(SpoolDirectory spool, string stream, long expectedBytes)
     {
         var path = System.IO.Path.Combine(spool.SpareDirectory, $"{stream}-{Environment.ProcessId}-{Interlocked.Increment(ref _made)}");
         // Unbuffered, written at explicit offsets: every write is one pwrite(2), nothing sits in a hidden buffer.
         var file = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.Read, bufferSize: 0);
-        var length = Math.Clamp((expectedBytes + Page - 1) / Page * Page, Page, OpenSegment.DefaultPreallocation);
+        var length = Math.Clamp((expectedBytes + Page - 1) / Page * Page, Page, OpenSegment.MaxPreallocation);
         try
         {
             RandomAccess.Write(file.SafeFileHandle, Zeros.AsSpan(0, (int)length), 0);

@@ -81,10 +81,10 @@ public sealed partial class SpoolLog : IHostedService
     }
 
     /// <summary>
-    /// Creates the segment <paramref name="id"/> (its sequence from <see cref="NextSequence"/>, its key the
-    /// producer's), which takes appends until it is closed.
+    /// Opens the segment <paramref name="id"/> (its number from <see cref="NextSequence"/>, its key the producer's),
+    /// which takes appends until it is closed, in the stream's spare file when the sealer made one.
     /// </summary>
-    /// <exception cref="SpoolWriteException">The spool is faulted, or the file could not be created.</exception>
+    /// <exception cref="SpoolWriteException">The spool is faulted, or the file could not be made.</exception>
     public OpenSegment Open(SegmentId id, SegmentLimits limits)
     {
         if (Fault is { } fault)
@@ -175,10 +175,13 @@ public sealed partial class SpoolLog : IHostedService
         }
     }
 
-    /// <summary>The sequence of the next segment a producer opens; never handed out twice, across restarts too.</summary>
+    /// <summary>
+    /// The next value of the log's one counter: a producer's number for the segment it opens, or the sealer's place
+    /// in the log for one it seals. Never handed out twice, across restarts too.
+    /// </summary>
     public long NextSequence() => Interlocked.Increment(ref _lastSequence);
 
-    /// <summary>Claims room for <paramref name="bytes"/> more; false when that would pass <see cref="MaxBytes"/>.</summary>
+    /// <summary>Claims <paramref name="bytes"/> more of the bound; false when that would pass <see cref="MaxBytes"/>.</summary>
     public bool TryReserve(long bytes)
     {
         var used = Interlocked.Read(ref _usedBytes);

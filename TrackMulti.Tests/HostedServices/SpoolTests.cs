@@ -25,7 +25,7 @@ public sealed class SpoolTests
         var segment = File.ReadAllBytes(Assert.Single(Directory.GetFiles(OpenDirectory(host))));
         var expected = BatchingHost.Event(1).ToJsonLine().Concat("\n"u8.ToArray()).Concat(BatchingHost.Event(2).ToJsonLine()).Concat("\n"u8.ToArray()).ToArray();
         Assert.Equal(expected, segment[..expected.Length]);
-        // After the lines, only the zero-filled room the writer keeps ahead of them (cut when the segment is sealed).
+        // After the lines, only the zeros preallocated ahead of them (cut when the segment is sealed).
         Assert.All(segment[expected.Length..], b => Assert.Equal(0, b));
         Assert.Empty(host.Store.Attempts);
     }
@@ -147,15 +147,15 @@ public sealed class SpoolTests
     }
 
     [Fact]
-    public async Task A_crash_leaves_the_zero_filled_room_after_the_records_and_recovery_cuts_it_with_any_torn_record()
+    public async Task A_crash_leaves_the_zero_filled_preallocation_after_the_records_and_recovery_cuts_it_with_any_torn_record()
     {
         await using var host = new BatchingHost();
         var good = string.Concat(Enumerable.Range(1, 2).Select(n => Encoding.UTF8.GetString(BatchingHost.Event(n).ToJsonLine()) + "\n"));
-        var room = new string('\0', 64 * 1024);
+        var preallocation = new string('\0', 64 * 1024);
         Directory.CreateDirectory(OpenDirectory(host));
-        await File.WriteAllTextAsync(Path.Combine(OpenDirectory(host), SpoolDirectory.FileName(1, Streams.Track, "events/clean.ndjson")), good + room);
+        await File.WriteAllTextAsync(Path.Combine(OpenDirectory(host), SpoolDirectory.FileName(1, Streams.Track, "events/clean.ndjson")), good + preallocation);
         await File.WriteAllTextAsync(Path.Combine(OpenDirectory(host), SpoolDirectory.FileName(2, Streams.Track, "events/torn.ndjson")),
-            good + """{"trafficType":"user","na""" + room);
+            good + """{"trafficType":"user","na""" + preallocation);
 
         await host.StartAsync();
         Assert.True((await host.Uploads.DrainAsync(CancellationToken.None)).Succeeded);

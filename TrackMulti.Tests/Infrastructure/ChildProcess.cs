@@ -59,6 +59,8 @@ internal sealed class ChildProcess : IAsyncDisposable
         {
             if (_process.HasExited)
             {
+                // Without a timeout it also waits for the redirected output to end: its last lines may still be on their way.
+                await _process.WaitForExitAsync();
                 throw new InvalidOperationException($"{_process.StartInfo.FileName} exited with {_process.ExitCode} before answering:\n{Output}");
             }
             try
