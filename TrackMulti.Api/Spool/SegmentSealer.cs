@@ -29,7 +29,7 @@ internal sealed class SegmentSealer
     public Task Completion => _run;
 
     /// <summary>Seals the closed <paramref name="segment"/> after every seal asked for before; null: only waits for those.</summary>
-    public Task<SealResult> Seal(OpenSegment? segment)
+    public Task<SealResult> Post(OpenSegment? segment)
     {
         var job = new SealJob(segment);
         return _work.Writer.TryWrite(job) ? job.Done.Task : Task.FromResult(new SealResult(false, null));
@@ -41,8 +41,8 @@ internal sealed class SegmentSealer
         return _work.Writer.TryWrite(job) ? job.Done.Task : Task.FromException(new InvalidOperationException("The spool is closing."));
     }
 
-    /// <summary>Makes a file ready for the stream's next segment, between seals (<see cref="SpoolLog.PrepareSpare"/>).</summary>
-    public void PrepareSpare(string stream) => _work.Writer.TryWrite(new SpareJob(stream));
+    /// <summary>Readies the stream's next segment between seals (<see cref="SpoolLog.PrepareNextSegment"/>).</summary>
+    public void PrepareNextSegment(string stream) => _work.Writer.TryWrite(new NextSegmentJob(stream));
 
     public void Complete() => _work.Writer.TryComplete();
 
@@ -60,20 +60,20 @@ internal sealed class SegmentSealer
                 switch (work)
                 {
                     case SealJob job:
-                        job.Done.TrySetResult(job.Segment is null ? new SealResult(_log.Fault is null, null) : SealClosed(job.Segment));
+                        job.Done.TrySetResult(job.Segment is null ? new SealResult(_log.Fault is null, null) : Seal(job.Segment));
                         break;
                     case AdoptionJob job:
                         Adopt(job);
                         break;
-                    case SpareJob job:
-                        _log.PrepareSpare(job.Stream);
+                    case NextSegmentJob job:
+                        _log.PrepareNextSegment(job.Stream);
                         break;
                 }
             }
         }
     }
 
-    private SealResult SealClosed(OpenSegment segment)
+    private SealResult Seal(OpenSegment segment)
     {
         Debug.Assert(segment.IsClosed);
         segment.WaitForCopies();
@@ -121,7 +121,7 @@ internal sealed class SegmentSealer
             // Its place in the log: after every segment sealed before it, whichever stream.
             var sequence = _log.NextSequence();
             _directory.ReserveSequence(sequence); // a restart must never hand out a place before it again
-            _directory.Seal(segment.Path, sequence, segment.Id.Stream, segment.Id.Key);
+            _directory.MoveToSealed(segment.Path, sequence, segment.Id.Stream, segment.Id.Key);
             var sealedSegment = new SealedSegment(sequence, segment.Id.Key, segment.Id.Stream, events, bytes, _time.GetUtcNow())
             {
                 Origins = origins,
@@ -166,7 +166,7 @@ internal sealed class SegmentSealer
         public TaskCompletionSource<SealResult> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
-    private sealed record SpareJob(string Stream) : SealWork;
+    private sealed record NextSegmentJob(string Stream) : SealWork;
 
     private sealed record AdoptionJob(SpoolDirectory From, IReadOnlyList<SealedSegment> Segments) : SealWork
     {

@@ -87,7 +87,7 @@ public sealed class SpoolDirectory : IDisposable
 
 
     /// <summary>Moves a complete, synced open segment into <c>sealed/</c> at its place in the log.</summary>
-    public void Seal(string openPath, long sequence, string stream, string key)
+    public void MoveToSealed(string openPath, long sequence, string stream, string key)
     {
         File.Move(openPath, SealedPath(sequence, stream, key));
         DirectorySync.Flush(SealedDirectory);
@@ -112,6 +112,12 @@ public sealed class SpoolDirectory : IDisposable
             }
         }
     }
+
+    /// <summary>
+    /// Renews the reservation while half a block is still left after <paramref name="current"/>, so the thread that
+    /// next takes a number (a request opening a segment) rarely finds it used up and has to write it.
+    /// </summary>
+    public void ReserveAhead(long current) => ReserveSequence(current + SequenceBlock / 2);
 
     private void WriteReservation(long sequence)
     {
@@ -228,7 +234,7 @@ public sealed class SpoolDirectory : IDisposable
                 continue;
             }
             ReserveSequence(++lastSequence);
-            Seal(path, lastSequence, stream, key);
+            MoveToSealed(path, lastSequence, stream, key);
         }
         DirectorySync.Flush(SealedDirectory);
         DirectorySync.Flush(OpenDirectory);

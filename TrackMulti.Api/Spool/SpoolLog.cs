@@ -107,19 +107,27 @@ public sealed partial class SpoolLog : IHostedService
         {
             _open.Add(segment);
         }
-        _sealer.PrepareSpare(id.Stream);
+        _sealer.PrepareNextSegment(id.Stream);
         return segment;
     }
 
-    /// <summary>On the sealing thread: makes the file the stream's next segment will take, unless there is one.</summary>
-    internal void PrepareSpare(string stream)
+    /// <summary>
+    /// On the sealing thread: makes the file the stream's next segment will take, unless there is one, and keeps the
+    /// numbers' reservation ahead (both would otherwise wait for the disk on a request's thread).
+    /// </summary>
+    internal void PrepareNextSegment(string stream)
     {
-        if (_spares.ContainsKey(stream) || Fault is not null)
+        if (Fault is not null)
         {
             return;
         }
         try
         {
+            _directory.ReserveAhead(Interlocked.Read(ref _lastSequence));
+            if (_spares.ContainsKey(stream))
+            {
+                return;
+            }
             var spare = SpareFile.Create(_directory, stream, ExpectedBytes(stream));
             if (!_spares.TryAdd(stream, spare))
             {
@@ -128,8 +136,8 @@ public sealed partial class SpoolLog : IHostedService
         }
         catch (Exception ex)
         {
-            // Harmless: the next segment creates its file itself (and says why, should that fail too).
-            _logger.LogWarning(ex, "Could not make a spare segment file for stream {Stream}", stream);
+            // Harmless: the request that opens the next segment does both itself (and says why, should that fail too).
+            _logger.LogWarning(ex, "Could not prepare the next segment of stream {Stream} (its file or its number)", stream);
         }
     }
 
@@ -146,7 +154,7 @@ public sealed partial class SpoolLog : IHostedService
     /// Seals the closed <paramref name="segment"/> after every seal asked for before it and adds it to the log; with
     /// null, only waits for those.
     /// </summary>
-    public Task<SealResult> SealAsync(OpenSegment? segment) => _sealer.Seal(segment);
+    public Task<SealResult> SealAsync(OpenSegment? segment) => _sealer.Post(segment);
 
     /// <summary>
     /// Takes another spool folder's sealed segments into this log, after every seal asked for before, each at a new
