@@ -186,7 +186,7 @@ public sealed class OpenSegment : IDisposable
 
     /// <summary>The trace contexts kept; read once the copies are done.</summary>
     internal IReadOnlyList<ActivityContext> Origins =>
-        [.. _originSlots.AsSpan(0, Math.Min(Volatile.Read(ref _origins), _originSlots.Length)).ToArray().Where(o => o != default)];
+        [.. _originSlots.Take(Volatile.Read(ref _origins)).Where(o => o != default)];
 
     /// <summary>Marks the segment written since the syncer's last pass; true when it was not marked yet.</summary>
     internal bool MarkUnsynced() => Interlocked.Exchange(ref _unsynced, 1) == 0;
