@@ -32,6 +32,7 @@ public static class Extensions
     {
         builder.ConfigureOpenTelemetry(sources ?? new TelemetrySources());
         builder.AddDefaultHealthChecks();
+        builder.Services.KeepArrivedRequests();
 
         builder.Services.AddServiceDiscovery();
         builder.Services.ConfigureHttpClientDefaults(http =>

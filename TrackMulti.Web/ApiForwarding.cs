@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Threading.RateLimiting;
 using Yarp.ReverseProxy.Configuration;
+using Yarp.ReverseProxy.Model;
 using Yarp.ReverseProxy.Transforms;
 
 namespace TrackMulti.Web;
@@ -26,6 +27,12 @@ public static class ApiForwarding
 
     /// <summary>Sent by the page's scripts; required on flush so another site cannot trigger one from a form.</summary>
     public const string PageHeader = "X-TrackMulti-Page";
+
+    /// <summary>
+    /// The routes that carry events: once a browser's request has arrived, it is forwarded to the end even if the
+    /// browser leaves meanwhile (a closing page's last beacons), bounded by the forwarder's own activity timeout.
+    /// </summary>
+    private static readonly HashSet<string> CarryEvents = ["track", "batch", "fme"];
 
     public const string BrowserPolicy = "per-browser";
     public const string FlushPolicy = "per-browser-flush";
@@ -115,7 +122,22 @@ public static class ApiForwarding
 
     public static IEndpointRouteBuilder MapApiForwarding(this IEndpointRouteBuilder app)
     {
-        app.MapReverseProxy();
+        app.MapReverseProxy(proxy =>
+        {
+            proxy.Use((context, next) =>
+            {
+                if (CarryEvents.Contains(context.GetReverseProxyFeature().Route.Config.RouteId))
+                {
+                    // The forwarder gives up when this token fires; the browser's connection no longer decides.
+                    context.RequestAborted = CancellationToken.None;
+                }
+                return next();
+            });
+            // What the forwarder does when no pipeline is given.
+            proxy.UseSessionAffinity();
+            proxy.UseLoadBalancing();
+            proxy.UsePassiveHealthChecks();
+        });
         // A flush without the page's header (the seed's `curl -X POST …/api/flush`, or another site's form) matches no
         // route above; it is told what is missing instead of getting a bare 404.
         app.MapPost("/api/flush", () => TypedResults.Problem(

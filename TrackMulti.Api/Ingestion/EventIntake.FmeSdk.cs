@@ -18,7 +18,7 @@ public sealed partial class EventIntake
     /// <c>token</c>), so the Api never relays another FME environment's traffic; then all its entries are stored
     /// together in <paramref name="stream"/>, or none.
     /// </summary>
-    public async Task<IntakeResult> FmeSdkAsync(HttpContext http, string stream, SdkReader reader, bool beacon, CancellationToken cancellationToken)
+    public async Task<IntakeResult> FmeSdkAsync(HttpContext http, string stream, SdkReader reader, bool beacon)
     {
         var contentType = http.Request.ContentType?.Split(';')[0].Trim();
         if (beacon ? !BeaconTypes.Contains(contentType, StringComparer.OrdinalIgnoreCase) : !http.Request.HasJsonContentType())
@@ -35,7 +35,7 @@ public sealed partial class EventIntake
 
         var receivedAt = time.GetUtcNow();
         var (read, refused) = await ReadAsync(http.Request, (reader, beacon, receivedAt),
-            static (content, state) => state.reader(content, state.beacon, state.receivedAt), cancellationToken);
+            static (content, state) => state.reader(content, state.beacon, state.receivedAt));
         if (refused is not null)
         {
             return refused;
@@ -44,7 +44,7 @@ public sealed partial class EventIntake
         {
             return wrongToken;
         }
-        return await AdmitAndStoreAsync(http, stream, read!.Read, receivedAt, cancellationToken);
+        return await AdmitAndStoreAsync(http, stream, read!.Read, receivedAt);
     }
 
     private IntakeResult? CheckSdkKey(string? presented)

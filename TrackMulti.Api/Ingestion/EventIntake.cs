@@ -15,7 +15,9 @@ namespace TrackMulti.Api.Ingestion;
 /// <summary>
 /// What <c>POST /api/track</c> and <c>POST /api/batch</c> do behind their handlers: admit the client, read and check
 /// the events, store them durably in one append, and say so; or refuse with one of <see cref="Rejections"/>, having
-/// stored nothing.
+/// stored nothing. A request's own token is not observed: a body that has arrived is stored even when its sender has
+/// left meanwhile (a page closing with its last beacons); one that sends again, not knowing, is a duplicate
+/// (at-least-once).
 /// </summary>
 public sealed partial class EventIntake(
     Batches batches, ClientRateLimiter limiter, S3Sink s3, IOptions<IngestionOptions> ingestion, IOptions<UploadOptions> upload,
@@ -47,7 +49,7 @@ public sealed partial class EventIntake(
         [Rejections.UnsupportedMediaType, Rejections.FmeSdkOff, Rejections.MissingSdkKey, Rejections.WrongSdkKey, .. ManyEventsRefusals];
 
     /// <summary>One event, as a JSON object.</summary>
-    public async Task<IntakeResult> TrackAsync(HttpContext http, CancellationToken cancellationToken)
+    public async Task<IntakeResult> TrackAsync(HttpContext http)
     {
         if (!http.Request.HasJsonContentType())
         {
@@ -59,7 +61,7 @@ public sealed partial class EventIntake(
         }
 
         var receivedAt = time.GetUtcNow();
-        var (read, refused) = await ReadAsync(http.Request, receivedAt, static (content, at) => TrackEventReader.Read(content, at), cancellationToken);
+        var (read, refused) = await ReadAsync(http.Request, receivedAt, static (content, at) => TrackEventReader.Read(content, at));
         if (refused is not null)
         {
             return refused;
@@ -68,12 +70,12 @@ public sealed partial class EventIntake(
         {
             { MalformedReason: { } reason } => Refuse(Rejections.MalformedJson, reason),
             { FieldErrors: { } errors } => Refuse(Rejections.InvalidEvent, "The event is not valid.", errors: errors),
-            _ => await StoreAsync(Streams.Track, [read!.Line!], receivedAt, cancellationToken),
+            _ => await StoreAsync(Streams.Track, [read!.Line!], receivedAt),
         };
     }
 
     /// <summary>Many events, as a JSON array or NDJSON: all stored together, or none.</summary>
-    public async Task<IntakeResult> BatchAsync(HttpContext http, CancellationToken cancellationToken)
+    public async Task<IntakeResult> BatchAsync(HttpContext http)
     {
         var ndjson = NdjsonTypes.Contains(http.Request.ContentType?.Split(';')[0].Trim(), StringComparer.OrdinalIgnoreCase);
         if (!ndjson && !http.Request.HasJsonContentType())
@@ -84,17 +86,17 @@ public sealed partial class EventIntake(
 
         var receivedAt = time.GetUtcNow();
         var (read, refused) = await ReadAsync(http.Request, (ndjson, receivedAt, ingestion.Value.MaxBatchEvents),
-            static (content, state) => TrackEventReader.ReadBatch(content, state.ndjson, state.receivedAt, state.MaxBatchEvents), cancellationToken);
+            static (content, state) => TrackEventReader.ReadBatch(content, state.ndjson, state.receivedAt, state.MaxBatchEvents));
         if (refused is not null)
         {
             return refused;
         }
-        return await AdmitAndStoreAsync(http, Streams.Track, read!, receivedAt, cancellationToken);
+        return await AdmitAndStoreAsync(http, Streams.Track, read!, receivedAt);
     }
 
     /// <summary>A batch read without fault: refused if invalid or over the client's limit, else stored in one append.</summary>
     private async Task<IntakeResult> AdmitAndStoreAsync(
-        HttpContext http, string stream, BatchReadResult read, DateTimeOffset receivedAt, CancellationToken cancellationToken)
+        HttpContext http, string stream, BatchReadResult read, DateTimeOffset receivedAt)
     {
         if (read.MalformedReason is { } reason)
         {
@@ -120,16 +122,16 @@ public sealed partial class EventIntake(
         {
             return RateLimited(wait, lines.Count);
         }
-        return await StoreAsync(stream, lines, receivedAt, cancellationToken);
+        return await StoreAsync(stream, lines, receivedAt);
     }
 
     /// <param name="receivedAt">The rows' <c>receivedAt</c>: their batch is in its partition.</param>
-    private async Task<IntakeResult> StoreAsync(string stream, IReadOnlyList<byte[]> lines, DateTimeOffset receivedAt, CancellationToken cancellationToken)
+    private async Task<IntakeResult> StoreAsync(string stream, IReadOnlyList<byte[]> lines, DateTimeOffset receivedAt)
     {
         try
         {
             var stored = await batches.For(stream).AppendAsync(
-                lines, receivedAt, cancellationToken, System.Diagnostics.Activity.Current?.Context ?? default);
+                lines, receivedAt, CancellationToken.None, System.Diagnostics.Activity.Current?.Context ?? default);
             metrics.Accepted(lines.Count);
             return new IntakeResult(stored, lines.Count, null);
         }
@@ -161,9 +163,9 @@ public sealed partial class EventIntake(
 
     /// <summary>Reads the whole body and parses it where it lies, then lets it go; or Kestrel's refusal (size, rate).</summary>
     private async Task<(T? Read, IntakeResult? Refusal)> ReadAsync<TState, T>(
-        HttpRequest request, TState state, Func<ReadOnlySequence<byte>, TState, T> parse, CancellationToken cancellationToken) where T : class
+        HttpRequest request, TState state, Func<ReadOnlySequence<byte>, TState, T> parse) where T : class
     {
-        var body = await ReadBodyAsync(request, cancellationToken);
+        var body = await ReadBodyAsync(request);
         if (body.Refusal is { } refused)
         {
             return (null, refused);
@@ -179,11 +181,11 @@ public sealed partial class EventIntake(
     }
 
     /// <summary>The whole body (at most the endpoint's size limit, which Kestrel enforces), straight from the request pipe.</summary>
-    private async Task<Body> ReadBodyAsync(HttpRequest request, CancellationToken cancellationToken)
+    private async Task<Body> ReadBodyAsync(HttpRequest request)
     {
         try
         {
-            var read = await request.BodyReader.ReadAtLeastAsync(int.MaxValue, cancellationToken);
+            var read = await request.BodyReader.ReadAtLeastAsync(int.MaxValue);
             return new Body(request.BodyReader, read.Buffer, null);
         }
         catch (BadHttpRequestException ex)
@@ -192,6 +194,11 @@ public sealed partial class EventIntake(
             var rejection = ex.StatusCode == StatusCodes.Status413PayloadTooLarge ? Rejections.BodyTooLarge
                 : Rejections.BadRequest with { Status = ex.StatusCode };
             return new Body(request.BodyReader, default, Refuse(rejection, ex.Message));
+        }
+        catch (Exception ex) when (ex is IOException or OperationCanceledException)
+        {
+            // The sender reset the connection before its body had arrived: nobody hears the answer, nothing is stored.
+            return new Body(request.BodyReader, default, Refuse(Rejections.BadRequest, "The connection ended before the body arrived."));
         }
     }
 

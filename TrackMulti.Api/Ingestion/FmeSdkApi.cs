@@ -39,8 +39,8 @@ public static class FmeSdkApi
     private static void Map<TEntries>(RouteGroupBuilder api, string path, string stream, EventIntake.SdkReader reader, bool beacon)
         where TEntries : notnull
     {
-        var endpoint = api.MapPost(path, (HttpContext http, EventIntake intake, S3Sink s3, CancellationToken cancellationToken) =>
-            PostAsync(http, intake, s3, stream, reader, beacon, cancellationToken));
+        var endpoint = api.MapPost(path, (HttpContext http, EventIntake intake, S3Sink s3) =>
+            PostAsync(http, intake, s3, stream, reader, beacon));
         if (beacon)
         {
             endpoint.Reads<FmeBeacon<TEntries>, RouteHandlerBuilder>(EventIntake.BeaconTypes)
@@ -54,10 +54,9 @@ public static class FmeSdkApi
     }
 
     public static async Task<Results<Ok<BatchResponse>, ProblemHttpResult, ValidationProblem>> PostAsync(
-        HttpContext http, EventIntake intake, S3Sink s3, string stream, EventIntake.SdkReader reader, bool beacon,
-        CancellationToken cancellationToken)
+        HttpContext http, EventIntake intake, S3Sink s3, string stream, EventIntake.SdkReader reader, bool beacon)
     {
-        var result = await intake.FmeSdkAsync(http, stream, reader, beacon, cancellationToken);
+        var result = await intake.FmeSdkAsync(http, stream, reader, beacon);
         return TrackApi.BatchAnswer(result, http, s3);
     }
 }

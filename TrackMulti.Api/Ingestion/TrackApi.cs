@@ -45,9 +45,9 @@ public static class TrackApi
     }
 
     public static async Task<Results<Ok<TrackResponse>, ProblemHttpResult, ValidationProblem>> TrackAsync(
-        HttpContext http, EventIntake intake, S3Sink s3, CancellationToken cancellationToken)
+        HttpContext http, EventIntake intake, S3Sink s3)
     {
-        var result = await intake.TrackAsync(http, cancellationToken);
+        var result = await intake.TrackAsync(http);
         return result.Refusal switch
         {
             null => TypedResults.Ok(new TrackResponse(true, result.Stored!.OpenEventCount, FlushedBatch.From(result.Stored.Sealed, s3.Location))),
@@ -57,9 +57,9 @@ public static class TrackApi
     }
 
     public static async Task<Results<Ok<BatchResponse>, ProblemHttpResult, ValidationProblem>> BatchAsync(
-        HttpContext http, EventIntake intake, S3Sink s3, CancellationToken cancellationToken)
+        HttpContext http, EventIntake intake, S3Sink s3)
     {
-        var result = await intake.BatchAsync(http, cancellationToken);
+        var result = await intake.BatchAsync(http);
         return BatchAnswer(result, http, s3);
     }
 
