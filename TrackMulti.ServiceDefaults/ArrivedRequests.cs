@@ -7,12 +7,10 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Microsoft.Extensions.Hosting;
 
 /// <summary>
-/// A request that arrived whole is served even when its sender closed (FIN) or reset (RST) the connection right after
-/// sending it, as a page that closes does with its last beacons. Kestrel alone refuses such a body ("Unexpected end of
-/// request content") when it sees the connection's end in the same read as the body's last bytes, and a reset makes
-/// the transport's pipe throw before the bytes already received are read. So each connection's input goes through a
-/// pipe of its own: every byte received is handed on, and the end (a reset too) is reported only once all of them
-/// were examined.
+/// A request that arrived whole is served even when its sender closed the connection (FIN) right after sending it, as
+/// a page that closes does with its last beacons. Kestrel alone refuses such a body ("Unexpected end of request
+/// content") when it sees the connection's end in the same read as the body's last bytes; so each connection's input
+/// reports its end only on a read after every byte before it was examined.
 /// </summary>
 public static class ArrivedRequests
 {
