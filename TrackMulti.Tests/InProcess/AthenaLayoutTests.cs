@@ -1,3 +1,5 @@
+using System.Globalization;
+using System.IO.Compression;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
@@ -108,6 +110,21 @@ public sealed class AthenaLayoutTests : IAsyncLifetime
         }
         Assert.Contains("'projection.dt.type' = 'date'", ddl);
         Assert.Contains(parquet ? "STORED AS PARQUET" : "org.apache.hive.hcatalog.data.JsonSerDe", ddl);
+        if (!parquet)
+        {
+            // Every stored receivedAt parses with its table's timestamp.formats as Athena reads the DDL (Hive's lexer,
+            // Joda-Time's patterns), to the instant its text names.
+            var tables = HiveDdl.CreateStatements(ddl).ToDictionary(statement => statement[6].Text); // CREATE EXTERNAL TABLE IF NOT EXISTS name
+            foreach (var (table, prefix) in new[] { ("trackmulti_events", "events"), ("trackmulti_impressions", "impressions"), ("trackmulti_impression_counts", "impression-counts") })
+            {
+                var formats = HiveDdl.TimestampFormats(HiveDdl.Properties(tables[table], "SERDEPROPERTIES")["timestamp.formats"]);
+                var stored = ReceivedAtIn(Path.Combine(_download, prefix));
+                Assert.NotEmpty(stored);
+                Assert.All(stored, written => Assert.Equal(
+                    DateTimeOffset.Parse(written, CultureInfo.InvariantCulture).UtcDateTime,
+                    formats.Select(format => JodaPattern.Parse(format, written)).FirstOrDefault(time => time is not null)));
+            }
+        }
         if (parquet)
         {
             Assert.Equal(1796109259152L, Query(duck, $"SELECT timestamp FROM {Files("events")} WHERE {id} = 'sdk-1'")[0][0]); // typed
@@ -139,6 +156,16 @@ public sealed class AthenaLayoutTests : IAsyncLifetime
         Assert.True(body.Success, $"no table {table} in the DDL");
         return [.. Regex.Matches(body.Groups[1].Value, @"`(\w+)`").Select(m => m.Groups[1].Value)];
     }
+
+    /// <summary>The receivedAt text of every row in the gzip NDJSON objects under <paramref name="folder"/>.</summary>
+    private static List<string> ReceivedAtIn(string folder) =>
+        [.. Directory.GetFiles(folder, "*.ndjson.gz", SearchOption.AllDirectories).SelectMany(file =>
+        {
+            using var gzip = new GZipStream(File.OpenRead(file), CompressionMode.Decompress);
+            using var lines = new StreamReader(gzip);
+            return lines.ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries)
+                .Select(line => JsonNode.Parse(line)!["receivedAt"]!.GetValue<string>()).ToList();
+        })];
 
     private async Task SdkPostAsync(string path, string body)
     {

@@ -63,7 +63,9 @@ public sealed class AthenaTables(IOptions<S3Options> s3, IOptions<ObjectLayout> 
         else
         {
             text.AppendLine("ROW FORMAT SERDE 'org.apache.hive.hcatalog.data.JsonSerDe'");
-            text.AppendLine("WITH SERDEPROPERTIES ('timestamp.formats' = 'yyyy-MM-dd''T''HH:mm:ss.SSS''Z''')");
+            // Hive's lexer joins adjacent literals ('a''b' reads as ab, with no quote), so the Joda pattern, whose
+            // literals need single quotes, is a double-quoted string, as in AWS's examples.
+            text.AppendLine("""WITH SERDEPROPERTIES ("timestamp.formats" = "yyyy-MM-dd'T'HH:mm:ss.SSS'Z'")""");
             text.AppendLine("STORED AS INPUTFORMAT 'org.apache.hadoop.mapred.TextInputFormat'");
             text.AppendLine("OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'");
         }
