@@ -223,9 +223,7 @@ public static class FmeSdkReader
         }
 
         public BatchReadResult Result(List<byte[]> lines, string empty) =>
-            _byPlace is { } errors ? BatchReadResult.Invalid(errors)
-            : lines.Count == 0 ? BatchReadResult.Malformed(empty)
-            : BatchReadResult.Ok(lines);
+            _byPlace is { } errors ? BatchReadResult.Invalid(errors) : BatchReadResult.Rows(lines, empty);
     }
 }
 

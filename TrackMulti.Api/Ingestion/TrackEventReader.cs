@@ -260,9 +260,7 @@ public static partial class TrackEventReader
         }
 
         public BatchReadResult Result() =>
-            _errors.Count > 0 ? BatchReadResult.Invalid(_errors)
-            : _lines.Count == 0 ? BatchReadResult.Malformed("The batch holds no events.")
-            : BatchReadResult.Ok(_lines);
+            _errors.Count > 0 ? BatchReadResult.Invalid(_errors) : BatchReadResult.Rows(_lines, "The batch holds no events.");
     }
 
     private static TrackEventReadResult Read(JsonElement root, DateTimeOffset receivedAt, EventShape shape)
@@ -557,13 +555,23 @@ public sealed record BatchReadResult
     /// <summary>Set when the body is not a batch at all.</summary>
     public string? MalformedReason { get; private init; }
 
+    /// <summary>Set when the batch is well formed but holds fewer than <see cref="MinRows"/> rows: why.</summary>
+    public string? EmptyReason { get; private init; }
+
     /// <summary>Set when the batch holds more events than allowed: how many it holds (at least).</summary>
     public int? TooManyEvents { get; private init; }
 
     /// <summary><c>[index].field</c> → what is wrong with it.</summary>
     public IReadOnlyDictionary<string, string[]>? FieldErrors { get; private init; }
 
+    /// <summary>The fewest rows a batch or an FME SDK post holds (the document's <c>minItems</c>).</summary>
+    public const int MinRows = 1;
+
     public static BatchReadResult Ok(IReadOnlyList<byte[]> lines) => new() { Lines = lines };
+
+    /// <summary>The rows read, or an empty batch (<paramref name="emptyReason"/>) when there are fewer than <see cref="MinRows"/>.</summary>
+    public static BatchReadResult Rows(IReadOnlyList<byte[]> lines, string emptyReason) =>
+        lines.Count < MinRows ? new() { EmptyReason = emptyReason } : Ok(lines);
 
     public static BatchReadResult Malformed(string reason) => new() { MalformedReason = reason };
 

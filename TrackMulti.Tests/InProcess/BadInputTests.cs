@@ -43,6 +43,7 @@ public sealed class BadInputTests(KeyedApiFixture fixture) : IClassFixture<Keyed
     private const string Ndjson = "application/x-ndjson";
     private const string TooManyEvents = "urn:trackmulti:problem:too-many-events";
     private const string Malformed = "urn:trackmulti:problem:malformed-json";
+    private const string EmptyBatch = "urn:trackmulti:problem:empty-batch";
     private const string Invalid = "urn:trackmulti:problem:invalid-event";
     private const string TooLarge = "urn:trackmulti:problem:body-too-large";
     private const string MediaType = "urn:trackmulti:problem:unsupported-media-type";
@@ -162,14 +163,15 @@ public sealed class BadInputTests(KeyedApiFixture fixture) : IClassFixture<Keyed
             new("key in the wrong case", "/api/track", Json, """{"name":"a"}"""u8.ToArray(), KeyedApiFixture.IngestKey.ToUpperInvariant(), null, 403, WrongKey),
             // POST /api/batch: the same rules per event, all or nothing, and limits of its own
             Batch("batch: not an array", Json, """{"name":"a"}""", 400, Malformed),
-            Batch("batch: empty array", Json, "[]", 400, Malformed),
+            Batch("batch: empty array", Json, "[]", 400, EmptyBatch),
             Batch("batch: truncated array", Json, """[{"name":"a"},""", 400, Malformed),
             Batch("batch: one bad event among good ones", Json, """[{"name":"a"},{"name":"a b"},{"name":"c"}]""", 400, Invalid, "[1].name"),
             Batch("batch: an element that is not an object", Json, """[{"name":"a"},7]""", 400, Invalid, "[1]"),
             Batch("batch: a client's receivedAt", Json, """[{"name":"a","receivedAt":"2025-01-01T00:00:00.000Z"}]""", 400, Invalid, "[0].receivedAt"),
             Batch("batch: NDJSON with a line that is not JSON", Ndjson, "{\"name\":\"a\"}\n{\"name\":\n", 400, Invalid, "[1]"),
             Batch("batch: NDJSON with a bad value", Ndjson, "{\"name\":\"a\"}\n{\"name\":\"b\",\"value\":\"x\"}\n", 400, Invalid, "[1].value"),
-            Batch("batch: NDJSON with no event", Ndjson, "\n\n", 400, Malformed),
+            Batch("batch: NDJSON with no event", Ndjson, "\n\n", 400, EmptyBatch),
+            Batch("batch: empty NDJSON", Ndjson, "", 400, EmptyBatch),
             Batch("batch: over BATCH_MAX_EVENTS", Json, "[" + string.Join(",", Enumerable.Repeat("""{"name":"a"}""", 1001)) + "]", 413, TooManyEvents),
             Batch("batch: NDJSON over BATCH_MAX_EVENTS", Ndjson, string.Concat(Enumerable.Repeat("{\"name\":\"a\"}\n", 1001)), 413, TooManyEvents),
             Batch("batch: body over BATCH_MAX_BODY_BYTES", Json, $$"""[{"name":"a","pad":"{{new string('x', 1024 * 1024)}}"}]""", 413, TooLarge),
@@ -190,7 +192,8 @@ public sealed class BadInputTests(KeyedApiFixture fixture) : IClassFixture<Keyed
             Sdk("sdk events beacon: a form post", "/events/beacon", "application/x-www-form-urlencoded", BeaconOf(Events(SdkEvent)), null, 415, MediaType),
             Sdk("sdk events: text/plain on bulk", "/events/bulk", "text/plain", Events(SdkEvent), KeyedApiFixture.FmeKey, 415, MediaType),
             Sdk("sdk events: not an array", "/events/bulk", Json, SdkEvent, KeyedApiFixture.FmeKey, 400, Malformed),
-            Sdk("sdk events: empty array", "/events/bulk", Json, "[]", KeyedApiFixture.FmeKey, 400, Malformed),
+            Sdk("sdk events: empty array", "/events/bulk", Json, "[]", KeyedApiFixture.FmeKey, 400, EmptyBatch),
+            Sdk("sdk events beacon: no entries in its array", "/events/beacon", Beacon, BeaconOf("[]"), null, 400, EmptyBatch),
             Sdk("sdk events: bad event type", "/events/bulk", Json, Events(SdkEvent.Replace("probe_event", "bad event!")), KeyedApiFixture.FmeKey, 400, Invalid, "[0].eventTypeId"),
             Sdk("sdk events: bad event type in a beacon", "/events/beacon", Beacon, BeaconOf(Events(SdkEvent.Replace("probe_event", "bad event!"))), null, 400, Invalid, "[0].eventTypeId"),
             Sdk("sdk events: no timestamp", "/events/bulk", Json, Events(SdkEvent.Replace("\"timestamp\":1796109259152,", "")), KeyedApiFixture.FmeKey, 400, Invalid, "[0].timestamp"),
@@ -209,10 +212,13 @@ public sealed class BadInputTests(KeyedApiFixture fixture) : IClassFixture<Keyed
             Sdk("sdk impressions: no flag", "/testImpressions/bulk", Json, $$"""[{"i":[{{SdkImpression}}]}]""", KeyedApiFixture.FmeKey, 400, Invalid, "[0].f"),
             Sdk("sdk impressions: i not an array", "/testImpressions/bulk", Json, """[{"f":"flag","i":{}}]""", KeyedApiFixture.FmeKey, 400, Invalid, "[0].i"),
             Sdk("sdk impressions: an entry that is not an object", "/testImpressions/bulk", Json, "[7]", KeyedApiFixture.FmeKey, 400, Invalid, "[0]"),
+            Sdk("sdk impressions: empty array", "/testImpressions/bulk", Json, "[]", KeyedApiFixture.FmeKey, 400, EmptyBatch),
+            Sdk("sdk impressions: a flag with none", "/testImpressions/bulk", Json, """[{"f":"flag","i":[]}]""", KeyedApiFixture.FmeKey, 400, EmptyBatch),
             Sdk("sdk impressions beacon: entries not an array", "/testImpressions/beacon", Beacon, BeaconOf("{}"), null, 400, Malformed),
             Sdk("sdk impressions beacon: wrong token", "/testImpressions/beacon", Beacon, BeaconOf($$"""[{"f":"flag","i":[{{SdkImpression}}]}]""", token: "nope"), null, 403, WrongSdkKey),
             Sdk("sdk counts: no pf", "/testImpressions/count", Json, "{}", KeyedApiFixture.FmeKey, 400, Malformed),
             Sdk("sdk counts: negative count", "/testImpressions/count", Json, """{"pf":[{"f":"flag","m":1796107200000,"rc":-1}]}""", KeyedApiFixture.FmeKey, 400, Invalid, "pf[0].rc"),
+            Sdk("sdk counts: none", "/testImpressions/count", Json, """{"pf":[]}""", KeyedApiFixture.FmeKey, 400, EmptyBatch),
             Sdk("sdk counts: no hour", "/testImpressions/count", Json, """{"pf":[{"f":"flag","rc":1}]}""", KeyedApiFixture.FmeKey, 400, Invalid, "pf[0].m"),
             Sdk("sdk counts beacon: no token", "/testImpressions/count/beacon", Beacon, BeaconOf("""{"pf":[{"f":"flag","m":1796107200000,"rc":1}]}""", token: null), null, 401, MissingSdkKey),
         };
