@@ -196,8 +196,9 @@ public sealed record FlushResponse(
     string? Filename,
     string Bucket,
     IReadOnlyList<FlushedBatch> Batches,
+    // Only when nothing was pending; a default so the document does not call it required.
     [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
-    string? Message);
+    string? Message = null);
 
 /// <param name="BatchSize">Events in the open batch (the seed's field).</param>
 /// <param name="PendingEvents">Events accepted but not yet confirmed in S3: open batch plus sealed batches awaiting upload.</param>

@@ -17,6 +17,9 @@ public static partial class TrackEventReader
     public const int MaxProperties = 300;
     public const int MaxPropertiesBytes = 32 * 1024;
 
+    /// <summary>The FME SDK's events carry their time: milliseconds since the epoch, a whole number from this on.</summary>
+    public const long MinTimestamp = 1;
+
     /// <summary>An event's name (FME's event type). \z, not $: in .NET, $ also matches before a final newline, which FME's pattern does not allow.</summary>
     public const string EventTypePatternText = @"^[a-zA-Z0-9][-_.:a-zA-Z0-9]{0,79}\z";
 
@@ -315,7 +318,7 @@ public static partial class TrackEventReader
         {
             CheckProperties(props, ref errors);
         }
-        if (shape.IsFmeSdk && !(timestamp is { ValueKind: JsonValueKind.Number } time && time.TryGetInt64(out var milliseconds) && milliseconds > 0))
+        if (shape.IsFmeSdk && !(timestamp is { ValueKind: JsonValueKind.Number } time && time.TryGetInt64(out var milliseconds) && milliseconds >= MinTimestamp))
         {
             errors.Add("timestamp", "'timestamp' must be when the event happened, in milliseconds since the epoch.");
         }
@@ -506,6 +509,7 @@ public static partial class TrackEventReader
         public string TrafficType { get; }
         public byte[] NameField { get; }
         public byte[] TrafficTypeField { get; }
+        /// <summary>Traffic type, key and time required, no field but the model's allowed.</summary>
         public bool IsFmeSdk { get; }
     }
 
