@@ -114,6 +114,12 @@ public static class ApiDocument
                 + "as the FME SDK sends it. A beacon carries it in its body's `token` instead.",
         };
 
+        // Where the document was asked for, with no trailing slash: the paths begin with one.
+        foreach (var server in document.Servers ?? [])
+        {
+            server.Url = server.Url?.TrimEnd('/');
+        }
+
         // The probes are health-check endpoints, not route handlers, so the endpoints do not describe themselves.
         document.Paths ??= new OpenApiPaths();
         foreach (var (path, summary) in new[]
@@ -130,6 +136,7 @@ public static class ApiDocument
                     {
                         Summary = summary,
                         Tags = new HashSet<OpenApiTagReference> { new("Health", document) },
+                        Security = [],
                         Responses = new OpenApiResponses
                         {
                             ["200"] = PlainText("Healthy (or Degraded)."),
@@ -185,9 +192,14 @@ public static class ApiDocument
                 new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference(HeaderScheme, context.Document)] = roles },
             ];
         }
-        if (metadata.OfType<FmeSdkKeyRequirement>().Any())
+        else if (metadata.OfType<FmeSdkKeyRequirement>().Any())
         {
             operation.Security = [new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference(FmeSdkScheme, context.Document)] = [] }];
+        }
+        else
+        {
+            // Open (a beacon carries its key in its body): said so, rather than left for a client to guess.
+            operation.Security = [];
         }
     }
 
