@@ -232,6 +232,67 @@ public sealed class OpenApiTests(OpenApiTests.DocumentedApi api) : IClassFixture
     }
 
     [Fact]
+    public async Task The_document_passes_a_lint_by_the_recommended_rules_with_no_error()
+    {
+        Assert.True(File.Exists(TestPaths.RedoclyScript), $"Redocly CLI is not installed at {TestPaths.RedoclyScript}; building TrackMulti.Tests installs it (npm ci).");
+        var folder = TestPaths.NewTemporaryDirectory("openapi-lint");
+        try
+        {
+            var file = Path.Combine(folder, "openapi.json");
+            using (var http = api.CreateClient())
+            {
+                await File.WriteAllTextAsync(file, await http.GetStringAsync(DocumentPath));
+            }
+
+            var (exitCode, output, errorOutput) = await RunAsync("node",
+                [TestPaths.RedoclyScript, "lint", file, "--config", TestPaths.RedoclyConfig, "--format", "json"], folder);
+
+            var report = JsonNode.Parse(output) ?? throw new InvalidOperationException($"No report: {errorOutput}");
+            var errors = report["problems"]!.AsArray()
+                .Where(problem => problem!["severity"]!.GetValue<string>() == "error")
+                .Select(problem => $"{problem!["ruleId"]}: {problem["message"]} at {problem["location"]?[0]?["pointer"]}");
+            Assert.Empty(errors);
+            Assert.Equal(0, report["totals"]!["errors"]!.GetValue<int>());
+            Assert.True(exitCode == 0, errorOutput);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    /// <summary>Runs a program to its end (at most a minute): its exit code and what it wrote.</summary>
+    private static async Task<(int ExitCode, string Output, string ErrorOutput)> RunAsync(string program, IEnumerable<string> arguments, string folder)
+    {
+        var start = new System.Diagnostics.ProcessStartInfo(program)
+        {
+            WorkingDirectory = folder,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            // Offline and quiet: no telemetry, no update check.
+            Environment = { ["REDOCLY_TELEMETRY"] = "off", ["REDOCLY_SUPPRESS_UPDATE_NOTICE"] = "true" },
+        };
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+        using var process = System.Diagnostics.Process.Start(start)!;
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(1));
+        var output = process.StandardOutput.ReadToEndAsync(timeout.Token);
+        var errorOutput = process.StandardError.ReadToEndAsync(timeout.Token);
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw;
+        }
+        return (process.ExitCode, await output, await errorOutput);
+    }
+
+    [Fact]
     public async Task The_batch_endpoint_documents_a_JSON_array_of_events_and_NDJSON()
     {
         var document = await DocumentAsync();
