@@ -1,14 +1,13 @@
 using System.ComponentModel;
-using System.ComponentModel.DataAnnotations;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Http.Metadata;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.OpenApi;
 using Microsoft.Net.Http.Headers;
 using Microsoft.OpenApi;
 using Scalar.AspNetCore;
+using TrackMulti.Api.Sinks.Fme;
 
 namespace TrackMulti.Api.Ingestion;
 
@@ -41,7 +40,7 @@ public static class ApiDocument
             options.AddDocumentTransformer(DescribeDocumentAsync);
             options.AddOperationTransformer(DescribeOperationAsync);
             options.AddSchemaTransformer(EcmaPatternsAsync);
-            options.AddSchemaTransformer(TrackEventLimitsAsync);
+            options.AddSchemaTransformer(ReadersRulesAsync);
         });
         return builder;
     }
@@ -115,6 +114,12 @@ public static class ApiDocument
                 + "as the FME SDK sends it. A beacon carries it in its body's `token` instead.",
         };
 
+        // Where the document was asked for, with no trailing slash: the paths begin with one.
+        foreach (var server in document.Servers ?? [])
+        {
+            server.Url = server.Url?.TrimEnd('/');
+        }
+
         // The probes are health-check endpoints, not route handlers, so the endpoints do not describe themselves.
         document.Paths ??= new OpenApiPaths();
         foreach (var (path, summary) in new[]
@@ -131,6 +136,7 @@ public static class ApiDocument
                     {
                         Summary = summary,
                         Tags = new HashSet<OpenApiTagReference> { new("Health", document) },
+                        Security = [],
                         Responses = new OpenApiResponses
                         {
                             ["200"] = PlainText("Healthy (or Degraded)."),
@@ -186,9 +192,14 @@ public static class ApiDocument
                 new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference(HeaderScheme, context.Document)] = roles },
             ];
         }
-        if (metadata.OfType<FmeSdkKeyRequirement>().Any())
+        else if (metadata.OfType<FmeSdkKeyRequirement>().Any())
         {
             operation.Security = [new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference(FmeSdkScheme, context.Document)] = [] }];
+        }
+        else
+        {
+            // Open (a beacon carries its key in its body): said so, rather than left for a client to guess.
+            operation.Security = [];
         }
     }
 
@@ -199,7 +210,9 @@ public static class ApiDocument
             && (definition == typeof(List<>) || definition == typeof(IReadOnlyList<>)) ? type.GetGenericArguments()[0] : null;
         if (item is not null)
         {
-            return new OpenApiSchema { Type = JsonSchemaType.Array, Items = await BodySchemaAsync(item, context, cancellationToken) };
+            var array = new OpenApiSchema { Type = JsonSchemaType.Array, Items = await BodySchemaAsync(item, context, cancellationToken) };
+            DescribeRows(array, item);
+            return array;
         }
         var name = type.IsGenericType
             ? type.Name[..type.Name.IndexOf('`')] + "Of" + string.Concat(type.GetGenericArguments().Select(NameOf))
@@ -250,25 +263,167 @@ public static class ApiDocument
         }
     }
 
-    /// <summary>What data annotations cannot say: the most entries <c>properties</c> may hold.</summary>
-    private static Task TrackEventLimitsAsync(OpenApiSchema schema, OpenApiSchemaTransformerContext context, CancellationToken cancellationToken)
+    /// <summary>
+    /// The rules the readers check, stated on the shapes they read, from the readers' own constants and field tables:
+    /// <see cref="TrackEventReader"/> (events, by <see cref="TrackEventReader.EventShape"/>) and <see cref="FmeSdkReader"/>.
+    /// </summary>
+    private static Task ReadersRulesAsync(OpenApiSchema schema, OpenApiSchemaTransformerContext context, CancellationToken cancellationToken)
     {
-        if (context.JsonPropertyInfo is { Name: "properties" } property && property.DeclaringType == typeof(TrackEventRequest))
+        var type = context.JsonTypeInfo.Type;
+        if (type == typeof(TrackEventRequest))
         {
-            schema.MaxProperties = TrackEventReader.MaxProperties;
+            DescribeEvent(schema, TrackEventReader.EventShape.Track);
+        }
+        else if (type == typeof(FmeEvent))
+        {
+            DescribeEvent(schema, TrackEventReader.EventShape.FmeSdk);
+        }
+        else if (type == typeof(FmeImpressionGroup))
+        {
+            DescribeFields(schema, FmeSdkReader.ImpressionGroupFields);
+        }
+        else if (type == typeof(FmeImpression))
+        {
+            DescribeFields(schema, FmeSdkReader.ImpressionFields);
+        }
+        else if (type == typeof(FmeImpressionCount))
+        {
+            DescribeFields(schema, FmeSdkReader.ImpressionCountFields);
+        }
+        else if (type.IsGenericType && type.GetGenericTypeDefinition() == typeof(FmeBeacon<>)
+            && schema.Properties?.TryGetValue("entries", out var entries) == true && entries is OpenApiSchema sent)
+        {
+            sent.Type &= ~JsonSchemaType.Null; // the reader refuses a beacon without them
+        }
+        else if (type.IsGenericType && type.GetGenericTypeDefinition() == typeof(List<>))
+        {
+            DescribeRows(schema, type.GetGenericArguments()[0]);
         }
         return Task.CompletedTask;
     }
 
+    /// <summary>An array of what a request stores (events, impressions by flag, counts): at least one row, or <c>empty-batch</c>.</summary>
+    private static void DescribeRows(OpenApiSchema array, Type item)
+    {
+        if (item == typeof(FmeImpressionGroup))
+        {
+            // The rows are the impressions: some group must hold one (a group may be empty beside others).
+            array.Contains = new OpenApiSchema
+            {
+                Type = JsonSchemaType.Object,
+                Required = new HashSet<string> { "i" },
+                Properties = new Dictionary<string, IOpenApiSchema> { ["i"] = new OpenApiSchema { MinItems = BatchReadResult.MinRows } },
+            };
+            array.MinItems = BatchReadResult.MinRows;
+        }
+        else if (item == typeof(TrackEventRequest) || item == typeof(FmeEvent) || item == typeof(FmeImpressionCount))
+        {
+            array.MinItems = BatchReadResult.MinRows;
+        }
+    }
+
+    /// <summary>"Not blank" as JSON Schema says it; the readers check <see cref="string.IsNullOrWhiteSpace(string)"/>.</summary>
+    private const string NotBlankPattern = @"\S";
+
+    /// <summary>One event's fields as <see cref="TrackEventReader"/> reads them in <paramref name="shape"/>.</summary>
+    private static void DescribeEvent(OpenApiSchema schema, TrackEventReader.EventShape shape)
+    {
+        var fields = schema.Properties ??= new Dictionary<string, IOpenApiSchema>();
+        string? DescriptionOf(string field) => fields.TryGetValue(field, out var found) ? found.Description : null;
+
+        fields[shape.Name] = Text(required: true, maxLength: null, DescriptionOf(shape.Name) ?? "The FME event type.",
+            Ecma(TrackEventReader.EventTypePatternText));
+        fields[shape.TrafficType] = Text(required: shape.IsFmeSdk, maxLength: null, DescriptionOf(shape.TrafficType));
+        fields["key"] = Text(required: shape.IsFmeSdk, TrackEventReader.MaxKeyLength, DescriptionOf("key"));
+        fields["value"] = new OpenApiSchema
+        {
+            Type = JsonSchemaType.Number | JsonSchemaType.Null,
+            Description = DescriptionOf("value") ?? "A finite number, stored exactly as sent.",
+        };
+        fields["properties"] = new OpenApiSchema
+        {
+            Type = JsonSchemaType.Object | JsonSchemaType.Null,
+            MaxProperties = TrackEventReader.MaxProperties,
+            AdditionalProperties = new OpenApiSchema
+            {
+                Type = JsonSchemaType.String | JsonSchemaType.Number | JsonSchemaType.Boolean | JsonSchemaType.Null,
+            },
+            Description = $"Flat: strings, numbers, booleans or nulls; at most {TrackEventReader.MaxProperties} of them and "
+                + $"{TrackEventReader.MaxPropertiesBytes} bytes as FME counts them (1 KB + 2 per character of names and strings, 8 per number, 4 per boolean).",
+        };
+        schema.Required = new HashSet<string> { shape.Name };
+        if (shape.IsFmeSdk)
+        {
+            fields["timestamp"] = new OpenApiSchema
+            {
+                Type = JsonSchemaType.Integer,
+                Format = "int64",
+                Minimum = Invariant(TrackEventReader.MinTimestamp),
+                Description = "When the event happened, milliseconds since the epoch.",
+            };
+            schema.Required.UnionWith([shape.TrafficType, "key", "timestamp"]);
+            schema.AdditionalPropertiesAllowed = false;
+        }
+        else
+        {
+            // No value is valid ("not": {}): the field may only be absent; a generated client types it as never.
+            fields["receivedAt"] = new OpenApiSchema { Not = new OpenApiSchema(), Description = "The server's: refused when sent." };
+        }
+    }
+
+    /// <summary>The fields of an FME SDK post as <see cref="FmeSdkReader"/> reads them; absent and null are the same for one not required.</summary>
+    private static void DescribeFields(OpenApiSchema schema, IEnumerable<FmeSdkField> rules)
+    {
+        var fields = schema.Properties ??= new Dictionary<string, IOpenApiSchema>();
+        schema.Required ??= new HashSet<string>();
+        foreach (var rule in rules)
+        {
+            fields[rule.Name] = rule switch
+            {
+                TextField text => Text(text.Required, text.MaxLength, fields.TryGetValue(rule.Name, out var found) ? found.Description : null),
+                WholeNumberField number => new OpenApiSchema
+                {
+                    Type = JsonSchemaType.Integer | (number.Required ? 0 : JsonSchemaType.Null),
+                    Format = "int64",
+                    Minimum = number.Minimum == long.MinValue ? null : Invariant(number.Minimum),
+                },
+                _ => throw new InvalidOperationException($"No schema for {rule}."),
+            };
+            if (rule.Required)
+            {
+                schema.Required.Add(rule.Name);
+            }
+            else
+            {
+                schema.Required.Remove(rule.Name);
+            }
+        }
+    }
+
+    /// <summary>A string field that must not be blank; one not required may be null, which reads as absent.</summary>
+    private static OpenApiSchema Text(bool required, int? maxLength, string? description, string? pattern = null) => new()
+    {
+        Type = JsonSchemaType.String | (required ? 0 : JsonSchemaType.Null),
+        MinLength = 1,
+        MaxLength = maxLength,
+        Pattern = pattern ?? NotBlankPattern,
+        Description = description,
+    };
+
+    private static string Invariant(long number) => number.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
     /// <summary>.NET patterns end in <c>\z</c> (no final newline); JSON Schema's (ECMA-262) have no <c>\z</c>, and <c>$</c> means the same there.</summary>
     private static Task EcmaPatternsAsync(OpenApiSchema schema, OpenApiSchemaTransformerContext context, CancellationToken cancellationToken)
     {
-        if (schema.Pattern is { } pattern && pattern.EndsWith(@"\z", StringComparison.Ordinal))
+        if (schema.Pattern is { } pattern)
         {
-            schema.Pattern = pattern[..^2] + "$";
+            schema.Pattern = Ecma(pattern);
         }
         return Task.CompletedTask;
     }
+
+    private static string Ecma(string pattern) =>
+        pattern.EndsWith(@"\z", StringComparison.Ordinal) ? pattern[..^2] + "$" : pattern;
 }
 
 /// <summary>The body an endpoint reads itself, for the document (<see cref="ApiDocument.Reads{TBody, TBuilder}"/>).</summary>
@@ -284,20 +439,19 @@ public sealed record ApiKeyRequirement(string Role);
 public sealed record FmeSdkKeyRequirement;
 
 /// <summary>
-/// One event as <c>POST /api/track</c> reads it (<see cref="TrackEventReader"/>, whose limits the schema names): for
-/// the document only.
+/// One event as <c>POST /api/track</c> reads it, for the document only: its rules are <see cref="TrackEventReader"/>'s,
+/// which the schema states (<see cref="ApiDocument"/>).
 /// </summary>
 [Description("Top-level fields not named here are kept as sent, except `receivedAt`, which is the server's.")]
 public sealed record TrackEventRequest(
-    [property: Required, RegularExpression(TrackEventReader.EventTypePatternText), Description("The FME event type.")]
+    [property: Description("The FME event type.")]
     string Name,
-    [property: MinLength(1), Description("Lower-cased as the FME SDKs do; `user` when absent.")]
+    [property: Description("Lower-cased as the FME SDKs do; `user` when absent.")]
     string? TrafficType = null,
-    [property: StringLength(TrackEventReader.MaxKeyLength, MinimumLength = 1), Description("The FME key; stored trimmed.")]
+    [property: Description("The FME key; stored trimmed.")]
     string? Key = null,
-    [property: JsonNumberHandling(JsonNumberHandling.Strict), Description("A finite number, stored exactly as sent.")]
+    [property: Description("A finite number, stored exactly as sent.")]
     double? Value = null,
-    [property: Description("Strings, numbers, booleans or nulls, within FME's size limit for properties.")]
     Dictionary<string, JsonElement?>? Properties = null);
 
 /// <summary>An FME SDK beacon (<c>navigator.sendBeacon</c>, sent as <c>text/plain</c>): the post's entries and its key.</summary>

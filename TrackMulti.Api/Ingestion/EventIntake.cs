@@ -39,7 +39,7 @@ public sealed partial class EventIntake(
 
     /// <summary>Every refusal <see cref="AdmitAndStoreAsync"/> can answer with, after a body was read.</summary>
     private static readonly Rejection[] ManyEventsRefusals =
-        [.. ReadingRefusals, Rejections.TooManyEvents, Rejections.RateLimited, .. StoringRefusals];
+        [.. ReadingRefusals, Rejections.EmptyBatch, Rejections.TooManyEvents, Rejections.RateLimited, .. StoringRefusals];
 
     /// <summary>Every refusal <see cref="BatchAsync"/> can answer with.</summary>
     public static readonly IReadOnlyList<Rejection> BatchRefusals = [Rejections.UnsupportedMediaType, .. ManyEventsRefusals];
@@ -101,6 +101,10 @@ public sealed partial class EventIntake(
         if (read.MalformedReason is { } reason)
         {
             return Refuse(Rejections.MalformedJson, reason);
+        }
+        if (read.EmptyReason is { } empty)
+        {
+            return Refuse(Rejections.EmptyBatch, empty);
         }
         if (read.TooManyEvents is { } count)
         {

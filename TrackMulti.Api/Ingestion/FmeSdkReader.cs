@@ -15,6 +15,27 @@ public static class FmeSdkReader
 {
     public const int MaxFeatureLength = 250;
 
+    // The fields of the impression posts, each read by its rule; the arrays below give them to the document.
+    private static readonly TextField Flag = new("f", Required: true, MaxFeatureLength);
+    private static readonly TextField Key = new("k", Required: true, TrackEventReader.MaxKeyLength);
+    private static readonly TextField Treatment = new("t", Required: true, MaxFeatureLength);
+    private static readonly WholeNumberField Time = new("m", Required: true, Minimum: 1);
+    private static readonly WholeNumberField ChangeNumber = new("c", Required: true, Minimum: long.MinValue);
+    private static readonly TextField Label = new("r", Required: false, MaxFeatureLength);
+    private static readonly TextField BucketingKey = new("b", Required: false, TrackEventReader.MaxKeyLength);
+    private static readonly WholeNumberField PreviousTime = new("pt", Required: false, Minimum: 0);
+    private static readonly WholeNumberField Hour = new("m", Required: true, Minimum: 1);
+    private static readonly WholeNumberField Count = new("rc", Required: true, Minimum: 0);
+
+    /// <summary>An impression group's fields besides <c>i</c> (its impressions); others are passed over.</summary>
+    public static readonly IReadOnlyList<FmeSdkField> ImpressionGroupFields = [Flag];
+
+    /// <summary>An impression's fields; others are passed over.</summary>
+    public static readonly IReadOnlyList<FmeSdkField> ImpressionFields = [Key, Treatment, Time, ChangeNumber, Label, BucketingKey, PreviousTime];
+
+    /// <summary>An impression count's fields; others are passed over.</summary>
+    public static readonly IReadOnlyList<FmeSdkField> ImpressionCountFields = [Flag, Hour, Count];
+
     private static readonly JsonDocumentOptions Options = new() { MaxDepth = 34, AllowDuplicateProperties = false };
 
     public static FmeSdkReadResult ReadEvents(ReadOnlySequence<byte> body, bool beacon, DateTimeOffset receivedAt, int maxEvents) =>
@@ -94,7 +115,7 @@ public static class FmeSdkReader
                 errors.Add(at, "Each entry must be an object {\"f\": flag, \"i\": [impressions]}.");
                 continue;
             }
-            var feature = errors.Text(group, "f", at, MaxFeatureLength, required: true);
+            var feature = errors.Text(group, Flag, at);
             if (!group.TryGetProperty("i", out var impressions) || impressions.ValueKind != JsonValueKind.Array)
             {
                 errors.Add($"{at}.i", "'i' must be an array of impressions.");
@@ -109,13 +130,13 @@ public static class FmeSdkReader
                     errors.Add(where, "Each impression must be an object.");
                     continue;
                 }
-                var key = errors.Text(impression, "k", where, TrackEventReader.MaxKeyLength, required: true);
-                var treatment = errors.Text(impression, "t", where, MaxFeatureLength, required: true);
-                var time = errors.Integer(impression, "m", where, required: true, minimum: 1);
-                var changeNumber = errors.Integer(impression, "c", where, required: true, minimum: long.MinValue);
-                var label = errors.Text(impression, "r", where, MaxFeatureLength, required: false);
-                var bucketingKey = errors.Text(impression, "b", where, TrackEventReader.MaxKeyLength, required: false);
-                var previousTime = errors.Integer(impression, "pt", where, required: false, minimum: 0);
+                var key = errors.Text(impression, Key, where);
+                var treatment = errors.Text(impression, Treatment, where);
+                var time = errors.Integer(impression, Time, where);
+                var changeNumber = errors.Integer(impression, ChangeNumber, where);
+                var label = errors.Text(impression, Label, where);
+                var bucketingKey = errors.Text(impression, BucketingKey, where);
+                var previousTime = errors.Integer(impression, PreviousTime, where);
                 if (errors.Any || feature is null)
                 {
                     continue;
@@ -154,9 +175,9 @@ public static class FmeSdkReader
                 errors.Add(where, "Each count must be an object.");
                 continue;
             }
-            var feature = errors.Text(entry, "f", where, MaxFeatureLength, required: true);
-            var timeFrame = errors.Integer(entry, "m", where, required: true, minimum: 1);
-            var count = errors.Integer(entry, "rc", where, required: true, minimum: 0);
+            var feature = errors.Text(entry, Flag, where);
+            var timeFrame = errors.Integer(entry, Hour, where);
+            var count = errors.Integer(entry, Count, where);
             if (!errors.Any)
             {
                 lines.Add(new ImpressionCount { Feature = feature!, TimeFrame = timeFrame!.Value, Count = count!.Value, ReceivedAt = receivedAt }.ToJsonLine());
@@ -174,9 +195,10 @@ public static class FmeSdkReader
 
         public void Add(string place, string message) => (_byPlace ??= [])[place] = [message];
 
-        public string? Text(JsonElement parent, string field, string at, int maxLength, bool required)
+        public string? Text(JsonElement parent, TextField rule, string at)
         {
-            if (!Present(parent, field, at, required, out var value))
+            var (field, maxLength) = (rule.Name, rule.MaxLength);
+            if (!Present(parent, field, at, rule.Required, out var value))
             {
                 return null;
             }
@@ -193,9 +215,10 @@ public static class FmeSdkReader
             return text;
         }
 
-        public long? Integer(JsonElement parent, string field, string at, bool required, long minimum)
+        public long? Integer(JsonElement parent, WholeNumberField rule, string at)
         {
-            if (!Present(parent, field, at, required, out var value))
+            var (field, minimum) = (rule.Name, rule.Minimum);
+            if (!Present(parent, field, at, rule.Required, out var value))
             {
                 return null;
             }
@@ -223,11 +246,19 @@ public static class FmeSdkReader
         }
 
         public BatchReadResult Result(List<byte[]> lines, string empty) =>
-            _byPlace is { } errors ? BatchReadResult.Invalid(errors)
-            : lines.Count == 0 ? BatchReadResult.Malformed(empty)
-            : BatchReadResult.Ok(lines);
+            _byPlace is { } errors ? BatchReadResult.Invalid(errors) : BatchReadResult.Rows(lines, empty);
     }
 }
+
+/// <summary>A field of the FME SDK's impression posts, by the rules <see cref="FmeSdkReader"/> reads it (the document states them).</summary>
+/// <param name="Required">Absent or null refuses the post; else absent and null are the same.</param>
+public abstract record FmeSdkField(string Name, bool Required);
+
+/// <summary>A string, not blank, at most <paramref name="MaxLength"/> UTF-16 characters.</summary>
+public sealed record TextField(string Name, bool Required, int MaxLength) : FmeSdkField(Name, Required);
+
+/// <summary>A whole number (64 bits) of at least <paramref name="Minimum"/>.</summary>
+public sealed record WholeNumberField(string Name, bool Required, long Minimum) : FmeSdkField(Name, Required);
 
 /// <param name="Read">The rows, or why there are none.</param>
 /// <param name="Token">The SDK key a beacon carried in its body (beacons cannot send headers).</param>

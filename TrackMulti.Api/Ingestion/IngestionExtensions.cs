@@ -25,6 +25,10 @@ public static class IngestionExtensions
             kestrel.Limits.MaxRequestBodySize = Math.Max(options.MaxTrackBodyBytes, options.MaxBatchBodyBytes);
         });
 
+        // A parameter that fails to bind is a 400 in every environment (Development would throw, answer 500 and log
+        // an error); the endpoints read what a client may get wrong themselves and answer with a problem type of theirs.
+        builder.Services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(routes => routes.ThrowOnBadRequest = false);
+
         builder.Services.AddSingleton<ClientRateLimiter>();
         builder.Services.AddSingleton<EventIntake>();
         // Answers are written by source-generated serializers: no reflection on the request path.

@@ -25,6 +25,8 @@ public static class Rejections
     private const string Prefix = "urn:trackmulti:problem:";
 
     public static readonly Rejection MalformedJson = new(400, Prefix + "malformed-json", "malformed", "Malformed request body");
+    /// <summary>A well-formed batch or FME SDK post that holds no event, impression or count: nothing to store.</summary>
+    public static readonly Rejection EmptyBatch = new(400, Prefix + "empty-batch", "empty_batch", "The request holds nothing to store");
     public static readonly Rejection InvalidEvent = new(400, Prefix + "invalid-event", "invalid", "The event is not valid") { ErrorsByField = true };
     public static readonly Rejection BadRequest = new(400, Prefix + "bad-request", "bad_request", "Request body refused");
     public static readonly Rejection MissingApiKey = new(401, Prefix + "missing-api-key", "missing_api_key", "API key required");

@@ -1,6 +1,8 @@
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.OpenApi;
 using Microsoft.Extensions.Options;
+using Microsoft.OpenApi;
 using TrackMulti.Api.Batching;
 using TrackMulti.Api.Sinks;
 using TrackMulti.Api.Sinks.Fme;
@@ -35,7 +37,7 @@ public static class TrackApi
         api.MapGet("/status", GetStatus)
             .WithTags("Operations").WithSummary("The open batch, the spool and each sink's backlog and health.");
         api.MapGet("/objects", ListObjectsAsync).RequireAdminKey(options)
-            .Refuses(Rejections.BadLimit, Rejections.S3Unavailable)
+            .Refuses(Rejections.BadLimit, Rejections.S3Unavailable).AddOpenApiOperationTransformer(ObjectListLimit.DescribeAsync)
             .WithTags("Operations").WithSummary("The newest objects in the bucket, with their event counts.");
         // The Athena tables for this bucket and layout, generated from the rows the Api writes.
         api.MapGet("/athena/ddl", (AthenaTables tables) => TypedResults.Text(tables.Ddl(), "text/plain; charset=utf-8"))
@@ -153,21 +155,64 @@ public static class TrackApi
 
     /// <summary>The newest objects in the bucket with their event counts, for the page.</summary>
     public static async Task<Results<Ok<ObjectsResponse>, ProblemHttpResult>> ListObjectsAsync(
-        IObjectStore store, ILoggerFactory loggers, CancellationToken cancellationToken, int limit = 10)
+        IObjectStore store, ILoggerFactory loggers, CancellationToken cancellationToken, string? limit = null)
     {
-        if (limit is < 1 or > 100)
+        if (!ObjectListLimit.TryRead(limit, out var count))
         {
-            return Rejections.BadLimit.Problem("'limit' must be between 1 and 100.");
+            return Rejections.BadLimit.Problem(
+                $"'{ObjectListLimit.Name}' must be a whole number from {ObjectListLimit.Minimum} to {ObjectListLimit.Maximum}.");
         }
         try
         {
-            return TypedResults.Ok(new ObjectsResponse(store.Location, await store.ListRecentAsync(limit, cancellationToken)));
+            return TypedResults.Ok(new ObjectsResponse(store.Location, await store.ListRecentAsync(count, cancellationToken)));
         }
         catch (Exception ex) when (ex is Amazon.Runtime.AmazonServiceException or Amazon.Runtime.AmazonClientException or HttpRequestException)
         {
             loggers.CreateLogger(typeof(TrackApi)).LogWarning(ex, "Listing {Bucket} failed", store.Location);
             return Rejections.S3Unavailable.Problem(S3Faults.Describe(ex));
         }
+    }
+}
+
+/// <summary>
+/// <c>GET /api/objects</c>'s <c>limit</c>, read here rather than bound as an <c>int</c>: a value the framework cannot
+/// bind ("abc", "1.5", "") would be its bare 400, or a 500 in Development, not this Api's <c>bad-limit</c>.
+/// </summary>
+public static class ObjectListLimit
+{
+    public const string Name = "limit";
+    public const int Default = 10;
+    public const int Minimum = 1;
+    public const int Maximum = 100;
+
+    /// <summary>Digits only ("+5", " 5", "1e3" are no limit), within the range; absent means <see cref="Default"/>.</summary>
+    public static bool TryRead(string? sent, out int limit)
+    {
+        if (sent is null)
+        {
+            limit = Default;
+            return true;
+        }
+        return int.TryParse(sent, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out limit)
+            && limit is >= Minimum and <= Maximum;
+    }
+
+    /// <summary>The document says what <see cref="TryRead"/> takes: a whole number in the range, not the string it is bound as.</summary>
+    public static Task DescribeAsync(OpenApiOperation operation, OpenApiOperationTransformerContext context, CancellationToken cancellationToken)
+    {
+        if (operation.Parameters?.OfType<OpenApiParameter>().FirstOrDefault(p => p.Name == Name) is { } parameter)
+        {
+            parameter.Description = "How many of the newest objects to list.";
+            parameter.Schema = new OpenApiSchema
+            {
+                Type = JsonSchemaType.Integer,
+                Format = "int32",
+                Minimum = Minimum.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                Maximum = Maximum.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                Default = Default,
+            };
+        }
+        return Task.CompletedTask;
     }
 }
 
@@ -196,8 +241,9 @@ public sealed record FlushResponse(
     string? Filename,
     string Bucket,
     IReadOnlyList<FlushedBatch> Batches,
+    // Only when nothing was pending; a default so the document does not call it required.
     [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
-    string? Message);
+    string? Message = null);
 
 /// <param name="BatchSize">Events in the open batch (the seed's field).</param>
 /// <param name="PendingEvents">Events accepted but not yet confirmed in S3: open batch plus sealed batches awaiting upload.</param>

@@ -17,6 +17,9 @@ public static partial class TrackEventReader
     public const int MaxProperties = 300;
     public const int MaxPropertiesBytes = 32 * 1024;
 
+    /// <summary>The FME SDK's events carry their time: milliseconds since the epoch, a whole number from this on.</summary>
+    public const long MinTimestamp = 1;
+
     /// <summary>An event's name (FME's event type). \z, not $: in .NET, $ also matches before a final newline, which FME's pattern does not allow.</summary>
     public const string EventTypePatternText = @"^[a-zA-Z0-9][-_.:a-zA-Z0-9]{0,79}\z";
 
@@ -260,9 +263,7 @@ public static partial class TrackEventReader
         }
 
         public BatchReadResult Result() =>
-            _errors.Count > 0 ? BatchReadResult.Invalid(_errors)
-            : _lines.Count == 0 ? BatchReadResult.Malformed("The batch holds no events.")
-            : BatchReadResult.Ok(_lines);
+            _errors.Count > 0 ? BatchReadResult.Invalid(_errors) : BatchReadResult.Rows(_lines, "The batch holds no events.");
     }
 
     private static TrackEventReadResult Read(JsonElement root, DateTimeOffset receivedAt, EventShape shape)
@@ -317,7 +318,7 @@ public static partial class TrackEventReader
         {
             CheckProperties(props, ref errors);
         }
-        if (shape.IsFmeSdk && !(timestamp is { ValueKind: JsonValueKind.Number } time && time.TryGetInt64(out var milliseconds) && milliseconds > 0))
+        if (shape.IsFmeSdk && !(timestamp is { ValueKind: JsonValueKind.Number } time && time.TryGetInt64(out var milliseconds) && milliseconds >= MinTimestamp))
         {
             errors.Add("timestamp", "'timestamp' must be when the event happened, in milliseconds since the epoch.");
         }
@@ -508,6 +509,7 @@ public static partial class TrackEventReader
         public string TrafficType { get; }
         public byte[] NameField { get; }
         public byte[] TrafficTypeField { get; }
+        /// <summary>Traffic type, key and time required, no field but the model's allowed.</summary>
         public bool IsFmeSdk { get; }
     }
 
@@ -557,13 +559,23 @@ public sealed record BatchReadResult
     /// <summary>Set when the body is not a batch at all.</summary>
     public string? MalformedReason { get; private init; }
 
+    /// <summary>Set when the batch is well formed but holds fewer than <see cref="MinRows"/> rows: why.</summary>
+    public string? EmptyReason { get; private init; }
+
     /// <summary>Set when the batch holds more events than allowed: how many it holds (at least).</summary>
     public int? TooManyEvents { get; private init; }
 
     /// <summary><c>[index].field</c> → what is wrong with it.</summary>
     public IReadOnlyDictionary<string, string[]>? FieldErrors { get; private init; }
 
+    /// <summary>The fewest rows a batch or an FME SDK post holds (the document's <c>minItems</c>).</summary>
+    public const int MinRows = 1;
+
     public static BatchReadResult Ok(IReadOnlyList<byte[]> lines) => new() { Lines = lines };
+
+    /// <summary>The rows read, or an empty batch (<paramref name="emptyReason"/>) when there are fewer than <see cref="MinRows"/>.</summary>
+    public static BatchReadResult Rows(IReadOnlyList<byte[]> lines, string emptyReason) =>
+        lines.Count < MinRows ? new() { EmptyReason = emptyReason } : Ok(lines);
 
     public static BatchReadResult Malformed(string reason) => new() { MalformedReason = reason };
 

@@ -15,21 +15,25 @@ public sealed class AdmissionTests : IAsyncLifetime
 
     public async Task DisposeAsync() => await _bucket.DisposeAsync();
 
+    private static readonly string ThreeHundredProperties = "{" + string.Join(",", Enumerable.Range(0, 300).Select(i => $"\"p{i}\":{i}")) + "}";
+
+    /// <summary>Valid events, each at a rule's edge (the OpenAPI tests check the document takes them too).</summary>
+    internal static readonly string[] EdgeEvents =
+    [
+        $$"""{"trafficType":"user","name":"{{new string('a', 80)}}","value":1}""",
+        $$$"""{"trafficType":"user","name":"three_hundred","properties":{{{ThreeHundredProperties}}}}""",
+        """{"trafficType":"user","name":"null_value","value":null}""",
+        $$$"""{"trafficType":"account","name":"A1-b_c.d:e","key":"{{{new string('k', 250)}}}","value":-0.5,"properties":{"s":"x","n":1.25,"b":true,"z":null}}""",
+        """{"trafficType":"user","name":"unknown_field","campaign":{"id":3,"tags":["a"]}}""",
+        // properties of exactly 32 KB as FME counts them: 1024 + 2 × 1 ("s") + 2 × 15871
+        $$$"""{"trafficType":"user","name":"max_properties_size","properties":{"s":"{{{new string('x', 15871)}}}"}}""",
+    ];
+
     [Fact]
     public async Task Events_exactly_at_the_rules_edges_are_accepted_and_land_byte_for_byte_as_sent()
     {
         await using var api = await ApiHost.StartAsync(_bucket);
-        var properties = "{" + string.Join(",", Enumerable.Range(0, 300).Select(i => $"\"p{i}\":{i}")) + "}";
-        var valid = new[]
-        {
-            $$"""{"trafficType":"user","name":"{{new string('a', 80)}}","value":1}""",
-            $$$"""{"trafficType":"user","name":"three_hundred","properties":{{{properties}}}}""",
-            """{"trafficType":"user","name":"null_value","value":null}""",
-            $$$"""{"trafficType":"account","name":"A1-b_c.d:e","key":"{{{new string('k', 250)}}}","value":-0.5,"properties":{"s":"x","n":1.25,"b":true,"z":null}}""",
-            """{"trafficType":"user","name":"unknown_field","campaign":{"id":3,"tags":["a"]}}""",
-            // properties of exactly 32 KB as FME counts them: 1024 + 2 × 1 ("s") + 2 × 15871
-            $$$"""{"trafficType":"user","name":"max_properties_size","properties":{"s":"{{{new string('x', 15871)}}}"}}""",
-        };
+        var valid = EdgeEvents;
 
         foreach (var body in valid)
         {

@@ -70,6 +70,7 @@ internal sealed class ApiHost : IAsyncDisposable
         var environment = ApiTestSettings.Against(bucket.S3, bucket.Name, bucket.SpoolDirectory, settings);
         var factory = new WebApplicationFactory<Rejection>().WithWebHostBuilder(web =>
         {
+            // Production, as deployed, unless the settings name another (DOTNET_ENVIRONMENT, applied after this).
             web.UseEnvironment(Environments.Production);
             // Host settings reach the Api's Program before it reads its configuration, as environment variables do.
             foreach (var (name, value) in environment)

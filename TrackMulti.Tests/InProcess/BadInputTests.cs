@@ -3,6 +3,9 @@ using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json.Nodes;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using TrackMulti.Tests.Infrastructure;
 
 namespace TrackMulti.Tests.InProcess;
@@ -18,12 +21,16 @@ public sealed class KeyedApiFixture : IAsyncLifetime
 
     internal ApiHost Api { get; private set; } = null!;
 
+    /// <summary>The document this Api serves.</summary>
+    internal ApiContract Contract { get; private set; } = null!;
+
     public async Task InitializeAsync()
     {
         _bucket = await S3rverBucket.CreateAsync("bad-input");
         // The FME key lets the FME SDK post to /fme/api; nothing is forwarded to FME from here.
         Api = await ApiHost.StartAsync(_bucket, ("INGEST_API_KEY", IngestKey), ("ADMIN_API_KEY", AdminKey),
             ("HARNESS_FME_API_KEY", FmeKey), ("FME_FORWARD", "off"));
+        Contract = await ApiContract.FetchAsync(Api.Http);
     }
 
     public async Task DisposeAsync()
@@ -43,6 +50,7 @@ public sealed class BadInputTests(KeyedApiFixture fixture) : IClassFixture<Keyed
     private const string Ndjson = "application/x-ndjson";
     private const string TooManyEvents = "urn:trackmulti:problem:too-many-events";
     private const string Malformed = "urn:trackmulti:problem:malformed-json";
+    private const string EmptyBatch = "urn:trackmulti:problem:empty-batch";
     private const string Invalid = "urn:trackmulti:problem:invalid-event";
     private const string TooLarge = "urn:trackmulti:problem:body-too-large";
     private const string MediaType = "urn:trackmulti:problem:unsupported-media-type";
@@ -162,14 +170,15 @@ public sealed class BadInputTests(KeyedApiFixture fixture) : IClassFixture<Keyed
             new("key in the wrong case", "/api/track", Json, """{"name":"a"}"""u8.ToArray(), KeyedApiFixture.IngestKey.ToUpperInvariant(), null, 403, WrongKey),
             // POST /api/batch: the same rules per event, all or nothing, and limits of its own
             Batch("batch: not an array", Json, """{"name":"a"}""", 400, Malformed),
-            Batch("batch: empty array", Json, "[]", 400, Malformed),
+            Batch("batch: empty array", Json, "[]", 400, EmptyBatch),
             Batch("batch: truncated array", Json, """[{"name":"a"},""", 400, Malformed),
             Batch("batch: one bad event among good ones", Json, """[{"name":"a"},{"name":"a b"},{"name":"c"}]""", 400, Invalid, "[1].name"),
             Batch("batch: an element that is not an object", Json, """[{"name":"a"},7]""", 400, Invalid, "[1]"),
             Batch("batch: a client's receivedAt", Json, """[{"name":"a","receivedAt":"2025-01-01T00:00:00.000Z"}]""", 400, Invalid, "[0].receivedAt"),
             Batch("batch: NDJSON with a line that is not JSON", Ndjson, "{\"name\":\"a\"}\n{\"name\":\n", 400, Invalid, "[1]"),
             Batch("batch: NDJSON with a bad value", Ndjson, "{\"name\":\"a\"}\n{\"name\":\"b\",\"value\":\"x\"}\n", 400, Invalid, "[1].value"),
-            Batch("batch: NDJSON with no event", Ndjson, "\n\n", 400, Malformed),
+            Batch("batch: NDJSON with no event", Ndjson, "\n\n", 400, EmptyBatch),
+            Batch("batch: empty NDJSON", Ndjson, "", 400, EmptyBatch),
             Batch("batch: over BATCH_MAX_EVENTS", Json, "[" + string.Join(",", Enumerable.Repeat("""{"name":"a"}""", 1001)) + "]", 413, TooManyEvents),
             Batch("batch: NDJSON over BATCH_MAX_EVENTS", Ndjson, string.Concat(Enumerable.Repeat("{\"name\":\"a\"}\n", 1001)), 413, TooManyEvents),
             Batch("batch: body over BATCH_MAX_BODY_BYTES", Json, $$"""[{"name":"a","pad":"{{new string('x', 1024 * 1024)}}"}]""", 413, TooLarge),
@@ -190,11 +199,14 @@ public sealed class BadInputTests(KeyedApiFixture fixture) : IClassFixture<Keyed
             Sdk("sdk events beacon: a form post", "/events/beacon", "application/x-www-form-urlencoded", BeaconOf(Events(SdkEvent)), null, 415, MediaType),
             Sdk("sdk events: text/plain on bulk", "/events/bulk", "text/plain", Events(SdkEvent), KeyedApiFixture.FmeKey, 415, MediaType),
             Sdk("sdk events: not an array", "/events/bulk", Json, SdkEvent, KeyedApiFixture.FmeKey, 400, Malformed),
-            Sdk("sdk events: empty array", "/events/bulk", Json, "[]", KeyedApiFixture.FmeKey, 400, Malformed),
+            Sdk("sdk events: empty array", "/events/bulk", Json, "[]", KeyedApiFixture.FmeKey, 400, EmptyBatch),
+            Sdk("sdk events beacon: no entries in its array", "/events/beacon", Beacon, BeaconOf("[]"), null, 400, EmptyBatch),
             Sdk("sdk events: bad event type", "/events/bulk", Json, Events(SdkEvent.Replace("probe_event", "bad event!")), KeyedApiFixture.FmeKey, 400, Invalid, "[0].eventTypeId"),
             Sdk("sdk events: bad event type in a beacon", "/events/beacon", Beacon, BeaconOf(Events(SdkEvent.Replace("probe_event", "bad event!"))), null, 400, Invalid, "[0].eventTypeId"),
             Sdk("sdk events: no timestamp", "/events/bulk", Json, Events(SdkEvent.Replace("\"timestamp\":1796109259152,", "")), KeyedApiFixture.FmeKey, 400, Invalid, "[0].timestamp"),
             Sdk("sdk events: an ISO timestamp", "/events/bulk", Json, Events(SdkEvent.Replace("1796109259152", "\"2026-12-01T00:00:00Z\"")), KeyedApiFixture.FmeKey, 400, Invalid, "[0].timestamp"),
+            Sdk("sdk events: a zero timestamp", "/events/bulk", Json, Events(SdkEvent.Replace("1796109259152", "0")), KeyedApiFixture.FmeKey, 400, Invalid, "[0].timestamp"),
+            Sdk("sdk events: a blank key", "/events/bulk", Json, Events(SdkEvent.Replace("\"key\":\"user-1\"", "\"key\":\"  \"")), KeyedApiFixture.FmeKey, 400, Invalid, "[0].key"),
             Sdk("sdk events: no key in the event", "/events/bulk", Json, Events(SdkEvent.Replace("\"key\":\"user-1\",", "")), KeyedApiFixture.FmeKey, 400, Invalid, "[0].key"),
             Sdk("sdk events: no traffic type", "/events/bulk", Json, Events(SdkEvent.Replace("\"trafficTypeName\":\"user\",", "")), KeyedApiFixture.FmeKey, 400, Invalid, "[0].trafficTypeName"),
             Sdk("sdk events: the seed's 'name' beside eventTypeId", "/events/bulk", Json, Events(EventWith("\"name\":\"x\"")), KeyedApiFixture.FmeKey, 400, Invalid, "[0].name"),
@@ -209,10 +221,15 @@ public sealed class BadInputTests(KeyedApiFixture fixture) : IClassFixture<Keyed
             Sdk("sdk impressions: no flag", "/testImpressions/bulk", Json, $$"""[{"i":[{{SdkImpression}}]}]""", KeyedApiFixture.FmeKey, 400, Invalid, "[0].f"),
             Sdk("sdk impressions: i not an array", "/testImpressions/bulk", Json, """[{"f":"flag","i":{}}]""", KeyedApiFixture.FmeKey, 400, Invalid, "[0].i"),
             Sdk("sdk impressions: an entry that is not an object", "/testImpressions/bulk", Json, "[7]", KeyedApiFixture.FmeKey, 400, Invalid, "[0]"),
+            Sdk("sdk impressions: empty array", "/testImpressions/bulk", Json, "[]", KeyedApiFixture.FmeKey, 400, EmptyBatch),
+            Sdk("sdk impressions: a flag with none", "/testImpressions/bulk", Json, """[{"f":"flag","i":[]}]""", KeyedApiFixture.FmeKey, 400, EmptyBatch),
+            Sdk("sdk impressions: a blank treatment", "/testImpressions/bulk", Json, $$"""[{"f":"flag","i":[{{SdkImpression.Replace("\"t\":\"on\"", "\"t\":\" \"")}}]}]""", KeyedApiFixture.FmeKey, 400, Invalid, "[0].i[0].t"),
+            Sdk("sdk impressions: a negative previous time", "/testImpressions/bulk", Json, $$"""[{"f":"flag","i":[{{SdkImpression.Replace("}", ",\"pt\":-1}")}}]}]""", KeyedApiFixture.FmeKey, 400, Invalid, "[0].i[0].pt"),
             Sdk("sdk impressions beacon: entries not an array", "/testImpressions/beacon", Beacon, BeaconOf("{}"), null, 400, Malformed),
             Sdk("sdk impressions beacon: wrong token", "/testImpressions/beacon", Beacon, BeaconOf($$"""[{"f":"flag","i":[{{SdkImpression}}]}]""", token: "nope"), null, 403, WrongSdkKey),
             Sdk("sdk counts: no pf", "/testImpressions/count", Json, "{}", KeyedApiFixture.FmeKey, 400, Malformed),
             Sdk("sdk counts: negative count", "/testImpressions/count", Json, """{"pf":[{"f":"flag","m":1796107200000,"rc":-1}]}""", KeyedApiFixture.FmeKey, 400, Invalid, "pf[0].rc"),
+            Sdk("sdk counts: none", "/testImpressions/count", Json, """{"pf":[]}""", KeyedApiFixture.FmeKey, 400, EmptyBatch),
             Sdk("sdk counts: no hour", "/testImpressions/count", Json, """{"pf":[{"f":"flag","rc":1}]}""", KeyedApiFixture.FmeKey, 400, Invalid, "pf[0].m"),
             Sdk("sdk counts beacon: no token", "/testImpressions/count/beacon", Beacon, BeaconOf("""{"pf":[{"f":"flag","m":1796107200000,"rc":1}]}""", token: null), null, 401, MissingSdkKey),
         };
@@ -249,7 +266,9 @@ public sealed class BadInputTests(KeyedApiFixture fixture) : IClassFixture<Keyed
 
         Assert.Equal(bad.Status, (int)response.StatusCode);
         Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
-        var problem = Assert.IsType<JsonObject>(await response.Content.ReadFromJsonAsync<JsonNode>());
+        var answer = await response.Content.ReadAsStringAsync();
+        Assert.Empty(fixture.Contract.ResponseErrors(request.Method.Method, bad.Path, bad.Status, response.Content.Headers.ContentType?.ToString(), answer));
+        var problem = Assert.IsType<JsonObject>(JsonNode.Parse(answer));
         Assert.Equal(bad.Type, problem["type"]!.GetValue<string>());
         Assert.Equal(bad.Status, problem["status"]!.GetValue<int>());
         if (bad.Field is not null)
@@ -265,6 +284,84 @@ public sealed class BadInputTests(KeyedApiFixture fixture) : IClassFixture<Keyed
         Assert.Equal(before["pendingEvents"]!.GetValue<int>(), after["pendingEvents"]!.GetValue<int>());
         Assert.Equal(before["spooledBytes"]!.GetValue<long>(), after["spooledBytes"]!.GetValue<long>());
         Assert.Equal(before["batchSize"]!.GetValue<int>(), after["batchSize"]!.GetValue<int>());
+    }
+
+    /// <summary>
+    /// Bodies the Api refuses for a rule that JSON Schema cannot state (or the validator cannot check), so the
+    /// document takes them: every other body refused as malformed, invalid, empty or of a content type not taken
+    /// is refused by the document too.
+    /// </summary>
+    private static readonly Dictionary<string, string> RulesTheDocumentCannotState = new()
+    {
+        ["nesting deeper than 32"] = "a field kept as sent may be any JSON; the depth is the parser's limit",
+        ["Name beside name"] = "model fields that differ only in case",
+        ["ReceivedAt in another case"] = "model fields that differ only in case",
+        ["overflowing value"] = "a number beyond a double is a JSON number",
+        ["negative overflowing value"] = "a number beyond a double is a JSON number",
+        ["properties 2 bytes over FME's 32 KB"] = "FME's size estimate of properties",
+        ["properties far over 32 KB"] = "FME's size estimate of properties",
+        ["name ending in a newline"] = "the document's pattern ends in $, which ECMA-262 matches only at the end; the validator's .NET regex also before a final newline",
+    };
+
+    /// <summary>The cases refused for their body or its content type (not for a key, a size or a deployment's limit).</summary>
+    public static IEnumerable<object[]> BodyCases() => Cases().Where(c => ((Case)c[0]).Status is 400 or 415);
+
+    [Theory]
+    [MemberData(nameof(BodyCases))]
+    public void Each_body_refused_for_a_rule_the_document_states_is_refused_by_the_document(Case bad)
+    {
+        var errors = fixture.Contract.RequestErrors("POST", bad.Path, bad.ContentType, bad.Body);
+
+        if (RulesTheDocumentCannotState.TryGetValue(bad.Name, out var why))
+        {
+            Assert.True(errors.Count == 0, $"The document now refuses it ({string.Join("; ", errors)}): take it off the list ({why}).");
+        }
+        else
+        {
+            Assert.NotEmpty(errors);
+        }
+    }
+
+    [Theory]
+    [InlineData("Development")]
+    [InlineData("Production")]
+    public async Task Every_bad_query_parameter_is_a_documented_problem_in_every_environment_and_logs_no_error(string environment)
+    {
+        await using var bucket = await S3rverBucket.CreateAsync("bad-parameters");
+        await using var api = await ApiHost.StartAsync(bucket, ("DOTNET_ENVIRONMENT", environment));
+        Assert.Equal(environment, api.Services.GetRequiredService<IHostEnvironment>().EnvironmentName);
+        var contract = await ApiContract.FetchAsync(api.Http);
+        var parameters = (from path in contract.Document["paths"]!.AsObject()
+                          from operation in path.Value!.AsObject()
+                          from parameter in operation.Value!["parameters"]?.AsArray() ?? []
+                          where parameter!["in"]!.GetValue<string>() == "query"
+                          select (Path: path.Key, Method: operation.Key, Name: parameter["name"]!.GetValue<string>())).ToList();
+        Assert.Contains(("/api/objects", "get", "limit"), parameters);
+
+        foreach (var (path, method, name) in parameters)
+        {
+            foreach (var value in new[] { "abc", "1.5", "99999999999", "", "1e3", "0", "101", "-1", " 5", "5abc" })
+            {
+                var target = $"{path}?{name}={Uri.EscapeDataString(value)}";
+                using var response = await api.Http.SendAsync(new HttpRequestMessage(new HttpMethod(method), target));
+                var answer = await response.Content.ReadAsStringAsync();
+                var status = (int)response.StatusCode;
+
+                Assert.True(status == 400, $"{target}: {status} {answer}");
+                var type = JsonNode.Parse(answer)?["type"]?.GetValue<string>();
+                Assert.True(ApiContract.DocumentsProblem(contract.Operation(method, path)!, status, type ?? ""), $"{target}: {type} is not documented");
+                Assert.Empty(contract.ResponseErrors(method, target, status, response.Content.Headers.ContentType?.ToString(), answer));
+                Assert.NotEmpty(contract.RequestErrors(method, target, null, (string?)null)); // the document refuses it too
+            }
+        }
+        foreach (var target in new[] { "/api/objects?limit=1", "/api/objects?limit=100", "/api/objects" })
+        {
+            using var response = await api.Http.GetAsync(target);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Empty(contract.RequestErrors("GET", target, null, (string?)null));
+        }
+
+        Assert.DoesNotContain(api.Logs.GetSnapshot(), record => record.Level >= LogLevel.Error);
     }
 
     [Fact]

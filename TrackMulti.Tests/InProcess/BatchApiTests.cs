@@ -15,7 +15,8 @@ public sealed class BatchApiTests : IAsyncLifetime
 
     public async Task DisposeAsync() => await _bucket.DisposeAsync();
 
-    private static readonly string[] Events =
+    /// <summary>A batch's events (the OpenAPI tests check the document takes them too, as an array and as NDJSON).</summary>
+    internal static readonly string[] Events =
     [
         """{"trafficType":"User","name":"b1","key":" k1 ","value":1.50,"properties":{"i":1,"s":"x"}}""",
         """{"name":"b2","value":null,"extra":{"kept":true}}""",

@@ -25,7 +25,7 @@ namespace TrackMulti.Tests.InProcess;
 /// </summary>
 public sealed class OpenApiTests(OpenApiTests.DocumentedApi api) : IClassFixture<OpenApiTests.DocumentedApi>
 {
-    private const string DocumentPath = "/openapi/v1.json";
+    private const string DocumentPath = ApiContract.DocumentPath;
 
     [Fact]
     public async Task The_document_is_valid_OpenAPI_and_names_no_key()
@@ -97,6 +97,7 @@ public sealed class OpenApiTests(OpenApiTests.DocumentedApi api) : IClassFixture
     public async Task Every_problem_the_Api_answers_is_documented_on_the_operation_that_answered_it()
     {
         var document = await DocumentAsync();
+        var contract = new ApiContract(document);
         using var http = api.CreateClient();
         var answers = new List<(string Request, int Status, string? Type, JsonNode Operation)>();
 
@@ -110,10 +111,14 @@ public sealed class OpenApiTests(OpenApiTests.DocumentedApi api) : IClassFixture
             }
             key?.Invoke(request.Headers);
             using var response = await http.SendAsync(request);
+            var answer = await response.Content.ReadAsStringAsync();
             var type = response.Content.Headers.ContentType?.MediaType == ApiDocument.ProblemContentType
-                ? JsonNode.Parse(await response.Content.ReadAsStringAsync())!["type"]?.GetValue<string>()
+                ? JsonNode.Parse(answer)!["type"]?.GetValue<string>()
                 : null;
             answers.Add(($"{method} {path} ({contentType ?? "no body"})", (int)response.StatusCode, type, operation));
+            // Whatever it answered, in the shape the document gives that status.
+            Assert.Empty(contract.ResponseErrors(method, path, (int)response.StatusCode, response.Content.Headers.ContentType?.ToString(), answer)
+                .Select(error => $"{method} {path}: {(int)response.StatusCode}: {error}"));
         }
 
         foreach (var (path, method, operation) in Operations(document))
@@ -170,6 +175,124 @@ public sealed class OpenApiTests(OpenApiTests.DocumentedApi api) : IClassFixture
     }
 
     [Fact]
+    public async Task Every_request_of_the_accepted_corpora_and_every_answer_agree_with_the_document()
+    {
+        await using var bucket = await S3rverBucket.CreateAsync("openapi-contract");
+        await using var host = await ApiHost.StartAsync(bucket, ("HARNESS_FME_API_KEY", DocumentedApi.FmeKey), ("FME_FORWARD", "off"));
+        var contract = await ApiContract.FetchAsync(host.Http);
+        var disagreements = new List<string>();
+
+        async Task<JsonNode?> ExchangeAsync(string method, string path, string? contentType = null, string? body = null, string? bearer = null)
+        {
+            using var request = new HttpRequestMessage(new HttpMethod(method), path);
+            if (body is not null)
+            {
+                request.Content = new StringContent(body, Encoding.UTF8);
+                request.Content.Headers.ContentType = MediaTypeHeaderValue.Parse(contentType!);
+            }
+            if (bearer is not null)
+            {
+                request.Headers.Authorization = new("Bearer", bearer);
+            }
+            using var response = await host.Http.SendAsync(request);
+            var answer = await response.Content.ReadAsStringAsync();
+            var shown = $"{method} {path} {body?[..Math.Min(body.Length, 60)]}";
+            Assert.True(response.StatusCode == HttpStatusCode.OK, $"{shown}: {(int)response.StatusCode} {answer}");
+            disagreements.AddRange(contract.RequestErrors(method, path, contentType, body).Select(error => $"{shown}: request: {error}"));
+            var answered = response.Content.Headers.ContentType?.ToString();
+            disagreements.AddRange(contract.ResponseErrors(method, path, (int)response.StatusCode, answered, answer).Select(error => $"{shown}: answer: {error}"));
+            return answered?.StartsWith("application/json", StringComparison.Ordinal) == true ? JsonNode.Parse(answer) : null;
+        }
+
+        foreach (var evt in AdmissionTests.EdgeEvents)
+        {
+            await ExchangeAsync("POST", "/api/track", "application/json", evt);
+        }
+        await ExchangeAsync("POST", "/api/batch", "application/json", "[" + string.Join(",", BatchApiTests.Events) + "]");
+        await ExchangeAsync("POST", "/api/batch", "application/x-ndjson", string.Join("\n", BatchApiTests.Events) + "\n");
+        foreach (var (path, body, beacon) in FmeSdkApiTests.SdkPosts)
+        {
+            // As the SDK sends them: a beacon as text/plain with its key inside, a post as JSON with its key as Bearer.
+            await (beacon
+                ? ExchangeAsync("POST", FmeSdkApi.BasePath + path, "text/plain;charset=UTF-8", FmeSdkApiTests.BeaconOf(body, DocumentedApi.FmeKey))
+                : ExchangeAsync("POST", FmeSdkApi.BasePath + path, "application/json", body, DocumentedApi.FmeKey));
+        }
+
+        var sealing = await ExchangeAsync("POST", "/api/flush");
+        Assert.NotEmpty(sealing!["batches"]!.AsArray());
+        Assert.Null(sealing["message"]); // absent when batches were sealed: the document may not require it
+        var idle = await ExchangeAsync("POST", "/api/flush");
+        Assert.NotNull(idle!["message"]);
+        foreach (var path in new[] { "/api/status", "/api/objects", "/api/objects?limit=1", "/api/objects?limit=100", "/api/athena/ddl", "/health", "/alive", "/ready" })
+        {
+            await ExchangeAsync("GET", path);
+        }
+
+        Assert.Empty(disagreements);
+    }
+
+    [Fact]
+    public async Task The_document_passes_a_lint_by_the_recommended_rules_with_no_error()
+    {
+        Assert.True(File.Exists(TestPaths.RedoclyScript), $"Redocly CLI is not installed at {TestPaths.RedoclyScript}; building TrackMulti.Tests installs it (npm ci).");
+        var folder = TestPaths.NewTemporaryDirectory("openapi-lint");
+        try
+        {
+            var file = Path.Combine(folder, "openapi.json");
+            using (var http = api.CreateClient())
+            {
+                await File.WriteAllTextAsync(file, await http.GetStringAsync(DocumentPath));
+            }
+
+            var (exitCode, output, errorOutput) = await RunAsync("node",
+                [TestPaths.RedoclyScript, "lint", file, "--config", TestPaths.RedoclyConfig, "--format", "json"], folder);
+
+            var report = JsonNode.Parse(output) ?? throw new InvalidOperationException($"No report: {errorOutput}");
+            var errors = report["problems"]!.AsArray()
+                .Where(problem => problem!["severity"]!.GetValue<string>() == "error")
+                .Select(problem => $"{problem!["ruleId"]}: {problem["message"]} at {problem["location"]?[0]?["pointer"]}");
+            Assert.Empty(errors);
+            Assert.Equal(0, report["totals"]!["errors"]!.GetValue<int>());
+            Assert.True(exitCode == 0, errorOutput);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    /// <summary>Runs a program to its end (at most a minute): its exit code and what it wrote.</summary>
+    private static async Task<(int ExitCode, string Output, string ErrorOutput)> RunAsync(string program, IEnumerable<string> arguments, string folder)
+    {
+        var start = new System.Diagnostics.ProcessStartInfo(program)
+        {
+            WorkingDirectory = folder,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            // Offline and quiet: no telemetry, no update check.
+            Environment = { ["REDOCLY_TELEMETRY"] = "off", ["REDOCLY_SUPPRESS_UPDATE_NOTICE"] = "true" },
+        };
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+        using var process = System.Diagnostics.Process.Start(start)!;
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(1));
+        var output = process.StandardOutput.ReadToEndAsync(timeout.Token);
+        var errorOutput = process.StandardError.ReadToEndAsync(timeout.Token);
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw;
+        }
+        return (process.ExitCode, await output, await errorOutput);
+    }
+
+    [Fact]
     public async Task The_batch_endpoint_documents_a_JSON_array_of_events_and_NDJSON()
     {
         var document = await DocumentAsync();
@@ -185,10 +308,7 @@ public sealed class OpenApiTests(OpenApiTests.DocumentedApi api) : IClassFixture
         endpoint.RoutePattern.RawText == ApiDocument.Pattern
         || ("/" + endpoint.RoutePattern.RawText!.TrimStart('/')).StartsWith(ApiDocument.UiPath, StringComparison.Ordinal);
 
-    /// <summary>Whether the operation's response for <paramref name="status"/> names the problem <paramref name="type"/>.</summary>
-    private static bool Documents(JsonNode operation, int status, string type) =>
-        operation["responses"]?[status.ToString()]?["content"]?[ApiDocument.ProblemContentType]?["examples"]?.AsObject()
-            .Any(example => example.Value?["value"]?["type"]?.GetValue<string>() == type) == true;
+    private static bool Documents(JsonNode operation, int status, string type) => ApiContract.DocumentsProblem(operation, status, type);
 
     private static IEnumerable<(string Path, string Method, JsonNode Operation)> Operations(JsonNode document) =>
         document["paths"]!.AsObject().SelectMany(path => path.Value!.AsObject().Select(op => (path.Key, op.Key, op.Value!)));
@@ -214,7 +334,7 @@ public sealed class OpenApiTests(OpenApiTests.DocumentedApi api) : IClassFixture
     private async Task<JsonNode> DocumentAsync()
     {
         using var http = api.CreateClient();
-        return JsonNode.Parse(await http.GetStringAsync(DocumentPath))!;
+        return (await ApiContract.FetchAsync(http)).Document;
     }
 
     /// <summary>

@@ -19,6 +19,13 @@ internal static class TestPaths
     public static string S3rverScript { get; } =
         Path.Combine(RepositoryRoot, "TrackMulti.AppHost", "node_modules", "s3rver", "bin", "s3rver.js");
 
+    /// <summary>The OpenAPI linter (Redocly CLI) as the test project's build installs it (npm ci from its lock file).</summary>
+    public static string RedoclyScript { get; } =
+        Path.Combine(RepositoryRoot, "TrackMulti.Tests", "node_modules", "@redocly", "cli", "bin", "cli.js");
+
+    /// <summary>The linter's configuration: its recommended rules.</summary>
+    public static string RedoclyConfig { get; } = Path.Combine(RepositoryRoot, "TrackMulti.Tests", "redocly.yaml");
+
     public static string NewTemporaryDirectory(string purpose)
     {
         var path = Path.Combine(Path.GetTempPath(), "trackmulti-tests", $"{purpose}-{Guid.NewGuid():N}");

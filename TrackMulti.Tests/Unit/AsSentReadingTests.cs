@@ -115,10 +115,21 @@ public sealed class AsSentReadingTests
     [InlineData("""[{"trafficType":"user","name":"x"},{"trafficType":"user","name":"x","properties":{"a":1,"a":2}}]""", "not valid JSON")]
     [InlineData("""[{"trafficType":"user","name":"x"}]]""", "not valid JSON")]
     [InlineData("""[{"trafficType":"user","name":"x"}""", "not valid JSON")]
-    [InlineData("""[]""", "no events")]
     public void A_batch_the_short_way_cannot_read_gets_the_full_readers_word(string body, string expected)
     {
         Assert.Contains(expected, ReadBatch(body, ndjson: false).MalformedReason);
+    }
+
+    [Theory]
+    [InlineData("[]", false)]
+    [InlineData("\n \n", true)]
+    public void A_well_formed_batch_of_no_events_is_empty_not_malformed(string body, bool ndjson)
+    {
+        var read = ReadBatch(body, ndjson);
+
+        Assert.Null(read.MalformedReason);
+        Assert.Null(read.Lines);
+        Assert.Contains("no events", read.EmptyReason);
     }
 
     [Fact]
