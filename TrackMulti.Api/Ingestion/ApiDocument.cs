@@ -54,7 +54,8 @@ public static class ApiDocument
         app.MapOpenApi(Pattern);
         if (app.Environment.IsDevelopment())
         {
-            app.MapScalarApiReference(UiPath, ui => ui.WithOpenApiRoutePattern(Pattern));
+            // Everything the page needs comes from the Api: no web fonts, no telemetry, no assistant calling out.
+            app.MapScalarApiReference(UiPath, ui => ui.WithOpenApiRoutePattern(Pattern).DisableDefaultFonts().DisableTelemetry().DisableAgent());
         }
         return app;
     }

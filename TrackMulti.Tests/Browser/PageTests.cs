@@ -25,9 +25,10 @@ public sealed class PageTests(WholeAppFixture fixture, ITestOutputHelper output)
         page.PageError += (_, error) => errors.Add(error);
         page.Console += (_, message) =>
         {
-            if (message.Text.Contains("Content Security Policy", StringComparison.OrdinalIgnoreCase))
+            // The page and the SDK live within the CSP, and the page loads nothing it lacks (its icon among them).
+            if (message.Type == "error" || message.Text.Contains("Content Security Policy", StringComparison.OrdinalIgnoreCase))
             {
-                errors.Add(message.Text); // the page and the SDK must live within the CSP
+                errors.Add(message.Text);
             }
         };
 
@@ -126,5 +127,11 @@ public sealed class PageTests(WholeAppFixture fixture, ITestOutputHelper output)
         Assert.DoesNotContain(fixture.App.GetEndpoint("api", "http").ToString().TrimEnd('/'), html);
         Assert.DoesNotContain(fixture.App.GetEndpoint("s3", "http").ToString().TrimEnd('/'), html);
         Assert.Contains("\"authorizationKey\":\"localhost\"", html); // the FME client-side key is public by design
+
+        // Its icon is declared and served (a browser asks for /favicon.ico, a 404, when a page declares none).
+        var icon = await browser.Page.GetAttributeAsync("link[rel=icon]", "href");
+        var served = await browser.Page.APIRequest.GetAsync(new Uri(new Uri(browser.Page.Url), icon).ToString());
+        Assert.Equal(200, served.Status);
+        Assert.StartsWith("image/svg+xml", served.Headers["content-type"]);
     }
 }

@@ -41,6 +41,9 @@ public sealed class UnreachableFmeTests : IAsyncLifetime
         Assert.Contains($"\"authorizationKey\":\"{FmeKey}\"", await page.ContentAsync());
         var timedOut = await page.WaitForSelectorAsync("#sdk-status[data-state=timed-out]", new() { Timeout = 20_000 });
         Assert.Contains("timed out", await timedOut!.InnerTextAsync());
+        // The bucket is empty: the list says so, and what would fill it.
+        Assert.True(await page.IsVisibleAsync("#objects-empty"));
+        Assert.Equal(0, await page.Locator("#objects tbody tr").CountAsync());
         lock (browser.AbortedRequests)
         {
             Assert.Contains(browser.AbortedRequests, url => new Uri(url).Host.EndsWith("split.io", StringComparison.Ordinal));
@@ -62,6 +65,9 @@ public sealed class UnreachableFmeTests : IAsyncLifetime
         Assert.NotNull(line);
         Assert.Equal(userKey, line["key"]!.GetValue<string>());
         Assert.Equal("button_click", line["name"]!.GetValue<string>());
+        await page.ClickAsync("#flush"); // the list refreshes after a flush
+        await page.WaitForSelectorAsync("#objects tbody tr", new() { Timeout = 5_000 });
+        Assert.False(await page.IsVisibleAsync("#objects-empty"));
         await browser.ScreenshotAsync("page-fme-timed-out");
     }
 }

@@ -13,6 +13,7 @@ const log = document.getElementById('log');
 const statusList = document.getElementById('status');
 const statusUpdated = document.getElementById('status-updated');
 const objectsBody = document.querySelector('#objects tbody');
+const objectsEmpty = document.querySelector('#objects-empty');
 
 const treatmentOutput = document.getElementById('treatment');
 document.getElementById('demo-flag').textContent = config.demoFlag;
@@ -191,6 +192,7 @@ async function refreshObjects() {
       }
       return row;
     }));
+    objectsEmpty.hidden = objects.length > 0;
   } catch {
     // The status panel already says when the server is unreachable.
   }
