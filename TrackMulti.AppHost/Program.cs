@@ -6,6 +6,13 @@ var builder = DistributedApplication.CreateBuilder(args);
 var repositoryRoot = Path.GetFullPath(Path.Combine(builder.AppHostDirectory, ".."));
 builder.Configuration.AddDotEnvFile(DotEnvConfiguration.PathFrom(builder.Configuration, repositoryRoot));
 var settings = AppHostSettings.From(builder.Configuration, repositoryRoot);
+// Only where the launch profile fixed the stack's addresses (dotnet run); tests and publishing choose their own.
+if (builder.ExecutionContext.IsRunMode && builder.Configuration["ASPIRE_RESOURCE_SERVICE_ENDPOINT_URL"] is not null
+    && PortsInUse.Taken(PortsInUse.FixedPorts(builder.Configuration, settings)) is { Count: > 0 } taken)
+{
+    Console.Error.WriteLine(PortsInUse.Describe(taken));
+    return 1;
+}
 
 var bucket = builder.AddParameter("s3-bucket-name", settings.Bucket, publishValueAsDefault: true);
 var region = builder.AddParameter("aws-region", settings.Region, publishValueAsDefault: true);
@@ -70,3 +77,4 @@ if (settings.WebPort is { } port)
 }
 
 builder.Build().Run();
+return 0;

@@ -98,6 +98,15 @@ internal sealed class ChildProcess : IAsyncDisposable
         return _process.ExitCode;
     }
 
+    /// <summary>Waits for the process to end by itself, its output included; its exit code.</summary>
+    public async Task<int> WaitForExitAsync(TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        await _process.WaitForExitAsync(cts.Token);
+        await _process.WaitForExitAsync(); // and for the redirected output to end
+        return _process.ExitCode;
+    }
+
     public async Task StopAsync()
     {
         if (!_process.HasExited)

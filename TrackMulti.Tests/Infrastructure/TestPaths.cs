@@ -15,6 +15,9 @@ internal static class TestPaths
     public static string WebAssembly { get; } =
         Path.Combine(RepositoryRoot, "TrackMulti.Web", "bin", Configuration, "net10.0", "TrackMulti.Web.dll");
 
+    public static string AppHostAssembly { get; } =
+        Path.Combine(RepositoryRoot, "TrackMulti.AppHost", "bin", Configuration, "net10.0", "TrackMulti.AppHost.dll");
+
     /// <summary>s3rver as the AppHost build installs it (npm ci from the AppHost's lock file).</summary>
     public static string S3rverScript { get; } =
         Path.Combine(RepositoryRoot, "TrackMulti.AppHost", "node_modules", "s3rver", "bin", "s3rver.js");
