@@ -46,7 +46,8 @@ public static class PortsInUse
     public static string Describe(IReadOnlyList<(string What, int Port)> taken) =>
         $"TrackMulti cannot start: {string.Join(", ", taken.Select(p => $"port {p.Port} ({p.What})"))} " +
         $"{(taken.Count == 1 ? "is" : "are")} in use. Another TrackMulti is probably running (stop it with Ctrl+C where it " +
-        "runs), or another program holds it: free it, or give the stack other ports (PORT, S3_EMULATOR_PORT; the dashboard's in TrackMulti.AppHost/Properties/launchSettings.json).";
+        "runs), or another program holds it: free it, or give the stack other ports (PORT, S3_EMULATOR_PORT; the " +
+        "dashboard's in TrackMulti.AppHost/Properties/launchSettings.json).";
 
     private static bool CanListen(int port)
     {
