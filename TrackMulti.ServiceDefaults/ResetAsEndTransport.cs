@@ -154,8 +154,8 @@ public static class ResetAsEndTransport
                 {
                     item.Callback(item.State);
                 }
-                Volatile.Write(ref _running, 0);
-                // Work queued after the last dequeue but before the flag fell would wait for no one.
+                // A full fence: work queued after the last dequeue but before the flag fell would wait for no one.
+                Interlocked.Exchange(ref _running, 0);
                 if (_work.IsEmpty || Interlocked.Exchange(ref _running, 1) == 1)
                 {
                     return;
