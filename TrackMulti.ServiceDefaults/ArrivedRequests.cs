@@ -7,16 +7,18 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Microsoft.Extensions.Hosting;
 
 /// <summary>
-/// A request that arrived whole is served even when its sender closed the connection (FIN) right after sending it, as
-/// a page that closes does with its last beacons. Kestrel alone refuses such a body ("Unexpected end of request
-/// content") when it sees the connection's end in the same read as the body's last bytes; so each connection's input
-/// reports its end only on a read after every byte before it was examined.
+/// A request that arrived whole is served even when its sender closed the connection (FIN) or reset it (RST) right
+/// after sending it, as a page that closes does with its last beacons. A reset ends the input as a FIN does
+/// (<see cref="ResetAsEndTransport"/>). Kestrel alone refuses such a body ("Unexpected end of request content") when it
+/// sees the connection's end in the same read as the body's last bytes; so each connection's input reports its end
+/// only on a read after every byte before it was examined.
 /// </summary>
 public static class ArrivedRequests
 {
     /// <summary>Applies to every endpoint Kestrel listens on (<c>ASPNETCORE_URLS</c>, launch settings, code).</summary>
     public static IServiceCollection KeepArrivedRequests(this IServiceCollection services)
     {
+        services.EndInputOnReset();
         services.Configure<KestrelServerOptions>(kestrel =>
             kestrel.ConfigureEndpointDefaults(listen => listen.Use(next => connection => ServeAsync(next, connection))));
         return services;

@@ -10,8 +10,8 @@ namespace TrackMulti.Tests.Processes;
 /// <summary>
 /// A request that has fully arrived is stored whether or not its sender waits for the answer: a browser sends a
 /// visit's last events (the FME SDK's beacons) as the page closes, and a client may give up on its own timeout. Raw
-/// sockets send a whole request and at once close the connection, on every ingest path, to the Api and through the
-/// Web (its own process, as deployed), and every one of them is stored, once.
+/// sockets send a whole request and at once close the connection (FIN) or reset it (RST), on every ingest path, to the
+/// Api and through the Web (its own process, as deployed), and every one of them is stored, once.
 /// </summary>
 public sealed class LeavingSenderTests : IAsyncLifetime
 {
@@ -76,6 +76,12 @@ public sealed class LeavingSenderTests : IAsyncLifetime
     [InlineData(true)]
     public Task Every_request_whose_sender_closes_the_connection_once_it_is_sent_is_stored_once(bool throughWeb) =>
         SendAllAndLeaveAsync(throughWeb, reset: false);
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public Task Every_request_whose_sender_resets_the_connection_once_it_is_sent_is_stored_once(bool throughWeb) =>
+        SendAllAndLeaveAsync(throughWeb, reset: true);
 
     [Theory]
     [InlineData(false)]
