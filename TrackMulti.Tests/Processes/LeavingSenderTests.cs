@@ -84,6 +84,25 @@ public sealed class LeavingSenderTests : IAsyncLifetime
         SendAllAndLeaveAsync(throughWeb, reset: true);
 
     [Theory]
+    [InlineData(false, false)]
+    [InlineData(false, true)]
+    [InlineData(true, false)]
+    [InlineData(true, true)]
+    public async Task Pipelined_requests_whose_sender_leaves_after_the_last_are_all_stored_once(bool throughWeb, bool reset)
+    {
+        var target = new Uri(throughWeb ? _web.Url : _api.Http.BaseAddress!.ToString());
+        var ids = Enumerable.Range(0, 3).Select(n => $"piped_{(throughWeb ? "web" : "api")}_{(reset ? "rst" : "fin")}_{n}").ToList();
+        var requests = ids.SelectMany(id => Request(target, Paths[0], id, throughWeb)).ToArray();
+
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, target.Port));
+        await socket.SendAsync(requests);
+        Leave(socket, reset);
+
+        await WaitUntilStoredAsync([.. ids.Select(id => (Paths[0], id))]);
+    }
+
+    [Theory]
     [InlineData(false)]
     [InlineData(true)]
     public async Task A_sender_that_leaves_before_its_body_has_arrived_stores_nothing_and_no_error_is_logged(bool reset)
@@ -164,6 +183,16 @@ public sealed class LeavingSenderTests : IAsyncLifetime
     /// <param name="sendHalf">Send only the first half of the body (its length still says all of it).</param>
     private static async Task SendAndLeaveAsync(Uri target, IngestPath path, string id, bool throughWeb, bool reset, bool sendHalf = false)
     {
+        var request = Request(target, path, id, throughWeb);
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, target.Port));
+        await socket.SendAsync(sendHalf ? request.AsMemory(0, request.Length - (request.Length - HeadLength(request)) / 2) : request);
+        Leave(socket, reset);
+    }
+
+    /// <summary>The request's bytes: headers (the Api's key unless the Web adds it), then the body.</summary>
+    private static byte[] Request(Uri target, IngestPath path, string id, bool throughWeb)
+    {
         var body = Encoding.UTF8.GetBytes(path.Body(id));
         var headers = new StringBuilder()
             .Append($"POST {path.Path} HTTP/1.1\r\nHost: {target.Authority}\r\nContent-Type: {path.ContentType}\r\nContent-Length: {body.Length}\r\n");
@@ -176,11 +205,14 @@ public sealed class LeavingSenderTests : IAsyncLifetime
             headers.Append($"X-Api-Key: {IngestKey}\r\n"); // the Web adds it itself
         }
         headers.Append("\r\n");
+        return [.. Encoding.ASCII.GetBytes(headers.ToString()), .. body];
+    }
 
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, target.Port));
-        await socket.SendAsync(Encoding.ASCII.GetBytes(headers.ToString()));
-        await socket.SendAsync(sendHalf ? body.AsMemory(0, body.Length / 2) : body);
+    private static int HeadLength(byte[] request) => request.AsSpan().IndexOf("\r\n\r\n"u8) + 4;
+
+    /// <summary>Closes at once: FIN, or RST when <paramref name="reset"/>.</summary>
+    private static void Leave(Socket socket, bool reset)
+    {
         if (reset)
         {
             socket.LingerState = new LingerOption(true, 0); // close sends RST, not FIN
