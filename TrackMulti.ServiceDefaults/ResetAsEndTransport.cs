@@ -15,8 +15,9 @@ using Microsoft.Extensions.Options;
 namespace Microsoft.Extensions.Hosting;
 
 /// <summary>
-/// Kestrel's socket transport, less one behaviour: a connection reset by its sender ends the input the way a FIN does,
-/// after every byte received before it. Kestrel's own transport completes its input pipe with a
+/// Kestrel's socket transport but for how a connection's input ends: a reset by its sender ends it the way a FIN does,
+/// after every byte received before it, and either end is reported only once those bytes were read
+/// (<see cref="EndAfterData"/>). Kestrel's own transport completes its input pipe with a
 /// <see cref="ConnectionResetException"/>, and a <see cref="Pipe"/> then throws on every read although the bytes are
 /// still in it, so a request sent whole just before a reset was lost. Its options are Kestrel's
 /// <see cref="SocketTransportOptions"/>.
@@ -198,7 +199,7 @@ public static class ResetAsEndTransport
             var output = new Pipe(queue.Output);
             _input = input.Writer;
             _output = output.Reader;
-            Transport = _transport = new DuplexPipe(input.Reader, output.Writer);
+            Transport = _transport = new DuplexPipe(new EndAfterData(input.Reader), output.Writer);
 
             var features = new FeatureCollection(8);
             features.Set<IConnectionIdFeature>(this);
