@@ -100,7 +100,7 @@ public sealed class FmeForwardingCrashTests : IAsyncLifetime
             Assert.Equal($"Bearer {ServerKey}", post.Authorization);
             Assert.StartsWith("application/json", post.ContentType);
         });
-        Assert.All(accepted, post => Assert.InRange(post.Events().Count, 1, FmeSink.MaxEventsPerPost));
+        Assert.All(accepted, post => Assert.InRange(post.Events().Count, 1, FmeSender.MaxRowsPerPost));
         var sample = accepted.SelectMany(p => p.Events()).First();
         Assert.Equal(["eventTypeId", "trafficTypeName", "key", "value", "timestamp", "properties"], sample.Select(p => p.Key));
         Assert.Equal("fme_check", sample["eventTypeId"]!.GetValue<string>());
@@ -111,7 +111,7 @@ public sealed class FmeForwardingCrashTests : IAsyncLifetime
 
         // At-least-once: one crash may send again at most the post that was in flight.
         var duplicates = _fme.AcceptedEvents().GroupBy(IdOf).Sum(g => g.Count() - 1);
-        Assert.InRange(duplicates, 0, FmeSink.MaxEventsPerPost);
+        Assert.InRange(duplicates, 0, FmeSender.MaxRowsPerPost);
         Assert.All(_fme.AcceptedEvents().Select(IdOf), id => Assert.True(stored.ContainsKey(id), $"{id} reached FME but not S3"));
     }
 }

@@ -5,7 +5,7 @@ namespace TrackMulti.Api.Sinks.Fme;
 
 public static class FmeExtensions
 {
-    /// <summary>The FME sink and its pipeline; nothing when forwarding is off (<see cref="FmeOptions.OffBecause"/>).</summary>
+    /// <summary>The FME sink, its posting rules and their pipeline; nothing when forwarding is off (<see cref="FmeOptions.OffBecause"/>).</summary>
     public static IHostApplicationBuilder AddFmeSink(this IHostApplicationBuilder builder)
     {
         builder.Services.AddOptions<FmeOptions>().Bind(builder.Configuration).ValidateDataAnnotations().ValidateOnStart();
@@ -15,7 +15,7 @@ public static class FmeExtensions
             return builder;
         }
 
-        builder.Services.AddResiliencePipeline(FmeSink.PipelineName, (pipeline, context) =>
+        builder.Services.AddResiliencePipeline(FmeSender.PipelineName, (pipeline, context) =>
         {
             var options = context.ServiceProvider.GetRequiredService<IOptions<FmeOptions>>().Value;
             // FME's Retry-After, when it sends one, within the same bound as the pause between rounds.
@@ -25,6 +25,7 @@ public static class FmeExtensions
                     : null);
         });
 
+        builder.Services.AddSingleton<FmeSender>();
         builder.AddSink<FmeSink>();
         return builder;
     }
