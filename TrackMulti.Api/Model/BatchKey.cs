@@ -22,12 +22,27 @@ public static partial class BatchKey
     {
         layout ??= new ObjectLayout();
         return string.Create(CultureInfo.InvariantCulture,
-            $"{Streams.PrefixOf(stream)}{layout.PartitionOf(firstReceivedAt)}batch-{firstReceivedAt.UtcDateTime:yyyy-MM-dd'T'HH-mm-ss-fff'Z'}-{instanceId}-{number:D6}{layout.Extension}");
+            $"{Streams.PrefixOf(stream)}{layout.PartitionOf(firstReceivedAt)}batch-{firstReceivedAt.UtcDateTime.ToString(TimeFormat, CultureInfo.InvariantCulture)}-{instanceId}-{number:D6}{layout.Extension}");
     }
 
-    /// <summary>Sorts before the key of every events batch begun at or after <paramref name="time"/> in one partition (for listing from a time on).</summary>
-    public static string EarliestAt(DateTimeOffset time, string partition = "") =>
-        string.Create(CultureInfo.InvariantCulture, $"{Prefix}{partition}batch-{time.UtcDateTime:yyyy-MM-dd'T'HH-mm-ss-fff'Z'}");
+    /// <summary>
+    /// Sorts before the key of every batch begun at or after <paramref name="time"/> in one partition of one prefix
+    /// (the events' by default), for listing from a time on.
+    /// </summary>
+    public static string EarliestAt(DateTimeOffset time, string partition = "", string prefix = Prefix) =>
+        string.Create(CultureInfo.InvariantCulture, $"{prefix}{partition}batch-{time.UtcDateTime.ToString(TimeFormat, CultureInfo.InvariantCulture)}");
+
+    /// <summary>
+    /// The time a stored object's first row was received, read from its key: this format, or the seed's
+    /// (<c>events/batch-&lt;time&gt;.ndjson</c>), flat or in a partition. False for any other key.
+    /// </summary>
+    public static bool TryReadFirstReceivedAt(string key, out DateTimeOffset firstReceivedAt)
+    {
+        firstReceivedAt = default;
+        return StoredKeyPattern().Match(key) is { Success: true } match
+            && DateTimeOffset.TryParseExact(match.Groups["time"].Value, TimeFormat, CultureInfo.InvariantCulture,
+                DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out firstReceivedAt);
+    }
 
     /// <summary>Instance ids are short, lower-case and safe in a key: letters, digits and '-'.</summary>
     public static bool IsValidInstanceId(string instanceId) => InstanceIdPattern().IsMatch(instanceId);
@@ -37,6 +52,11 @@ public static partial class BatchKey
 
     /// <summary>Instance ids: 1-32 of a-z, 0-9 and '-', starting with a letter or digit (safe in a key).</summary>
     public const string InstanceIdPatternText = @"^[a-z0-9][a-z0-9-]{0,31}\z"; // \z: $ would allow a final newline
+
+    private const string TimeFormat = "yyyy-MM-dd'T'HH-mm-ss-fff'Z'";
+
+    [GeneratedRegex(@"^[a-z-]+/(?:dt=\d{4}-\d{2}-\d{2}/(?:hour=\d{2}/)?)?batch-(?<time>\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}-\d{3}Z)(?:-[a-z0-9][a-z0-9-]*-\d+)?\.(?:ndjson(?:\.gz)?|parquet)\z")]
+    private static partial Regex StoredKeyPattern();
 
     [GeneratedRegex(InstanceIdPatternText)]
     private static partial Regex InstanceIdPattern();

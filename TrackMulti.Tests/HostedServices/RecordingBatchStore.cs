@@ -55,7 +55,7 @@ internal sealed class RecordingBatchStore : IObjectStore
             [.. Objects.OrderByDescending(o => o.Key, StringComparer.Ordinal).Take(limit)
                 .Select(o => new StoredObject(o.Key, o.Value.Count(b => b == (byte)'\n'), o.Value.Length, null))]);
 
-    public async Task PutAsync(string key, Stream content, int events, CancellationToken cancellationToken)
+    public async Task PutAsync(string key, string stream, Stream content, int events, CancellationToken cancellationToken)
     {
         var atOnce = Interlocked.Increment(ref _atOnce);
         try
@@ -100,4 +100,19 @@ internal sealed class RecordingBatchStore : IObjectStore
         }
         Objects[key] = body.ToArray();
     }
+
+    public async IAsyncEnumerable<string> ListKeysAsync(
+        string prefix, string startAfter, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        await Task.Yield();
+        foreach (var key in Objects.Keys.Where(k => k.StartsWith(prefix, StringComparison.Ordinal) && string.CompareOrdinal(k, startAfter) > 0)
+            .Order(StringComparer.Ordinal))
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            yield return key;
+        }
+    }
+
+    public Task<StoredContent?> ReadAsync(string key, CancellationToken cancellationToken) =>
+        Task.FromResult(Objects.TryGetValue(key, out var content) ? new StoredContent(content, null) : null);
 }

@@ -12,11 +12,14 @@ public sealed class S3ObjectStore(IAmazonS3 s3, IOptions<S3Options> options, IOp
     /// <summary>User metadata on every object: how many events (lines) it holds, so listings need not read objects.</summary>
     public const string EventCountMetadata = "events";
 
+    /// <summary>User metadata on every object: the stream its rows came from (<c>events/</c> holds two).</summary>
+    public const string StreamMetadata = "stream";
+
     private readonly S3Options _options = options.Value;
 
     public string Location => _options.BucketName;
 
-    public async Task PutAsync(string key, Stream content, int events, CancellationToken cancellationToken)
+    public async Task PutAsync(string key, string stream, Stream content, int events, CancellationToken cancellationToken)
     {
         var request = new PutObjectRequest
         {
@@ -33,7 +36,40 @@ public sealed class S3ObjectStore(IAmazonS3 s3, IOptions<S3Options> options, IOp
             request.Headers.ContentEncoding = "gzip"; // still NDJSON; clients that honour the encoding read it as such
         }
         request.Metadata.Add(EventCountMetadata, events.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        request.Metadata.Add(StreamMetadata, stream);
         await s3.PutObjectAsync(request, cancellationToken);
+    }
+
+    public async IAsyncEnumerable<string> ListKeysAsync(
+        string prefix, string startAfter, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var request = new ListObjectsV2Request { BucketName = _options.BucketName, Prefix = prefix, StartAfter = startAfter };
+        ListObjectsV2Response page;
+        do
+        {
+            page = await s3.ListObjectsV2Async(request, cancellationToken);
+            foreach (var entry in page.S3Objects ?? [])
+            {
+                yield return entry.Key;
+            }
+            request.ContinuationToken = page.NextContinuationToken;
+        }
+        while (page.IsTruncated == true);
+    }
+
+    public async Task<StoredContent?> ReadAsync(string key, CancellationToken cancellationToken)
+    {
+        try
+        {
+            using var response = await s3.GetObjectAsync(_options.BucketName, key, cancellationToken);
+            using var content = new MemoryStream();
+            await response.ResponseStream.CopyToAsync(content, cancellationToken);
+            return new StoredContent(content.ToArray(), response.Metadata[StreamMetadata] is { Length: > 0 } stream ? stream : null);
+        }
+        catch (AmazonS3Exception ex) when (ex.StatusCode == System.Net.HttpStatusCode.NotFound && ex.ErrorCode == "NoSuchKey")
+        {
+            return null;
+        }
     }
 
     public async Task<IReadOnlyList<StoredObject>> ListRecentAsync(int limit, CancellationToken cancellationToken)

@@ -65,7 +65,7 @@ public sealed class S3Sink : Sink
                 try
                 {
                     await using var content = encoded is null ? Cursor.OpenRead(segment) : new MemoryStream(encoded, writable: false);
-                    await _store.PutAsync(segment.Key, content, segment.Events, ct);
+                    await _store.PutAsync(segment.Key, segment.Stream, content, segment.Events, ct);
                     _metrics.UploadAttempted(attempt, _time.GetElapsedTime(started), failureReason: null);
                 }
                 catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
