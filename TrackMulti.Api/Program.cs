@@ -1,5 +1,6 @@
 using TrackMulti.Api.Batching;
 using TrackMulti.Api.Ingestion;
+using TrackMulti.Api.Replay;
 using TrackMulti.Api.Sinks.Fme;
 using TrackMulti.Api.Sinks.S3;
 using TrackMulti.Api.Spool;
@@ -20,11 +21,13 @@ builder.AddIngestion();
 builder.AddApiDocument();
 builder.AddTrackTelemetry();
 // Hosted services start in this order and stop in reverse: the spool recovers first; on shutdown the batch writer
-// seals its last batch, then S3 (the record) delivers what is left, then FME, then the spool closes.
+// seals its last batch, then S3 (the record) delivers what is left, then FME, then the spool closes. Replays stop
+// before all of them.
 builder.AddSpool();
 builder.AddFmeSink();
 builder.AddS3Sink();
 builder.AddBatching();
+builder.AddReplay();
 
 var app = builder.Build();
 
@@ -36,5 +39,6 @@ app.MapServiceInfo();
 app.MapApiDocument();
 app.MapTrackApi();
 app.MapFmeSdkApi();
+app.MapReplayApi();
 
 app.Run();

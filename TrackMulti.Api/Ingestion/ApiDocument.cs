@@ -7,6 +7,8 @@ using Microsoft.AspNetCore.OpenApi;
 using Microsoft.Net.Http.Headers;
 using Microsoft.OpenApi;
 using Scalar.AspNetCore;
+using TrackMulti.Api.Model;
+using TrackMulti.Api.Replay;
 using TrackMulti.Api.Sinks.Fme;
 
 namespace TrackMulti.Api.Ingestion;
@@ -300,7 +302,43 @@ public static class ApiDocument
         {
             DescribeRows(schema, type.GetGenericArguments()[0]);
         }
+        else if (type == typeof(ReplayRequestBody))
+        {
+            DescribeReplay(schema);
+        }
         return Task.CompletedTask;
+    }
+
+    /// <summary>A replay's body as <see cref="ReplayRequest.Read"/> takes it (that <c>from</c> is before <c>to</c> is the reader's alone).</summary>
+    private static void DescribeReplay(OpenApiSchema schema)
+    {
+        var fields = schema.Properties ??= new Dictionary<string, IOpenApiSchema>();
+        string? DescriptionOf(string field) => fields.TryGetValue(field, out var found) ? found.Description : null;
+        fields[ReplayRequest.SinkField] = new OpenApiSchema
+        {
+            Type = JsonSchemaType.String,
+            Enum = [.. ReplayService.Sinks.Select(sink => (JsonNode)JsonValue.Create(sink))],
+            Description = DescriptionOf(ReplayRequest.SinkField),
+        };
+        foreach (var field in new[] { ReplayRequest.FromField, ReplayRequest.ToField })
+        {
+            fields[field] = new OpenApiSchema
+            {
+                Type = JsonSchemaType.String,
+                Format = "date-time",
+                Pattern = Ecma(ReplayRequest.TimePatternText),
+                Description = DescriptionOf(field),
+            };
+        }
+        fields[ReplayRequest.StreamsField] = new OpenApiSchema
+        {
+            Type = JsonSchemaType.Array,
+            MinItems = 1,
+            Items = new OpenApiSchema { Type = JsonSchemaType.String, Enum = [.. Streams.All.Select(stream => (JsonNode)JsonValue.Create(stream))] },
+            Description = DescriptionOf(ReplayRequest.StreamsField),
+        };
+        schema.Required = new HashSet<string> { ReplayRequest.SinkField, ReplayRequest.FromField, ReplayRequest.ToField };
+        schema.AdditionalPropertiesAllowed = false;
     }
 
     /// <summary>An array of what a request stores (events, impressions by flag, counts): at least one row, or <c>empty-batch</c>.</summary>

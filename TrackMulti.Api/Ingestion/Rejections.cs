@@ -46,4 +46,8 @@ public static class Rejections
     public static readonly Rejection FlushNotConfirmed = new(503, Prefix + "flush-not-confirmed", null, "Flush not confirmed by S3");
     public static readonly Rejection S3Unavailable = new(502, Prefix + "s3-unavailable", null, "S3 did not answer the listing");
     public static readonly Rejection BadLimit = new(400, Prefix + "bad-limit", null, "Bad limit");
+    public static readonly Rejection InvalidReplay = new(400, Prefix + "invalid-replay", null, "The replay is not valid") { ErrorsByField = true };
+    public static readonly Rejection ReplaySinkOff = new(409, Prefix + "replay-sink-off", null, "The sink is off");
+    public static readonly Rejection EmptyReplayWindow = new(422, Prefix + "empty-replay-window", null, "Nothing to replay in the window");
+    public static readonly Rejection UnknownReplay = new(404, Prefix + "unknown-replay", null, "No such replay");
 }

@@ -32,6 +32,15 @@ public static class Streams
         _ => throw new ArgumentOutOfRangeException(nameof(stream), stream, "Not a stream the Api writes."),
     };
 
+    /// <summary>
+    /// The stream of a stored object written without its stream in metadata: by its prefix, and the seed's
+    /// <c>events/</c> as <see cref="Track"/>.
+    /// </summary>
+    public static string OfKey(string key) =>
+        key.StartsWith(PrefixOf(Impressions), StringComparison.Ordinal) ? Impressions
+        : key.StartsWith(PrefixOf(ImpressionCounts), StringComparison.Ordinal) ? ImpressionCounts
+        : Track;
+
     /// <summary>Stream names: short, lower-case, safe in a file name.</summary>
     public const string NamePattern = @"^[a-z][a-z0-9-]{0,31}\z";
 }

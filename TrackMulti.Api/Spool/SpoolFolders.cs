@@ -13,8 +13,14 @@ public static class SpoolFolders
 {
     public const string LockFileName = "lock";
 
-    /// <summary>Names the spool layout uses itself, which an instance id may not take.</summary>
-    public static readonly string[] Reserved = ["open", "sealed", "cursors", "spare"];
+    /// <summary>The entries of a spool folder, which adopting it removes.</summary>
+    public static readonly string[] Entries = ["open", "sealed", "cursors", "spare"];
+
+    /// <summary>The folder in <c>SPOOL_DIR</c>, beside the replicas' own, where replays are kept (shared by them all).</summary>
+    public const string ReplaysFolder = "replays";
+
+    /// <summary>Names an instance id may not take.</summary>
+    public static readonly string[] Reserved = [.. Entries, ReplaysFolder];
 
     /// <summary>Creates this replica's folder and locks it; fails when a live replica with the same id holds it.</summary>
     public static SpoolFolderLock LockOwn(string root, string instanceId)
@@ -80,7 +86,7 @@ public sealed class SpoolFolderLock(string folder, FileStream file) : IDisposabl
     /// <summary>Removes the folder's spool (for the root, only the spool's own entries), then lets the lock go.</summary>
     public void DeleteFolder(bool isRoot)
     {
-        foreach (var name in SpoolFolders.Reserved)
+        foreach (var name in SpoolFolders.Entries)
         {
             var path = Path.Combine(Folder, name);
             if (Directory.Exists(path))

@@ -26,6 +26,7 @@ public sealed class TrackMetrics
     public const string SinkDropped = "trackmulti.sink.dropped";
     public const string SinkBacklog = "trackmulti.sink.backlog";
     public const string SinkBacklogBytes = "trackmulti.sink.backlog.bytes";
+    public const string ReplayEvents = "trackmulti.replay.events";
 
     /// <summary>The tag saying why (a failure, a rejection, a drop).</summary>
     public const string ReasonTag = "reason";
@@ -35,6 +36,15 @@ public sealed class TrackMetrics
 
     /// <summary>The tag naming the sink (<c>s3</c>, <c>fme</c>).</summary>
     public const string SinkTag = "sink";
+
+    /// <summary>The tag saying what became of a replayed row (<see cref="ReplayedStates"/>).</summary>
+    public const string StateTag = "state";
+
+    /// <summary>
+    /// What becomes of a row a replay reads in its window: <c>sent</c> (FME accepted it), <c>refused</c> (FME refused
+    /// its post as such), <c>no_key</c> (an event without a key), <c>unreadable</c> (no row of its stream).
+    /// </summary>
+    public static readonly IReadOnlyList<string> ReplayedStates = ["sent", "refused", "no_key", "unreadable"];
 
     private readonly Histogram<int> _batchSize;
     private readonly Histogram<double> _uploadDuration;
@@ -49,6 +59,7 @@ public sealed class TrackMetrics
     private readonly Totals _sinkSent = new();
     private readonly Totals _sinkFailures = new();
     private readonly Totals _sinkDropped = new();
+    private readonly ConcurrentDictionary<string, long> _replayEvents = new(ReplayedStates.Select(state => KeyValuePair.Create(state, 0L)));
     private readonly ConcurrentDictionary<string, Func<(long Events, long Bytes)>> _backlogs = new();
     private Func<long> _spoolBytes = () => 0;
     private Func<int> _pendingEvents = () => 0;
@@ -67,6 +78,8 @@ public sealed class TrackMetrics
         meter.CreateObservableCounter(SinkSent, () => _sinkSent.Measurements(_backlogs.Keys), "{event}", "Events a sink delivered, by sink.");
         meter.CreateObservableCounter(SinkFailures, () => _sinkFailures.Measurements(_backlogs.Keys), "{attempt}", "Failed delivery attempts, by sink and reason.");
         meter.CreateObservableCounter(SinkDropped, () => _sinkDropped.Measurements(_backlogs.Keys), "{event}", "Events a sink will never deliver (they stay in S3), by sink and reason.");
+        meter.CreateObservableCounter(ReplayEvents, () => _replayEvents.Select(entry => new Measurement<long>(entry.Value, new KeyValuePair<string, object?>(StateTag, entry.Key))),
+            "{event}", "Rows of replay windows, by what became of them (state).");
         meter.CreateObservableGauge(EventsPending, () => _pendingEvents(), "{event}", "Events acknowledged but not yet confirmed in S3.");
         meter.CreateObservableGauge(SpoolBytes, () => _spoolBytes(), "By", "Bytes the spool holds.");
         meter.CreateObservableGauge(SinkBacklog, () => Backlogs(b => b.Events), "{event}", "Events waiting for a sink, by sink.");
@@ -108,6 +121,9 @@ public sealed class TrackMetrics
     public void DeliveryFailed(string sink, string reason) => _sinkFailures.Add(1, sink, reason);
 
     public void Dropped(string sink, long events, string reason) => _sinkDropped.Add(events, sink, reason);
+
+    /// <param name="state">One of <see cref="ReplayedStates"/>.</param>
+    public void Replayed(string state, long events) => _replayEvents.AddOrUpdate(state, events, (_, total) => total + events);
 
     private IEnumerable<Measurement<long>> Backlogs(Func<(long Events, long Bytes), long> pick) =>
         _backlogs.Select(entry => new Measurement<long>(pick(entry.Value()), new KeyValuePair<string, object?>(SinkTag, entry.Key)));

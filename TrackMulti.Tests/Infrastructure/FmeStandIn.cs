@@ -46,9 +46,9 @@ internal sealed class FmeStandIn : IAsyncDisposable
     /// <summary>How long each answer waits.</summary>
     public TimeSpan Delay { get; set; }
 
-    /// <summary>Events in the posts answered 200, in the order they arrived.</summary>
+    /// <summary>Events in the <c>/events/bulk</c> posts answered 200, in the order they arrived.</summary>
     public List<JsonObject> AcceptedEvents() =>
-        [.. Posts.Where(p => p.Answered == HttpStatusCode.OK).SelectMany(p => p.Events())];
+        [.. Posts.Where(p => p.Path == "/events/bulk" && p.Answered == HttpStatusCode.OK).SelectMany(p => p.Events())];
 
     public static async Task<FmeStandIn> StartAsync()
     {

@@ -57,9 +57,10 @@ public sealed class FmeSender : IDisposable
     /// </summary>
     /// <param name="source">Where the rows are kept (an S3 key), for logs and spans.</param>
     /// <param name="origins">The requests that brought the rows, linked from each post's span.</param>
+    /// <param name="beforePost">Awaited before each post is sent (a replay waits there for live forwarding).</param>
     public async Task SendAsync(
         string stream, IAsyncEnumerable<byte[]> rows, int skip, string source, IEnumerable<ActivityContext> origins,
-        Func<FmeSent, bool> posted, CancellationToken cancellationToken)
+        Func<FmeSent, bool> posted, CancellationToken cancellationToken, Func<CancellationToken, Task>? beforePost = null)
     {
         var post = FmePost.For(stream);
         var index = 0;
@@ -87,6 +88,10 @@ public sealed class FmeSender : IDisposable
             }
             if (post.Count == MaxRowsPerPost || post.Bytes >= MaxBytesPerPost)
             {
+                if (beforePost is not null)
+                {
+                    await beforePost(cancellationToken);
+                }
                 var refused = await PostAsync(post, source, origins, cancellationToken);
                 if (!posted(new FmeSent(index, refused ? 0 : post.Count, refused ? post.Count : 0, withoutKey, unreadable)))
                 {
@@ -99,6 +104,10 @@ public sealed class FmeSender : IDisposable
         }
         if (post.Count > 0)
         {
+            if (beforePost is not null)
+            {
+                await beforePost(cancellationToken);
+            }
             var refused = await PostAsync(post, source, origins, cancellationToken);
             posted(new FmeSent(index, refused ? 0 : post.Count, refused ? post.Count : 0, withoutKey, unreadable));
         }

@@ -1,0 +1,21 @@
+namespace TrackMulti.Tests.Infrastructure;
+
+/// <summary>Waiting for something a background part of the system does, with one budget and one failure message.</summary>
+internal static class Poll
+{
+    public static readonly TimeSpan DefaultBudget = TimeSpan.FromSeconds(30);
+
+    /// <summary>Asks <paramref name="condition"/> every 50 ms until it holds; fails with <paramref name="failure"/> once the budget is spent.</summary>
+    public static async Task UntilAsync(Func<Task<bool>> condition, string failure, TimeSpan? budget = null)
+    {
+        var deadline = DateTime.UtcNow + (budget ?? DefaultBudget);
+        while (!await condition())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                Assert.Fail(failure);
+            }
+            await Task.Delay(50);
+        }
+    }
+}
