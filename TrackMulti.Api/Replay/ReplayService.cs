@@ -110,11 +110,10 @@ public sealed class ReplayService : BackgroundService
                 $"No object in {_objects.Location} can hold a row of {string.Join(", ", streams)} received in [{request.From:O}, {request.To:O}).");
         }
 
-        var id = ReplayStore.NewId();
-        var held = _store.TryLock(id)!; // a fresh id: nobody else holds it
-        var progress = new ReplayProgress(new ReplayStatus(id, ReplayStates.Running, request.Sink, request.From, request.To, streams,
+        var progress = new ReplayProgress(new ReplayStatus(ReplayStore.NewId(), ReplayStates.Running, request.Sink, request.From, request.To, streams,
             keys.Count, 0, 0, 0, null, now, null), 0);
-        _store.Create(progress, keys);
+        var held = _store.Create(progress, keys);
+        var id = progress.Status.Id;
         _logger.LogInformation("Replay {Id} to {Sink} of {Streams} received in [{From:O}, {To:O}): {Objects} objects to read",
             id, request.Sink, string.Join(", ", streams), request.From, request.To, keys.Count);
         Run(progress, held, startedBy: Activity.Current?.Context);

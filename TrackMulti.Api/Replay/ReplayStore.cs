@@ -16,11 +16,8 @@ public sealed partial class ReplayStore
 
     private readonly string _folder;
 
-    public ReplayStore(string folder)
-    {
-        _folder = folder;
-        Directory.CreateDirectory(folder);
-    }
+    /// <param name="folder">Made with the first replay.</param>
+    public ReplayStore(string folder) => _folder = folder;
 
     /// <summary>A fresh id: random, so replicas never make the same one.</summary>
     public static string NewId() => Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(8));
@@ -28,13 +25,19 @@ public sealed partial class ReplayStore
     /// <summary>Whether <paramref name="id"/> could name a replay (anything else names none, and no file).</summary>
     public static bool IsId(string id) => IdPattern().IsMatch(id);
 
-    /// <summary>Writes a new replay's plan, then its progress: a replay on disk always has its plan.</summary>
-    public void Create(ReplayProgress progress, IReadOnlyList<string> keys)
+    /// <summary>
+    /// Locks a new replay, then writes its plan, then its progress: a replay on disk always has its plan, and no other
+    /// replica takes it up before it has begun. The lock is the caller's.
+    /// </summary>
+    public IDisposable Create(ReplayProgress progress, IReadOnlyList<string> keys)
     {
+        Directory.CreateDirectory(_folder);
+        var held = TryLock(progress.Status.Id) ?? throw new IOException($"The new replay {progress.Status.Id} is locked already.");
         var plan = PathOf(progress.Status.Id, ".keys");
         File.WriteAllLines(plan + ".tmp", keys);
         File.Move(plan + ".tmp", plan, overwrite: true);
         Save(progress);
+        return held;
     }
 
     public IReadOnlyList<string> Plan(string id) => File.ReadAllLines(PathOf(id, ".keys"));
@@ -56,14 +59,14 @@ public sealed partial class ReplayStore
         {
             return JsonSerializer.Deserialize(File.ReadAllBytes(PathOf(id, ".json")), ReplayJsonContext.Default.ReplayProgress);
         }
-        catch (FileNotFoundException)
+        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
         {
             return null;
         }
     }
 
     /// <summary>Every replay on disk, newest first.</summary>
-    public IReadOnlyList<ReplayProgress> All() =>
+    public IReadOnlyList<ReplayProgress> All() => !Directory.Exists(_folder) ? [] :
         [.. Directory.EnumerateFiles(_folder, "*.json")
             .Select(path => Find(Path.GetFileNameWithoutExtension(path)))
             .OfType<ReplayProgress>()
