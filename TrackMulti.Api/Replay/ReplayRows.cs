@@ -9,17 +9,17 @@ namespace TrackMulti.Api.Replay;
 public static class ReplayRows
 {
     /// <summary>
-    /// The NDJSON lines of <paramref name="stream"/> received in <c>[from, to)</c>, in order. A line that is no row of
+    /// The NDJSON lines received in <c>[from, to)</c>, in order. A line that is no row of
     /// its stream is passed on too: the sender counts it as unreadable, as the live sink does.
     /// </summary>
     public static async IAsyncEnumerable<byte[]> InWindow(
-        string stream, Stream ndjson, DateTimeOffset from, DateTimeOffset to, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+        Stream ndjson, DateTimeOffset from, DateTimeOffset to, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         await using (ndjson)
         {
             await foreach (var line in FmeSender.ReadLinesAsync(ndjson, cancellationToken))
             {
-                if (ReceivedAt(stream, line) is not { } receivedAt || (receivedAt >= from && receivedAt < to))
+                if (ReceivedAt(line) is not { } receivedAt || (receivedAt >= from && receivedAt < to))
                 {
                     yield return line;
                 }
@@ -27,18 +27,34 @@ public static class ReplayRows
         }
     }
 
-    private static DateTimeOffset? ReceivedAt(string stream, byte[] line)
+    private static readonly IsoMillisecondsConverter Time = new();
+
+    /// <summary>
+    /// The row's top-level <c>receivedAt</c>, read as the model reads it, without reading the rest (the sender reads
+    /// the rows it posts in full); null when the line is no JSON object with one.
+    /// </summary>
+    private static DateTimeOffset? ReceivedAt(byte[] line)
     {
         try
         {
-            return stream switch
+            var reader = new Utf8JsonReader(line);
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
             {
-                Streams.Impressions => Impression.FromJsonLine(line).ReceivedAt,
-                Streams.ImpressionCounts => ImpressionCount.FromJsonLine(line).ReceivedAt,
-                _ => TrackEvent.FromJsonLine(line).ReceivedAt,
-            };
+                return null;
+            }
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                var isReceivedAt = reader.ValueTextEquals("receivedAt"u8);
+                reader.Read();
+                if (isReceivedAt)
+                {
+                    return reader.TokenType == JsonTokenType.String ? Time.Read(ref reader, typeof(DateTimeOffset), JsonSerializerOptions.Default) : null;
+                }
+                reader.Skip();
+            }
+            return null;
         }
-        catch (JsonException)
+        catch (Exception ex) when (ex is JsonException or FormatException)
         {
             return null;
         }

@@ -283,7 +283,7 @@ public sealed class ReplayService : BackgroundService
             return;
         }
         var (from, to) = (replay.Status.From, replay.Status.To);
-        var rows = ReplayRows.InWindow(stream, ObjectLayout.OpenNdjson(key, stream, new MemoryStream(stored.Content, writable: false)), from, to);
+        var rows = ReplayRows.InWindow(ObjectLayout.OpenNdjson(key, stream, new MemoryStream(stored.Content, writable: false)), from, to);
         await _sender!.SendAsync(stream, rows, replay.Progress.RowsDone, key, [], sent =>
         {
             Count(sent);
