@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using TrackMulti.Api.Telemetry;
 using TrackMulti.Tests.Infrastructure;
@@ -11,14 +10,7 @@ public sealed class DeliveryTracingTests
     [Fact]
     public async Task The_S3_upload_and_the_FME_post_each_link_to_the_request_that_fed_them()
     {
-        var spans = new ConcurrentQueue<Activity>();
-        using var listener = new ActivityListener
-        {
-            ShouldListenTo = source => source.Name == TrackTracing.SourceName,
-            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
-            ActivityStopped = spans.Enqueue,
-        };
-        ActivitySource.AddActivityListener(listener);
+        using var spans = new RecordedSpans();
         await using var fme = await FmeStandIn.StartAsync();
         await using var host = await new BatchingHost(new()
         {

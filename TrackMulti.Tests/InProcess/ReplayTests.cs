@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Net;
@@ -47,14 +46,7 @@ public sealed class ReplayTests : IAsyncLifetime
     public async Task After_FME_was_down_past_its_backlog_bound_a_replay_of_the_window_delivers_every_event_S3_holds(
         string partitioning, string compression, string format, string extension)
     {
-        var spans = new ConcurrentQueue<Activity>();
-        using var listener = new ActivityListener
-        {
-            ShouldListenTo = source => source.Name == TrackTracing.SourceName,
-            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
-            ActivityStopped = spans.Enqueue,
-        };
-        ActivitySource.AddActivityListener(listener);
+        using var spans = new RecordedSpans();
         _fme.Answer = HttpStatusCode.ServiceUnavailable;
         await using var api = await StartApiAsync(("BATCH_SIZE", "10"), ("FME_MAX_BACKLOG_BYTES", "3000"),
             ("S3_PARTITIONING", partitioning), ("S3_COMPRESSION", compression), ("S3_FORMAT", format));
