@@ -306,6 +306,17 @@ public static class ApiDocument
         {
             DescribeReplay(schema);
         }
+        else if (type == typeof(ReplayStatus))
+        {
+            if (schema.Properties?.TryGetValue("state", out var state) == true && state is OpenApiSchema states)
+            {
+                states.Enum = [.. new[] { ReplayStates.Running, ReplayStates.Done, ReplayStates.Failed }.Select(name => (JsonNode)JsonValue.Create(name))];
+            }
+            if (schema.Properties?.TryGetValue("streams", out var streams) == true && streams is OpenApiSchema { Items: OpenApiSchema names })
+            {
+                names.Enum = [.. Streams.All.Select(stream => (JsonNode)JsonValue.Create(stream))];
+            }
+        }
         return Task.CompletedTask;
     }
 

@@ -33,9 +33,8 @@ public sealed partial class EventIntake
             return unauthorized;
         }
 
-        var receivedAt = time.GetUtcNow();
-        var (read, refused) = await ReadAsync(http.Request, (reader, beacon, receivedAt),
-            static (content, state) => state.reader(content, state.beacon, state.receivedAt));
+        var (read, receivedAt, refused) = await ReadAsync(http.Request, (reader, beacon),
+            static (content, state, at) => state.reader(content, state.beacon, at));
         if (refused is not null)
         {
             return refused;

@@ -60,8 +60,7 @@ public sealed partial class EventIntake(
             return RateLimited(wait, 1);
         }
 
-        var receivedAt = time.GetUtcNow();
-        var (read, refused) = await ReadAsync(http.Request, receivedAt, static (content, at) => TrackEventReader.Read(content, at));
+        var (read, receivedAt, refused) = await ReadAsync(http.Request, 0, static (content, _, at) => TrackEventReader.Read(content, at));
         if (refused is not null)
         {
             return refused;
@@ -84,9 +83,8 @@ public sealed partial class EventIntake(
                 "Send the events as a JSON array ('Content-Type: application/json') or NDJSON ('Content-Type: application/x-ndjson').");
         }
 
-        var receivedAt = time.GetUtcNow();
-        var (read, refused) = await ReadAsync(http.Request, (ndjson, receivedAt, ingestion.Value.MaxBatchEvents),
-            static (content, state) => TrackEventReader.ReadBatch(content, state.ndjson, state.receivedAt, state.MaxBatchEvents));
+        var (read, receivedAt, refused) = await ReadAsync(http.Request, (ndjson, ingestion.Value.MaxBatchEvents),
+            static (content, state, at) => TrackEventReader.ReadBatch(content, state.ndjson, at, state.MaxBatchEvents));
         if (refused is not null)
         {
             return refused;
@@ -165,18 +163,23 @@ public sealed partial class EventIntake(
         return new IntakeResult(null, 0, new Refusal(rejection, detail, errors, retryAfter));
     }
 
-    /// <summary>Reads the whole body and parses it where it lies, then lets it go; or Kestrel's refusal (size, rate).</summary>
-    private async Task<(T? Read, IntakeResult? Refusal)> ReadAsync<TState, T>(
-        HttpRequest request, TState state, Func<ReadOnlySequence<byte>, TState, T> parse) where T : class
+    /// <summary>
+    /// Reads the whole body and parses it where it lies, then lets it go; or Kestrel's refusal (size, rate). The rows
+    /// are received once the whole body is in (<c>receivedAt</c>), so a slow body cannot join a batch opened after it
+    /// with a time before that batch's key, and a replay finds every row by its key's time.
+    /// </summary>
+    private async Task<(T? Read, DateTimeOffset ReceivedAt, IntakeResult? Refusal)> ReadAsync<TState, T>(
+        HttpRequest request, TState state, Func<ReadOnlySequence<byte>, TState, DateTimeOffset, T> parse) where T : class
     {
         var body = await ReadBodyAsync(request);
         if (body.Refusal is { } refused)
         {
-            return (null, refused);
+            return (null, default, refused);
         }
+        var receivedAt = time.GetUtcNow();
         try
         {
-            return (parse(body.Content, state), null);
+            return (parse(body.Content, state, receivedAt), receivedAt, null);
         }
         finally
         {

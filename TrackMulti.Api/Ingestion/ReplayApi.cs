@@ -25,6 +25,7 @@ public static class ReplayApi
             .Refuses(Rejections.UnsupportedMediaType, Rejections.MalformedJson, Rejections.BodyTooLarge, Rejections.InvalidReplay,
                 Rejections.ReplaySinkOff, Rejections.EmptyReplayWindow, Rejections.FlushNotConfirmed, Rejections.S3Unavailable,
                 Rejections.ShuttingDown, Rejections.SpoolError)
+            .AddOpenApiOperationTransformer(DescribeLocationAsync)
             .WithSummary("Deliver every row received in [from, to) from S3 to FME again (at least once).");
         replay.MapGet("/replay", (ReplayService replays) => TypedResults.Ok(new ReplayList(replays.All())))
             .WithSummary("Every replay, newest first.");
@@ -71,6 +72,23 @@ public static class ReplayApi
 
     public static Results<Ok<ReplayStatus>, ProblemHttpResult> Find(string id, ReplayService replays) =>
         replays.Find(id) is { } replay ? TypedResults.Ok(replay) : Rejections.UnknownReplay.Problem($"There is no replay '{id}'.");
+
+    /// <summary>The 202 says where the replay is followed.</summary>
+    private static Task DescribeLocationAsync(
+        Microsoft.OpenApi.OpenApiOperation operation, Microsoft.AspNetCore.OpenApi.OpenApiOperationTransformerContext context, CancellationToken cancellationToken)
+    {
+        if (operation.Responses?.TryGetValue("202", out var accepted) == true && accepted is Microsoft.OpenApi.OpenApiResponse response)
+        {
+            response.Headers ??= new Dictionary<string, Microsoft.OpenApi.IOpenApiHeader>();
+            response.Headers["Location"] = new Microsoft.OpenApi.OpenApiHeader
+            {
+                Description = "The replay's own address: `/api/replay/{id}`.",
+                Required = true,
+                Schema = new Microsoft.OpenApi.OpenApiSchema { Type = Microsoft.OpenApi.JsonSchemaType.String },
+            };
+        }
+        return Task.CompletedTask;
+    }
 
     private static ValidationProblem InvalidReplay(Dictionary<string, string[]> errors) =>
         TypedResults.ValidationProblem(errors, detail: "The replay cannot start as asked; see errors.",

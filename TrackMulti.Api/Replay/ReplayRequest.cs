@@ -85,13 +85,15 @@ public sealed partial record ReplayRequest(string Sink, DateTimeOffset From, Dat
 /// <param name="State"><c>running</c>, <c>done</c> or <c>failed</c> (<see cref="ReplayStates"/>).</param>
 /// <param name="Streams">The streams whose rows it delivers.</param>
 /// <param name="Objects">S3 objects that may hold rows of the window (the plan, fixed when it started).</param>
-/// <param name="ObjectsDone">Of them, read and delivered.</param>
+/// <param name="ObjectsDone">Of them, read and delivered (or passed over).</param>
+/// <param name="ObjectsPassedOver">Of them, passed over: gone from S3 since the replay began, or unreadable.</param>
 /// <param name="Events">Rows of the window FME accepted.</param>
 /// <param name="Dropped">Rows of the window FME can never take: refused posts, events without a key, unreadable rows.</param>
-/// <param name="LastError">Why the last attempt failed (it is retried while the state is running), or why it failed.</param>
+/// <param name="LastError">While running: why the last attempt failed (it is tried again) or what the replay waits for; once
+/// failed: why; else the last object passed over or post FME refused.</param>
 public sealed record ReplayStatus(
     string Id, string State, string Sink, DateTimeOffset From, DateTimeOffset To, IReadOnlyList<string> Streams,
-    int Objects, int ObjectsDone, long Events, long Dropped, string? LastError, DateTimeOffset CreatedAt, DateTimeOffset? FinishedAt);
+    int Objects, int ObjectsDone, int ObjectsPassedOver, long Events, long Dropped, string? LastError, DateTimeOffset CreatedAt, DateTimeOffset? FinishedAt);
 
 public static class ReplayStates
 {

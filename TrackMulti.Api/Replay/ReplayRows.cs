@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using System.Text.Json;
 using TrackMulti.Api.Model;
 using TrackMulti.Api.Sinks.Fme;
@@ -9,22 +8,32 @@ namespace TrackMulti.Api.Replay;
 public static class ReplayRows
 {
     /// <summary>
-    /// The NDJSON lines received in <c>[from, to)</c>, in order. A line that is no row of
-    /// its stream is passed on too: the sender counts it as unreadable, as the live sink does.
+    /// The NDJSON lines received in <c>[from, to)</c>, in order, read in full. A line without a <c>receivedAt</c> (no
+    /// row the Api wrote) belongs to no window.
     /// </summary>
-    public static async IAsyncEnumerable<byte[]> InWindow(
-        Stream ndjson, DateTimeOffset from, DateTimeOffset to, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    public static async Task<List<byte[]>> InWindowAsync(Stream ndjson, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken)
     {
+        var rows = new List<byte[]>();
         await using (ndjson)
         {
             await foreach (var line in FmeSender.ReadLinesAsync(ndjson, cancellationToken))
             {
-                if (ReceivedAt(line) is not { } receivedAt || (receivedAt >= from && receivedAt < to))
+                if (ReceivedAt(line) is { } receivedAt && receivedAt >= from && receivedAt < to)
                 {
-                    yield return line;
+                    rows.Add(line);
                 }
             }
         }
+        return rows;
+    }
+
+    public static async IAsyncEnumerable<byte[]> AsAsync(IEnumerable<byte[]> rows)
+    {
+        foreach (var row in rows)
+        {
+            yield return row;
+        }
+        await Task.CompletedTask;
     }
 
     private static readonly IsoMillisecondsConverter Time = new();

@@ -24,6 +24,12 @@ public sealed class ReplayService : BackgroundService
     /// <summary>The sinks a replay may deliver to.</summary>
     public static readonly IReadOnlyList<string> Sinks = [FmeSink.SinkName];
 
+    /// <summary>
+    /// How far a row's <c>receivedAt</c> may lie from its batch's key time beyond the batch's age: the moment between
+    /// reading the clock for a request and appending its rows, and the seal's own.
+    /// </summary>
+    private static readonly TimeSpan KeyMargin = TimeSpan.FromMinutes(1);
+
     /// <summary>How long a live sink that does not keep up is waited for between looks.</summary>
     private static readonly TimeSpan LiveLook = TimeSpan.FromMilliseconds(200);
 
@@ -58,7 +64,7 @@ public sealed class ReplayService : BackgroundService
         _live = services.GetService<FmeSink>();
         _fme = fme.Value;
         // A batch holds rows from its key's time until its seal: at most its age, and a moment for the seal itself.
-        _lookback = batching.Value.MaxAge + TimeSpan.FromMinutes(1);
+        _lookback = batching.Value.MaxAge + KeyMargin;
         _flushTimeout = upload.Value.FlushTimeout;
         _scanEvery = TimeSpan.FromSeconds(spool.Value.AdoptSeconds);
         _metrics = metrics;
@@ -88,8 +94,9 @@ public sealed class ReplayService : BackgroundService
         }
         var streams = request.Streams ?? [.. Streams.All.Where(_fme.Takes)];
 
-        // Rows of the window may still be in an open batch, or sealed and on their way to S3: seal and wait for them.
-        if (request.To > now - _lookback && await CatchUpAsync(cancellationToken) is { } behind)
+        // Rows of the window may still be in an open batch, or sealed and on their way to S3 (all of S3's backlog, when
+        // S3 is behind): seal and wait for them. This replica's, that is; each replica's S3 sink drains its own spool.
+        if ((request.To > now - _lookback || _s3.Status().BacklogSegments > 0) && await CatchUpAsync(cancellationToken) is { } behind)
         {
             return behind;
         }
@@ -97,7 +104,8 @@ public sealed class ReplayService : BackgroundService
         List<string> keys;
         try
         {
-            keys = await ReplayPlan.KeysAsync(_objects, streams.Select(Streams.PrefixOf), request.From - _lookback, request.To, cancellationToken);
+            var earliest = request.From - DateTimeOffset.MinValue > _lookback ? request.From - _lookback : DateTimeOffset.MinValue;
+            keys = await ReplayPlan.KeysAsync(_objects, streams.Select(Streams.PrefixOf), earliest, request.To + KeyMargin, cancellationToken);
         }
         catch (Exception ex) when (S3Faults.IsTransient(ex) || ex is Amazon.Runtime.AmazonServiceException)
         {
@@ -111,7 +119,7 @@ public sealed class ReplayService : BackgroundService
         }
 
         var progress = new ReplayProgress(new ReplayStatus(ReplayStore.NewId(), ReplayStates.Running, request.Sink, request.From, request.To, streams,
-            keys.Count, 0, 0, 0, null, now, null), 0);
+            keys.Count, 0, 0, 0, 0, null, now, null), 0);
         var held = _store.Create(progress, keys);
         var id = progress.Status.Id;
         _logger.LogInformation("Replay {Id} to {Sink} of {Streams} received in [{From:O}, {To:O}): {Objects} objects to read",
@@ -160,17 +168,24 @@ public sealed class ReplayService : BackgroundService
         using var timer = new PeriodicTimer(_scanEvery, _time);
         do
         {
-            foreach (var progress in _store.All())
+            try
             {
-                if (progress.Status.State == ReplayStates.Running && !_running.ContainsKey(progress.Status.Id)
-                    && _store.TryLock(progress.Status.Id) is { } held)
+                foreach (var progress in _store.All())
                 {
-                    // Read again under the lock: the replica that held it may have moved it on before it went.
-                    var current = _store.Find(progress.Status.Id)!;
-                    _logger.LogInformation("Replay {Id} goes on: {Done} of {Objects} objects done, {Events} events sent",
-                        current.Status.Id, current.Status.ObjectsDone, current.Status.Objects, current.Status.Events);
-                    Run(current, held, startedBy: null);
+                    if (progress.Status.State == ReplayStates.Running && !_running.ContainsKey(progress.Status.Id)
+                        && _store.TryLock(progress.Status.Id) is { } held)
+                    {
+                        // Read again under the lock: the replica that held it may have moved it on before it went.
+                        var current = _store.Find(progress.Status.Id)!;
+                        _logger.LogInformation("Replay {Id} goes on: {Done} of {Objects} objects done, {Events} events sent",
+                            current.Status.Id, current.Status.ObjectsDone, current.Status.Objects, current.Status.Events);
+                        Run(current, held, startedBy: null);
+                    }
                 }
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                _logger.LogError(ex, "Looking for replays to take up failed; looking again in {Every}", _scanEvery);
             }
         }
         while (await WaitAsync(timer, stoppingToken));
@@ -183,18 +198,13 @@ public sealed class ReplayService : BackgroundService
         await base.StopAsync(cancellationToken);
     }
 
-    public override void Dispose()
-    {
-        _stopping.Dispose();
-        _turn.Dispose();
-        base.Dispose();
-    }
-
     private void Run(ReplayProgress progress, IDisposable held, ActivityContext? startedBy)
     {
         var id = progress.Status.Id;
+        var registered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         _running[id] = Task.Run(async () =>
         {
+            await registered.Task; // so the entry below is in place before this one can remove it
             try
             {
                 using (held)
@@ -215,6 +225,7 @@ public sealed class ReplayService : BackgroundService
                 _running.TryRemove(id, out _);
             }
         });
+        registered.SetResult();
     }
 
     private async Task RunAsync(Replaying replay, ActivityContext? startedBy, CancellationToken stopping)
@@ -244,9 +255,11 @@ public sealed class ReplayService : BackgroundService
             }
             catch (Exception ex) when (!stopping.IsCancellationRequested)
             {
-                var transient = FmeFaults.IsTransient(ex) || S3Faults.IsTransient(ex);
-                var error = $"{key}: {(ex is FmeResponseException ? FmeFaults.Describe(ex) : S3Faults.Describe(ex))}";
-                if (!transient)
+                // FME failing, however (a key it refuses too), is waited out as the live sink does; S3 refusing for
+                // good (access denied, no bucket) ends the replay, a person must act.
+                var fromS3 = ex is Amazon.Runtime.AmazonServiceException or Amazon.Runtime.AmazonClientException;
+                var error = $"{key}: {(fromS3 ? S3Faults.Describe(ex) : FmeFaults.Describe(ex))}";
+                if (fromS3 && !S3Faults.IsTransient(ex))
                 {
                     replay.Update(replay.Progress with { Status = replay.Status with { State = ReplayStates.Failed, LastError = error, FinishedAt = _time.GetUtcNow() } });
                     _store.Save(replay.Progress);
@@ -274,7 +287,7 @@ public sealed class ReplayService : BackgroundService
         var stored = await _objects.ReadAsync(key, cancellationToken);
         if (stored is null)
         {
-            replay.Update(replay.Progress with { Status = replay.Status with { LastError = $"{key} is no longer in S3; passed over" } });
+            PassOver(replay, key, "it is no longer in S3");
             return;
         }
         var stream = stored.Stream ?? Streams.OfKey(key);
@@ -282,27 +295,49 @@ public sealed class ReplayService : BackgroundService
         {
             return;
         }
-        var (from, to) = (replay.Status.From, replay.Status.To);
-        var rows = ReplayRows.InWindow(ObjectLayout.OpenNdjson(key, stream, new MemoryStream(stored.Content, writable: false)), from, to);
-        await _sender!.SendAsync(stream, rows, replay.Progress.RowsDone, key, [], sent =>
+        List<byte[]> rows;
+        try
+        {
+            // Read whole first, so an object that cannot be read is told apart from FME failing.
+            rows = await ReplayRows.InWindowAsync(ObjectLayout.OpenNdjson(key, stream, new MemoryStream(stored.Content, writable: false)),
+                replay.Status.From, replay.Status.To, cancellationToken);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            PassOver(replay, key, $"it cannot be read as {stream} rows ({ex.GetType().Name}: {ex.Message})");
+            return;
+        }
+        await _sender!.SendAsync(stream, ReplayRows.AsAsync(rows), replay.Progress.RowsDone, key, [], sent =>
         {
             Count(sent);
             replay.Update(new ReplayProgress(replay.Status with
             {
                 Events = replay.Status.Events + sent.Sent,
                 Dropped = replay.Status.Dropped + sent.Refused + sent.WithoutKey + sent.Unreadable,
-                LastError = sent.Refused > 0 ? $"FME refused {sent.Refused} rows of {key}" : null,
+                LastError = sent.Refusal is { } refusal ? $"{key}: {refusal}" : null,
             }, sent.RowsThrough));
             _store.Save(replay.Progress);
             return true;
-        }, cancellationToken, beforePost: LiveFirstAsync);
+        }, cancellationToken, beforePost: ct => LiveFirstAsync(replay, ct), failuresCountFor: null);
     }
 
-    /// <summary>Waits while live forwarding does not keep up: a replay never puts live events behind.</summary>
-    private async Task LiveFirstAsync(CancellationToken cancellationToken)
+    private void PassOver(Replaying replay, string key, string why)
     {
-        while (_live is { KeepsUp: false })
+        _logger.LogError("Replay {Id} passes over {Key}: {Why}", replay.Status.Id, key, why);
+        replay.Update(replay.Progress with { Status = replay.Status with { ObjectsPassedOver = replay.Status.ObjectsPassedOver + 1, LastError = $"{key}: passed over, {why}" } });
+    }
+
+    /// <summary>Waits while live forwarding does not keep up: a replay never puts live events behind. Says so in its status.</summary>
+    private async Task LiveFirstAsync(Replaying replay, CancellationToken cancellationToken)
+    {
+        while (_live is { KeepsUp: false } live)
         {
+            var waiting = $"waiting for live forwarding to FME to catch up{(live.Status().LastError is { } failing ? $" (it fails: {failing})" : "")}";
+            if (replay.Status.LastError != waiting)
+            {
+                replay.Update(replay.Progress with { Status = replay.Status with { LastError = waiting } });
+                _store.Save(replay.Progress);
+            }
             await Task.Delay(LiveLook, _time, cancellationToken);
         }
     }

@@ -34,7 +34,7 @@ public sealed partial class ReplayStore
         Directory.CreateDirectory(_folder);
         var held = TryLock(progress.Status.Id) ?? throw new IOException($"The new replay {progress.Status.Id} is locked already.");
         var plan = PathOf(progress.Status.Id, ".keys");
-        File.WriteAllLines(plan + ".tmp", keys);
+        WriteSynced(plan + ".tmp", System.Text.Encoding.UTF8.GetBytes(string.Concat(keys.Select(key => key + "\n"))));
         File.Move(plan + ".tmp", plan, overwrite: true);
         Save(progress);
         return held;
@@ -45,7 +45,7 @@ public sealed partial class ReplayStore
     public void Save(ReplayProgress progress)
     {
         var path = PathOf(progress.Status.Id, ".json");
-        File.WriteAllBytes(path + ".tmp", JsonSerializer.SerializeToUtf8Bytes(progress, ReplayJsonContext.Default.ReplayProgress));
+        WriteSynced(path + ".tmp", JsonSerializer.SerializeToUtf8Bytes(progress, ReplayJsonContext.Default.ReplayProgress));
         File.Move(path + ".tmp", path, overwrite: true);
     }
 
@@ -62,6 +62,10 @@ public sealed partial class ReplayStore
         catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
         {
             return null;
+        }
+        catch (JsonException)
+        {
+            return null; // not one this store wrote whole (it replaces progress by rename): no replay to show or take up
         }
     }
 
@@ -83,6 +87,14 @@ public sealed partial class ReplayStore
         {
             return null;
         }
+    }
+
+    /// <summary>On disk before the rename that shows it, so a power cut leaves the old file or the new, never an empty one.</summary>
+    private static void WriteSynced(string path, byte[] content)
+    {
+        using var file = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None);
+        file.Write(content);
+        file.Flush(flushToDisk: true);
     }
 
     private string PathOf(string id, string extension) => Path.Combine(_folder, id + extension);

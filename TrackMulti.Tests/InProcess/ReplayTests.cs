@@ -165,6 +165,40 @@ public sealed class ReplayTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_row_is_received_once_its_whole_request_is_in_so_no_row_is_older_than_its_batch_and_a_replay_finds_it()
+    {
+        await using var api = await StartApiAsync(("FME_FORWARD", "sdk"), ("BATCH_SIZE", "100"));
+        var from = DateTimeOffset.UtcNow;
+        var body = Encoding.UTF8.GetBytes(Event("slow").ToJsonString());
+        using var slow = new System.Net.Sockets.TcpClient();
+        await slow.ConnectAsync(api.Http.BaseAddress!.Host, api.Http.BaseAddress.Port);
+        var wire = slow.GetStream();
+        await wire.WriteAsync(Encoding.ASCII.GetBytes($"POST /api/track HTTP/1.1\r\nHost: api\r\nContent-Type: application/json\r\nContent-Length: {body.Length}\r\n\r\n"));
+        await wire.WriteAsync(body.AsMemory(0, 10));
+        await Task.Delay(300);
+        await TrackAsync(api.Http, ["opener"]); // opens the batch while the slow body is still coming
+        await Task.Delay(50);
+        await wire.WriteAsync(body.AsMemory(10));
+        var answer = new byte[1024];
+        var read = await wire.ReadAsync(answer);
+        Assert.StartsWith("HTTP/1.1 200", Encoding.ASCII.GetString(answer, 0, read));
+        var to = DateTimeOffset.UtcNow;
+        using (var flush = await api.Http.PostAsync("/api/flush", null))
+        {
+            Assert.Equal(HttpStatusCode.OK, flush.StatusCode);
+        }
+
+        var stored = Assert.Single(await _bucket.ObjectsAsync());
+        Assert.True(TrackMulti.Api.Model.BatchKey.TryReadFirstReceivedAt(stored.Key, out var keyTime));
+        Assert.All(stored.Lines(), row => Assert.True(DateTimeOffset.Parse(row["receivedAt"]!.GetValue<string>()) >= keyTime,
+            $"{IdOf(row)} was received at {row["receivedAt"]}, before its batch {stored.Key} began"));
+        using var started = await api.Http.PostAsJsonAsync("/api/replay", new { sink = "fme", from = from.ToString("O"), to = to.ToString("O"), streams = new[] { "track" } });
+        Assert.Equal(HttpStatusCode.Accepted, started.StatusCode);
+        var done = await WaitUntilFinishedAsync(api.Http, (await started.Content.ReadFromJsonAsync<JsonNode>())!["id"]!.GetValue<string>());
+        Assert.Equal(["opener", "slow"], _fme.AcceptedEvents().Select(IdOf).Order());
+    }
+
+    [Fact]
     public async Task A_replay_that_cannot_start_as_asked_is_a_clear_problem_and_leaves_nothing_behind()
     {
         await using var api = await StartApiAsync(("BATCH_SIZE", "5"));

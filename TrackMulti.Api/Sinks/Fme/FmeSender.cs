@@ -58,9 +58,10 @@ public sealed class FmeSender : IDisposable
     /// <param name="source">Where the rows are kept (an S3 key), for logs and spans.</param>
     /// <param name="origins">The requests that brought the rows, linked from each post's span.</param>
     /// <param name="beforePost">Awaited before each post is sent (a replay waits there for live forwarding).</param>
+    /// <param name="failuresCountFor">The sink whose <c>trackmulti.sink.failures</c> counts failed attempts (none for a replay).</param>
     public async Task SendAsync(
         string stream, IAsyncEnumerable<byte[]> rows, int skip, string source, IEnumerable<ActivityContext> origins,
-        Func<FmeSent, bool> posted, CancellationToken cancellationToken, Func<CancellationToken, Task>? beforePost = null)
+        Func<FmeSent, bool> posted, CancellationToken cancellationToken, Func<CancellationToken, Task>? beforePost, string? failuresCountFor)
     {
         var post = FmePost.For(stream);
         var index = 0;
@@ -92,8 +93,8 @@ public sealed class FmeSender : IDisposable
                 {
                     await beforePost(cancellationToken);
                 }
-                var refused = await PostAsync(post, source, origins, cancellationToken);
-                if (!posted(new FmeSent(index, refused ? 0 : post.Count, refused ? post.Count : 0, withoutKey, unreadable)))
+                var refused = await PostAsync(post, source, origins, failuresCountFor, cancellationToken);
+                if (!posted(new FmeSent(index, refused is null ? post.Count : 0, refused is null ? 0 : post.Count, withoutKey, unreadable, refused)))
                 {
                     return;
                 }
@@ -108,17 +109,17 @@ public sealed class FmeSender : IDisposable
             {
                 await beforePost(cancellationToken);
             }
-            var refused = await PostAsync(post, source, origins, cancellationToken);
-            posted(new FmeSent(index, refused ? 0 : post.Count, refused ? post.Count : 0, withoutKey, unreadable));
+            var refused = await PostAsync(post, source, origins, failuresCountFor, cancellationToken);
+            posted(new FmeSent(index, refused is null ? post.Count : 0, refused is null ? 0 : post.Count, withoutKey, unreadable, refused));
         }
         else if (index > reported)
         {
-            posted(new FmeSent(index, 0, 0, withoutKey, unreadable));
+            posted(new FmeSent(index, 0, 0, withoutKey, unreadable, null));
         }
     }
 
-    /// <summary>One round of attempts at one post. True when FME refused its content, which sending again cannot change.</summary>
-    private async Task<bool> PostAsync(FmePost post, string source, IEnumerable<ActivityContext> origins, CancellationToken cancellationToken)
+    /// <summary>One round of attempts at one post. Why FME refused its content (sending it again cannot change that), or null.</summary>
+    private async Task<string?> PostAsync(FmePost post, string source, IEnumerable<ActivityContext> origins, string? failuresCountFor, CancellationToken cancellationToken)
     {
         var body = post.Body();
         var count = post.Count;
@@ -128,14 +129,14 @@ public sealed class FmeSender : IDisposable
         span?.SetTag("trackmulti.batch.key", source);
         try
         {
-            await _pipeline.ExecuteAsync(async ct => await SendAsync(post, body, ct), cancellationToken);
-            return false;
+            await _pipeline.ExecuteAsync(async ct => await SendAsync(post, body, failuresCountFor, ct), cancellationToken);
+            return null;
         }
         catch (Exception ex) when (FmeFaults.IsRejected(ex) && !cancellationToken.IsCancellationRequested)
         {
             span?.SetStatus(ActivityStatusCode.Error, FmeFaults.Reason(ex));
             _logger.LogError(ex, "FME refused {Events} rows of {Key}; they are not forwarded (they stay in S3 under that key)", count, source);
-            return true;
+            return FmeFaults.Describe(ex);
         }
         catch (Exception ex)
         {
@@ -144,7 +145,7 @@ public sealed class FmeSender : IDisposable
         }
     }
 
-    private async Task SendAsync(FmePost post, byte[] body, CancellationToken cancellationToken)
+    private async Task SendAsync(FmePost post, byte[] body, string? failuresCountFor, CancellationToken cancellationToken)
     {
         try
         {
@@ -160,9 +161,9 @@ public sealed class FmeSender : IDisposable
                     detail.Length > 200 ? detail[..200] : detail is { Length: > 0 } ? detail : response.ReasonPhrase ?? "");
             }
         }
-        catch (Exception ex) when (!cancellationToken.IsCancellationRequested || ex is not OperationCanceledException)
+        catch (Exception ex) when (failuresCountFor is not null && (!cancellationToken.IsCancellationRequested || ex is not OperationCanceledException))
         {
-            _metrics.DeliveryFailed(FmeSink.SinkName, FmeFaults.Reason(ex));
+            _metrics.DeliveryFailed(failuresCountFor, FmeFaults.Reason(ex));
             throw;
         }
     }
@@ -196,4 +197,5 @@ public sealed class FmeSender : IDisposable
 /// <param name="Refused">Rows of a post FME refused as such (400, 413, 422).</param>
 /// <param name="WithoutKey">Events without a key, which FME cannot take.</param>
 /// <param name="Unreadable">Lines that are no row of their stream.</param>
-public readonly record struct FmeSent(int RowsThrough, int Sent, int Refused, int WithoutKey, int Unreadable);
+/// <param name="Refusal">Why FME refused the post, when it did.</param>
+public readonly record struct FmeSent(int RowsThrough, int Sent, int Refused, int WithoutKey, int Unreadable, string? Refusal);

@@ -48,7 +48,7 @@ public sealed class FmeSink : Sink
                 }
                 if (sent.Refused > 0)
                 {
-                    Dropped(sent.Refused, "rejected", $"FME refused {sent.Refused} rows of {segment.Key} (in S3)");
+                    Dropped(sent.Refused, "rejected", $"{sent.Refusal} for {sent.Refused} rows of {segment.Key} (in S3)");
                 }
                 if (sent.WithoutKey > 0)
                 {
@@ -60,7 +60,7 @@ public sealed class FmeSink : Sink
                 }
                 return Cursor.Acknowledge(segment, sent.RowsThrough); // false: dropped for FME while it was being sent
             },
-            cancellationToken);
+            cancellationToken, beforePost: null, failuresCountFor: SinkName);
     }
 
     protected override SinkFailure Describe(Exception exception) =>
