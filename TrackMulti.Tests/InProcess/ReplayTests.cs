@@ -143,6 +143,44 @@ public sealed class ReplayTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task While_live_forwarding_fails_a_replay_waits_and_says_so_then_goes_on_once_it_is_back()
+    {
+        await using var api = await StartApiAsync(("FME_FORWARD", "sdk"), ("BATCH_SIZE", "10"));
+        var from = DateTimeOffset.UtcNow;
+        var tracked = Enumerable.Range(0, 30).Select(n => $"w{n}").ToList();
+        await TrackAsync(api.Http, tracked);
+        var to = DateTimeOffset.UtcNow;
+        _fme.Answer = HttpStatusCode.ServiceUnavailable;
+        await SdkPostAsync(api, "/events/bulk",
+            """[{"eventTypeId":"fme_check","trafficTypeName":"user","key":"user-live","timestamp":1796109259152,"properties":{"id":"live"}}]""");
+        using (var flush = await api.Http.PostAsync("/api/flush", null))
+        {
+            Assert.Equal(HttpStatusCode.OK, flush.StatusCode);
+        }
+        await Poll.UntilAsync(async () => FmeSinkOf(await api.StatusAsync())["consecutiveFailures"]!.GetValue<int>() > 0, "live forwarding never failed");
+
+        using var started = await api.Http.PostAsJsonAsync("/api/replay", new { sink = "fme", from = from.ToString("O"), to = to.ToString("O"), streams = new[] { "track" } });
+        Assert.Equal(HttpStatusCode.Accepted, started.StatusCode);
+        var id = (await started.Content.ReadFromJsonAsync<JsonNode>())!["id"]!.GetValue<string>();
+        JsonNode waiting = null!;
+        await Poll.UntilAsync(async () =>
+        {
+            waiting = (await api.Http.GetFromJsonAsync<JsonNode>($"/api/replay/{id}"))!;
+            return waiting["lastError"]?.GetValue<string>() is { } error && error.Contains("waiting for live forwarding");
+        }, "the replay never said it waits for live forwarding");
+        Assert.Equal("running", waiting["state"]!.GetValue<string>());
+        Assert.Contains("503", waiting["lastError"]!.GetValue<string>());
+        await Task.Delay(500);
+        Assert.All(_fme.PostsTo("/events/bulk"), post => Assert.Equal(["live"], post.Events().Select(IdOf))); // only live tried
+
+        _fme.Answer = null;
+        var done = await WaitUntilFinishedAsync(api.Http, id);
+        Assert.Equal("done", done["state"]!.GetValue<string>());
+        Assert.Null(done["lastError"]);
+        await _check.WaitForFmeAsync([.. tracked, "live"]);
+    }
+
+    [Fact]
     public async Task A_replay_sends_only_rows_received_in_its_window_also_of_a_batch_begun_before_it_and_sealed_after()
     {
         await using var api = await StartApiAsync(("FME_FORWARD", "sdk"), ("BATCH_SIZE", "100"));
