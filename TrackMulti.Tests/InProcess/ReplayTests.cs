@@ -237,6 +237,33 @@ public sealed class ReplayTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_object_that_cannot_be_read_is_passed_over_and_counted_and_the_rest_of_the_window_delivered()
+    {
+        await using var api = await StartApiAsync(("FME_FORWARD", "sdk"), ("BATCH_SIZE", "5"));
+        var from = DateTimeOffset.UtcNow;
+        await TrackAsync(api.Http, ["g1", "g2"]);
+        using (var s3 = _bucket.S3.CreateClient())
+        {
+            // In the window, named as the Api names a gzip batch, and no gzip at all.
+            var key = TrackMulti.Api.Model.BatchKey.For(TrackMulti.Api.Model.Streams.Track, DateTimeOffset.UtcNow, "elsewhere", 1,
+                new TrackMulti.Api.Model.ObjectLayout { Compression = TrackMulti.Api.Model.Compression.Gzip });
+            await s3.PutObjectAsync(new Amazon.S3.Model.PutObjectRequest { BucketName = _bucket.Name, Key = key, ContentBody = "not gzip", UseChunkEncoding = false });
+        }
+        await TrackAsync(api.Http, ["g3"]);
+        var to = DateTimeOffset.UtcNow;
+
+        using var started = await api.Http.PostAsJsonAsync("/api/replay", new { sink = "fme", from = from.ToString("O"), to = to.ToString("O"), streams = new[] { "track" } });
+        Assert.Equal(HttpStatusCode.Accepted, started.StatusCode);
+        var done = await WaitUntilFinishedAsync(api.Http, (await started.Content.ReadFromJsonAsync<JsonNode>())!["id"]!.GetValue<string>());
+
+        Assert.Equal("done", done["state"]!.GetValue<string>());
+        Assert.Equal(2, done["objects"]!.GetValue<int>());
+        Assert.Equal(1, done["objectsPassedOver"]!.GetValue<int>());
+        Assert.Equal(["g1", "g2", "g3"], _fme.AcceptedEvents().Select(IdOf).Order());
+        Assert.Contains(api.Logs.GetSnapshot(), log => log.Message.Contains("passes over") && log.Message.Contains("elsewhere"));
+    }
+
+    [Fact]
     public async Task A_replay_that_cannot_start_as_asked_is_a_clear_problem_and_leaves_nothing_behind()
     {
         await using var api = await StartApiAsync(("BATCH_SIZE", "5"));
