@@ -7,6 +7,7 @@ using TrackMulti.Api.Batching;
 using TrackMulti.Api.Model;
 using TrackMulti.Api.Sinks;
 using TrackMulti.Api.Sinks.S3;
+using TrackMulti.Tests.Infrastructure;
 
 namespace TrackMulti.Tests.HostedServices;
 
@@ -106,7 +107,7 @@ public sealed class BatchingTests : IAsyncLifetime
         Assert.Equal(0, _host.Uploads.Status().BacklogSegments);
         Assert.Equal(0, _host.Uploads.Status().BacklogBytes);
         // Deleted off the sinks' threads, soon after the acknowledgement.
-        await WaitUntilAsync(() => Directory.GetFiles(Path.Combine(_host.InstanceSpool, "sealed")).Length == 0);
+        await Poll.UntilAsync(() => Directory.GetFiles(Path.Combine(_host.InstanceSpool, "sealed")).Length == 0);
     }
 
     [Fact]
@@ -115,10 +116,10 @@ public sealed class BatchingTests : IAsyncLifetime
         await using var host = await new BatchingHost(new() { ["BATCH_SIZE"] = "1", ["UPLOAD_CONCURRENCY"] = "3" }).StartAsync();
         host.Store.HoldEach = true;
         var keys = (await host.AppendAsync(5)).Select(append => append.Sealed!.Key).ToList();
-        await WaitUntilAsync(() => host.Store.Held.Count == 3);
+        await Poll.UntilAsync(() => host.Store.Held.Count == 3);
 
         host.Store.Release(keys[1]); // the second lands before the first
-        await WaitUntilAsync(() => host.Store.Objects.ContainsKey(keys[1]));
+        await Poll.UntilAsync(() => host.Store.Objects.ContainsKey(keys[1]));
         await Task.Delay(200);       // time enough to acknowledge it, were that allowed
 
         Assert.Equal(keys, host.Uploads.Pending().Select(segment => segment.Key));
@@ -132,7 +133,7 @@ public sealed class BatchingTests : IAsyncLifetime
         Assert.True((await host.Uploads.DrainAsync(CancellationToken.None)).Succeeded);
         Assert.Equal(3, host.Store.MostAtOnce);
         Assert.Equal(keys.Order(), host.Store.Objects.Keys.Order());
-        await WaitUntilAsync(() => Directory.GetFiles(Path.Combine(host.InstanceSpool, "sealed")).Length == 0);
+        await Poll.UntilAsync(() => Directory.GetFiles(Path.Combine(host.InstanceSpool, "sealed")).Length == 0);
     }
 
     [Fact]
@@ -147,7 +148,7 @@ public sealed class BatchingTests : IAsyncLifetime
             host.Store.Release(key);
         }
 
-        await WaitUntilAsync(() => host.Store.Objects.ContainsKey(keys[1]) && host.Store.Objects.ContainsKey(keys[2]));
+        await Poll.UntilAsync(() => host.Store.Objects.ContainsKey(keys[1]) && host.Store.Objects.ContainsKey(keys[2]));
         Assert.False((await host.Uploads.DrainAsync(CancellationToken.None)).Succeeded);
         Assert.Equal(3, host.Uploads.Status().BacklogSegments);
         Assert.Equal(3, Directory.GetFiles(Path.Combine(host.InstanceSpool, "sealed")).Length);
@@ -155,16 +156,7 @@ public sealed class BatchingTests : IAsyncLifetime
         host.Store.FailingKeys.Clear();
         Assert.True((await host.Uploads.DrainAsync(CancellationToken.None)).Succeeded);
         Assert.Equal([1.0, 2.0, 3.0], host.StoredValues().Select(v => v!.Value));
-        await WaitUntilAsync(() => Directory.GetFiles(Path.Combine(host.InstanceSpool, "sealed")).Length == 0);
-    }
-
-    private static async Task WaitUntilAsync(Func<bool> condition)
-    {
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-        while (!condition())
-        {
-            await Task.Delay(10, timeout.Token);
-        }
+        await Poll.UntilAsync(() => Directory.GetFiles(Path.Combine(host.InstanceSpool, "sealed")).Length == 0);
     }
 
     [Fact]

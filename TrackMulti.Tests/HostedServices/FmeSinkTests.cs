@@ -45,7 +45,7 @@ public sealed class FmeSinkTests : IAsyncLifetime
         await using var host = await Host().StartAsync();
 
         await host.AppendAsync(2);
-        await WaitUntilAsync(() => Fme(host).ConsecutiveFailures >= 2);
+        await Poll.UntilAsync(() => Fme(host).ConsecutiveFailures >= 2);
 
         var failing = Fme(host);
         Assert.Contains("401", failing.LastError);
@@ -55,8 +55,8 @@ public sealed class FmeSinkTests : IAsyncLifetime
         Assert.InRange(unauthorized, failing.ConsecutiveFailures, failing.ConsecutiveFailures + 1); // one attempt a round: no quick retries
 
         _fme.Answer = null;
-        await WaitUntilAsync(() => _fme.AcceptedEvents().Count == 2);
-        await WaitUntilAsync(() => Fme(host) is { ConsecutiveFailures: 0, BacklogEvents: 0, LastError: null });
+        await Poll.UntilAsync(() => _fme.AcceptedEvents().Count == 2);
+        await Poll.UntilAsync(() => Fme(host) is { ConsecutiveFailures: 0, BacklogEvents: 0, LastError: null });
     }
 
     [Fact]
@@ -66,11 +66,11 @@ public sealed class FmeSinkTests : IAsyncLifetime
         await using var host = await Host().StartAsync();
 
         var first = (await host.AppendAsync(2))[1].Sealed!;
-        await WaitUntilAsync(() => Fme(host).DroppedEvents == 2);
+        await Poll.UntilAsync(() => Fme(host).DroppedEvents == 2);
         _fme.Answer = null;
         await host.AppendAsync(2, first: 3);
 
-        await WaitUntilAsync(() => _fme.AcceptedEvents().Count == 2);
+        await Poll.UntilAsync(() => _fme.AcceptedEvents().Count == 2);
         var status = Fme(host);
         Assert.StartsWith("rejected", status.LastDrop);
         Assert.Contains(first.Key, status.LastDrop);
@@ -88,14 +88,5 @@ public sealed class FmeSinkTests : IAsyncLifetime
 
         Assert.Contains("FME_MAX_BACKLOG_BYTES", refused.Message);
         Assert.Contains("SPOOL_MAX_BYTES", refused.Message);
-    }
-
-    private static async Task WaitUntilAsync(Func<bool> condition)
-    {
-        for (var i = 0; i < 200 && !condition(); i++)
-        {
-            await Task.Delay(50);
-        }
-        Assert.True(condition());
     }
 }

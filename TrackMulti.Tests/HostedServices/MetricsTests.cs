@@ -88,17 +88,17 @@ public sealed class MetricsTests
         using var backlog = Collect<long>(host, TrackMetrics.SinkBacklog);
 
         await host.AppendAsync(4, padding: 0);
-        await WaitUntilAsync(() => fme.Refused >= 2);
+        await Poll.UntilAsync(() => fme.Refused >= 2);
         Assert.True((await host.Uploads.DrainAsync(CancellationToken.None)).Succeeded);
         backlog.RecordObservableInstruments();
         var waiting = backlog.GetMeasurementSnapshot().ToDictionary(m => (string)m.Tags[TrackMetrics.SinkTag]!, m => m.Value);
         fme.Answer = null;
-        await WaitUntilAsync(() => fme.AcceptedEvents().Count == 4);
+        await Poll.UntilAsync(() => fme.AcceptedEvents().Count == 4);
 
         Assert.Equal(0, waiting["s3"]);
         Assert.InRange(waiting["fme"], 1, 4);
         Assert.Equal(4, SumBy(sent, "s3"));
-        await WaitUntilAsync(() => SumBy(sent, "fme") == 4);
+        await Poll.UntilAsync(() => SumBy(sent, "fme") == 4);
         var failed = Collected(failures).Where(m => m.Value > 0).ToList();
         Assert.All(failed, m => Assert.Equal(("fme", "server_error"), ((string)m.Tags[TrackMetrics.SinkTag]!, (string)m.Tags[TrackMetrics.ReasonTag]!)));
         Assert.True(failed.Sum(m => m.Value) >= 2);
@@ -152,13 +152,4 @@ public sealed class MetricsTests
 
     private static long SumBy(MetricCollector<long> collector, string sink) =>
         Collected(collector).Where(m => (string?)m.Tags.GetValueOrDefault(TrackMetrics.SinkTag) == sink).Sum(m => m.Value);
-
-    private static async Task WaitUntilAsync(Func<bool> condition)
-    {
-        for (var i = 0; i < 200 && !condition(); i++)
-        {
-            await Task.Delay(50);
-        }
-        Assert.True(condition());
-    }
 }

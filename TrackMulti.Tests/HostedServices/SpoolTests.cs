@@ -7,6 +7,8 @@ using TrackMulti.Api.Spool;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
+using TrackMulti.Tests.Infrastructure;
+
 namespace TrackMulti.Tests.HostedServices;
 
 /// <summary>The durable spool: what survives a stop, a crash and a full disk, and the byte and age triggers.</summary>
@@ -47,7 +49,7 @@ public sealed class SpoolTests
         Assert.Equal([1.0, 2.0, 3.0, 4.0, 5.0], host.StoredValues().Select(v => v!.Value));
         Assert.Equal(3, host.Store.Objects.Count);
         Assert.All(sealedKeys, key => Assert.True(host.Store.Objects.ContainsKey(key)));
-        await WaitUntilAsync(() => Directory.GetFiles(SealedDirectory(host)).Length == 0);
+        await Poll.UntilAsync(() => Directory.GetFiles(SealedDirectory(host)).Length == 0);
     }
 
     [Fact]
@@ -181,7 +183,7 @@ public sealed class SpoolTests
         Assert.Equal(good, Encoding.UTF8.GetString(Assert.Single(host.Store.Objects).Value));
         Assert.Single(host.Store.Attempts);
         Assert.Empty(Directory.GetFiles(OpenDirectory(host)));
-        await WaitUntilAsync(() => Directory.GetFiles(SealedDirectory(host)).Length == 0);
+        await Poll.UntilAsync(() => Directory.GetFiles(SealedDirectory(host)).Length == 0);
     }
 
     [Fact]
@@ -261,7 +263,7 @@ public sealed class SpoolTests
 
         time.Advance(TimeSpan.FromSeconds(1));
 
-        await WaitUntilAsync(() => host.Store.Objects.Count == 1);
+        await Poll.UntilAsync(() => host.Store.Objects.Count == 1);
         Assert.Equal(0, host.Writer.OpenEventCount);
         Assert.Equal([1.0, 2.0], host.StoredValues().Select(v => v!.Value));
         Assert.Contains("batch-2025-10-24T10-30-15-000Z", Assert.Single(host.Store.Objects.Keys));
@@ -437,14 +439,5 @@ public sealed class SpoolTests
             }
         }
         return (acknowledged, null);
-    }
-
-    private static async Task WaitUntilAsync(Func<bool> condition)
-    {
-        for (var i = 0; i < 100 && !condition(); i++)
-        {
-            await Task.Delay(50);
-        }
-        Assert.True(condition());
     }
 }

@@ -136,7 +136,7 @@ public sealed class FmeSdkApiTests : IAsyncLifetime
         Assert.All(counts, c => Assert.Equal(1796108400000, c["timeFrame"]!.GetValue<long>()));
 
         // FME: the same, in Split's shapes, with the server's key (FME_FORWARD=sdk, the default, covers exactly these).
-        await WaitForAsync(() => _fme.PostsTo("/events/bulk").Sum(p => p.Events().Count) >= 3
+        await Poll.UntilAsync(() => _fme.PostsTo("/events/bulk").Sum(p => p.Events().Count) >= 3
             && _fme.PostsTo("/testImpressions/bulk").Sum(p => p.Impressions().Count) >= 3
             && _fme.PostsTo("/testImpressions/count").Sum(p => p.Counts().Count) >= 2);
         Assert.All(_fme.Posts, post => Assert.Equal($"Bearer {ServerKey}", post.Authorization));
@@ -161,11 +161,11 @@ public sealed class FmeSdkApiTests : IAsyncLifetime
         Assert.Equal(3, (await _bucket.LinesAsync("events/")).Count);
         Assert.Equal(3, (await _bucket.LinesAsync("impressions/")).Count);
         Assert.Equal(2, (await _bucket.LinesAsync("impression-counts/")).Count);
-        await WaitForAsync(() => _fme.Refused >= 3);
+        await Poll.UntilAsync(() => _fme.Refused >= 3);
         Assert.Empty(_fme.AcceptedEvents());
 
         _fme.Answer = null;
-        await WaitForAsync(() => _fme.PostsTo("/events/bulk").Where(p => p.Answered == HttpStatusCode.OK).Sum(p => p.Events().Count) == 3
+        await Poll.UntilAsync(() => _fme.PostsTo("/events/bulk").Where(p => p.Answered == HttpStatusCode.OK).Sum(p => p.Events().Count) == 3
             && _fme.PostsTo("/testImpressions/bulk").Where(p => p.Answered == HttpStatusCode.OK).Sum(p => p.Impressions().Count) == 3
             && _fme.PostsTo("/testImpressions/count").Where(p => p.Answered == HttpStatusCode.OK).Sum(p => p.Counts().Count) == 2);
         long backlog = -1;
@@ -175,14 +175,5 @@ public sealed class FmeSdkApiTests : IAsyncLifetime
             backlog = sinks.Single(s => s!["name"]!.GetValue<string>() == "fme")!["backlogEvents"]!.GetValue<long>();
         }
         Assert.Equal(0, backlog); // acknowledged: nothing is sent again
-    }
-
-    private static async Task WaitForAsync(Func<bool> condition)
-    {
-        for (var i = 0; i < 300 && !condition(); i++)
-        {
-            await Task.Delay(100);
-        }
-        Assert.True(condition(), "FME never got everything.");
     }
 }

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace TrackMulti.Tests.Infrastructure;
 
 /// <summary>Waiting for something a background part of the system does, with one budget and one failure message.</summary>
@@ -18,4 +20,8 @@ internal static class Poll
             await Task.Delay(50);
         }
     }
+
+    /// <summary>As <see cref="UntilAsync(Func{Task{bool}}, string, TimeSpan?)"/>, for a condition read in memory; the failure names it.</summary>
+    public static Task UntilAsync(Func<bool> condition, [CallerArgumentExpression(nameof(condition))] string? what = null, TimeSpan? budget = null) =>
+        UntilAsync(() => Task.FromResult(condition()), $"never came true: {what}", budget);
 }
