@@ -109,10 +109,7 @@ public sealed class FmeSdkPageTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Equal([1, 2, 3], events.Where(r => r["key"]!.GetValue<string>() == userKey).Select(r => r["value"]!.GetValue<int>()));
 
         // Forwarded by the Api, with the server's key: the clicks and the impression.
-        for (var i = 0; i < 100 && !(ForwardedClicks(userKey) >= 3 && ForwardedImpressions(userKey) >= 1); i++)
-        {
-            await Task.Delay(100);
-        }
+        await Poll.UntilAsync(() => ForwardedClicks(userKey) >= 3 && ForwardedImpressions(userKey) >= 1);
         Assert.Equal(3, ForwardedClicks(userKey));
         Assert.Equal(1, ForwardedImpressions(userKey));
         Assert.All(_fme.Posts, post => Assert.Equal($"Bearer {ServerKey}", post.Authorization));

@@ -23,10 +23,7 @@ public sealed class DeliveryTracingTests
 
         await host.Writer.AppendAsync(BatchingHost.Event(1).ToJsonLine(), CancellationToken.None, origin);
         Assert.True((await host.Uploads.DrainAsync(CancellationToken.None)).Succeeded);
-        for (var i = 0; i < 100 && !spans.Any(s => s.DisplayName == TrackTracing.FmePostSpanName && LinksTo(s, origin)); i++)
-        {
-            await Task.Delay(50);
-        }
+        await Poll.UntilAsync(() => spans.Any(s => s.DisplayName == TrackTracing.FmePostSpanName && LinksTo(s, origin)));
 
         foreach (var name in new[] { TrackTracing.UploadSpanName, TrackTracing.FmePostSpanName })
         {

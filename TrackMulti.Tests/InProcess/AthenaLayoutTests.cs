@@ -135,10 +135,7 @@ public sealed class AthenaLayoutTests : IAsyncLifetime
         }
 
         // The FME sink reads the same objects back: the SDK's event and impression reach FME from them.
-        for (var i = 0; i < 100 && (_fme.PostsTo("/events/bulk").Count == 0 || _fme.PostsTo("/testImpressions/bulk").Count == 0); i++)
-        {
-            await Task.Delay(100);
-        }
+        await Poll.UntilAsync(() => _fme.PostsTo("/events/bulk").Count > 0 && _fme.PostsTo("/testImpressions/bulk").Count > 0);
         var forwarded = Assert.Single(Assert.Single(_fme.PostsTo("/events/bulk")).Events());
         Assert.Equal("""{"eventTypeId":"page_view","trafficTypeName":"user","key":"user-1","value":2,"timestamp":1796109259152,"properties":{"id":"sdk-1"}}""", forwarded.ToJsonString());
         Assert.Equal("on", Assert.Single(Assert.Single(_fme.PostsTo("/testImpressions/bulk")).Impressions())["t"]!.GetValue<string>());

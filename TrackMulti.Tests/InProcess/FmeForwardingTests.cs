@@ -97,11 +97,7 @@ public sealed class FmeForwardingTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.OK, flush.StatusCode);
         // Once both sinks have them, the segments go (deleted off the sinks' threads, soon after).
         var sealedFolder = Path.Combine(_bucket.ApiSpool, "sealed");
-        for (var i = 0; i < 200 && Directory.GetFiles(sealedFolder).Length > 0; i++)
-        {
-            await Task.Delay(50);
-        }
-        Assert.Empty(Directory.GetFiles(sealedFolder));
+        await Poll.UntilAsync(() => Directory.GetFiles(sealedFolder).Length == 0);
         var stored = await StoredIdCountsAsync();
         Assert.Equal(keyed.Append("no-key").Order(), stored.Keys.Order());
         Assert.All(stored.Values, count => Assert.Equal(1, count));

@@ -70,11 +70,7 @@ public sealed class ReplicaTests : IAsyncLifetime
             await Task.WhenAll(senders);
 
             // One of the two adopts r2's folder; then each flush waits for its replica's uploads, adopted ones included.
-            for (var i = 0; i < 100 && Directory.Exists(Path.Combine(_bucket.SpoolDirectory, "r2")); i++)
-            {
-                await Task.Delay(100);
-            }
-            Assert.False(Directory.Exists(Path.Combine(_bucket.SpoolDirectory, "r2")));
+            await Poll.UntilAsync(() => !Directory.Exists(Path.Combine(_bucket.SpoolDirectory, "r2")));
             foreach (var live in new[] { replicas[0], replicas[2] })
             {
                 using var flush = await live.Http.PostAsync("/api/flush", null);

@@ -35,14 +35,11 @@ public sealed class SpoolLogTests : IAsyncLifetime
 
     private string[] SealedFiles() => Directory.GetFiles(Path.Combine(_root, "sealed"));
 
-    /// <summary>The sealed files once <paramref name="expected"/> are left or 10 s have passed: the log deletes what
-    /// every sink passed on a thread of its own, soon after the acknowledgement.</summary>
+    /// <summary>The sealed files once <paramref name="expected"/> are left: the log deletes what every sink passed on a
+    /// thread of its own, soon after the acknowledgement.</summary>
     private async Task<string[]> SealedFilesOnceDeletedDownToAsync(int expected)
     {
-        for (var i = 0; i < 200 && SealedFiles().Length != expected; i++)
-        {
-            await Task.Delay(50);
-        }
+        await Poll.UntilAsync(() => SealedFiles().Length == expected);
         return SealedFiles();
     }
 
