@@ -27,15 +27,6 @@ public static class ReplayRows
         return rows;
     }
 
-    public static async IAsyncEnumerable<byte[]> AsAsync(IEnumerable<byte[]> rows)
-    {
-        foreach (var row in rows)
-        {
-            yield return row;
-        }
-        await Task.CompletedTask;
-    }
-
     private static readonly IsoMillisecondsConverter Time = new();
 
     /// <summary>

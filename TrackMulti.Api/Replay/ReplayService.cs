@@ -307,7 +307,7 @@ public sealed class ReplayService : BackgroundService
             PassOver(replay, key, $"it cannot be read as {stream} rows ({ex.GetType().Name}: {ex.Message})");
             return;
         }
-        await _sender!.SendAsync(stream, ReplayRows.AsAsync(rows), replay.Progress.RowsDone, key, [], sent =>
+        await _sender!.SendAsync(stream, rows.ToAsyncEnumerable(), replay.Progress.RowsDone, key, [], sent =>
         {
             Count(sent);
             replay.Update(new ReplayProgress(replay.Status with
@@ -318,7 +318,7 @@ public sealed class ReplayService : BackgroundService
             }, sent.RowsThrough));
             _store.Save(replay.Progress);
             return true;
-        }, cancellationToken, beforePost: ct => LiveFirstAsync(replay, ct), failuresCountFor: null);
+        }, beforePost: ct => LiveFirstAsync(replay, ct), failuresCountFor: null, cancellationToken);
     }
 
     private void PassOver(Replaying replay, string key, string why)

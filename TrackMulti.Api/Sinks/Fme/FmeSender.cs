@@ -61,7 +61,7 @@ public sealed class FmeSender : IDisposable
     /// <param name="failuresCountFor">The sink whose <c>trackmulti.sink.failures</c> counts failed attempts (none for a replay).</param>
     public async Task SendAsync(
         string stream, IAsyncEnumerable<byte[]> rows, int skip, string source, IEnumerable<ActivityContext> origins,
-        Func<FmeSent, bool> posted, CancellationToken cancellationToken, Func<CancellationToken, Task>? beforePost, string? failuresCountFor)
+        Func<FmeSent, bool> posted, Func<CancellationToken, Task>? beforePost, string? failuresCountFor, CancellationToken cancellationToken)
     {
         var post = FmePost.For(stream);
         var index = 0;

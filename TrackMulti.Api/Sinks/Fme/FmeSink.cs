@@ -60,7 +60,7 @@ public sealed class FmeSink : Sink
                 }
                 return Cursor.Acknowledge(segment, sent.RowsThrough); // false: dropped for FME while it was being sent
             },
-            cancellationToken, beforePost: null, failuresCountFor: SinkName);
+            beforePost: null, failuresCountFor: SinkName, cancellationToken);
     }
 
     protected override SinkFailure Describe(Exception exception) =>
