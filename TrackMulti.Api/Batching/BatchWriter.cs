@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Microsoft.Extensions.Options;
 using TrackMulti.Api.Model;
+using TrackMulti.Api.Pipeline;
 using TrackMulti.Api.Spool;
 
 namespace TrackMulti.Api.Batching;
@@ -139,13 +140,13 @@ public sealed class BatchWriter : IHostedService, IDisposable
         }
 
         var durable = filled ? null : _spool.Written(batch.Segment);
-        List<SealedSegment>? sealedSegments = null;
+        List<SealedBatch>? sealedBatches = null;
         for (var i = 0; i < (seals?.Count ?? 0); i++)
         {
             var result = await seals![i];
             if (result.Sealed is { } sealedSegment)
             {
-                (sealedSegments ??= []).Add(sealedSegment);
+                (sealedBatches ??= []).Add(BatchOf(sealedSegment));
             }
             if (filled && i == seals.Count - 1 && !result.Durable)
             {
@@ -156,7 +157,7 @@ public sealed class BatchWriter : IHostedService, IDisposable
         {
             await durable;
         }
-        return new AppendResult(filled ? 0 : reservation.EventsAfter, (IReadOnlyList<SealedSegment>?)sealedSegments ?? []);
+        return new AppendResult(filled ? 0 : reservation.EventsAfter, (IReadOnlyList<SealedBatch>?)sealedBatches ?? []);
     }
 
     /// <summary>
@@ -164,14 +165,16 @@ public sealed class BatchWriter : IHostedService, IDisposable
     /// </summary>
     /// <exception cref="IntakeClosedException">The service is shutting down.</exception>
     /// <exception cref="SpoolWriteException">The spool is faulted.</exception>
-    public async Task<SealedSegment?> SealAsync(CancellationToken cancellationToken)
+    public async Task<SealedBatch?> SealAsync(CancellationToken cancellationToken)
     {
         if (Volatile.Read(ref _closing))
         {
             throw new IntakeClosedException();
         }
         var result = await SealOpen().WaitAsync(cancellationToken);
-        return result.Durable ? result.Sealed : throw new SpoolWriteException(_spool.Fault ?? "The spool could not seal the batch.");
+        return result.Durable
+            ? result.Sealed is { } sealedSegment ? BatchOf(sealedSegment) : null
+            : throw new SpoolWriteException(_spool.Fault ?? "The spool could not seal the batch.");
     }
 
     public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
@@ -205,6 +208,8 @@ public sealed class BatchWriter : IHostedService, IDisposable
     }
 
     private Task<SealResult> Seal(OpenBatch batch) => _spool.SealAsync(batch.Segment);
+
+    private static SealedBatch BatchOf(SealedSegment segment) => new(segment.Sequence, segment.Key, segment.Stream, segment.Events, segment.Bytes);
 
     /// <summary>The open batch, or a new one when it is closed (opening is the one step under a lock).</summary>
     private OpenBatch Current(DateTimeOffset receivedAt, string partition)
@@ -254,14 +259,3 @@ public sealed class BatchWriter : IHostedService, IDisposable
     /// <summary>The open segment, and the partition every row of it lies in (<see cref="ObjectLayout.PartitionOf"/>).</summary>
     private sealed record OpenBatch(OpenSegment Segment, string Partition, long OpenedAt);
 }
-
-/// <param name="OpenEventCount">Events in the open batch after this request (0 when it sealed one).</param>
-/// <param name="Seals">The batches this request sealed, in order.</param>
-public sealed record AppendResult(int OpenEventCount, IReadOnlyList<SealedSegment> Seals)
-{
-    /// <summary>The last batch this request sealed (the one holding its events, when it filled it), if any.</summary>
-    public SealedSegment? Sealed => Seals.Count > 0 ? Seals[^1] : null;
-}
-
-/// <summary>The writer no longer accepts events because the service is stopping.</summary>
-public sealed class IntakeClosedException() : Exception("The service is shutting down and accepts no more events.");

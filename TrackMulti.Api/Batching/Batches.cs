@@ -1,10 +1,12 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Options;
 using TrackMulti.Api.Model;
-using TrackMulti.Api.Spool;
+using TrackMulti.Api.Pipeline;
 
 namespace TrackMulti.Api.Batching;
 
-/// <summary>One <see cref="BatchWriter"/> per stream, each with its own open batch and triggers.</summary>
-public sealed class Batches(IEnumerable<BatchWriter> writers)
+/// <summary>The pipeline's producer face: one <see cref="BatchWriter"/> per stream, each with its own open batch and triggers.</summary>
+public sealed class Batches(IEnumerable<BatchWriter> writers, IOptions<BatchingOptions> options) : IEventPipeline
 {
     private readonly Dictionary<string, BatchWriter> _writers = writers.ToDictionary(writer => writer.Stream);
 
@@ -13,12 +15,20 @@ public sealed class Batches(IEnumerable<BatchWriter> writers)
 
     public BatchWriter For(string stream) => _writers[stream];
 
-    /// <summary>Seals every stream's open batch; the batches sealed, events first.</summary>
-    /// <exception cref="IntakeClosedException">The service is shutting down.</exception>
-    /// <exception cref="SpoolWriteException">The spool refused a seal.</exception>
-    public async Task<IReadOnlyList<SealedSegment>> SealAllAsync(CancellationToken cancellationToken)
+    public TimeSpan MaxBatchAge => options.Value.MaxAge;
+
+    public Task<AppendResult> AppendAsync(string stream, IReadOnlyList<byte[]> lines, DateTimeOffset receivedAt, ActivityContext origin) =>
+        _writers[stream].AppendAsync(lines, receivedAt, CancellationToken.None, origin);
+
+    public OpenBatch OpenBatch(string stream)
+    {
+        var writer = _writers[stream];
+        return new OpenBatch(writer.OpenEventCount, writer.MaxBatchSize);
+    }
+
+    public async Task<IReadOnlyList<SealedBatch>> SealAllAsync(CancellationToken cancellationToken)
     {
         var seals = await Task.WhenAll(Streams.All.Select(stream => _writers[stream].SealAsync(cancellationToken)));
-        return [.. seals.OfType<SealedSegment>()];
+        return [.. seals.OfType<SealedBatch>()];
     }
 }

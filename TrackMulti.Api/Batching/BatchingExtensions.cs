@@ -21,7 +21,8 @@ public static class BatchingExtensions
             // Not AddHostedService: it adds one hosted service per implementation type, and these share one.
             builder.Services.AddSingleton<IHostedService>(sp => sp.GetRequiredKeyedService<BatchWriter>(stream));
         }
-        builder.Services.AddSingleton(sp => new Batches(Streams.All.Select(stream => sp.GetRequiredKeyedService<BatchWriter>(stream))));
+        builder.Services.AddSingleton(sp => new Batches(
+            Streams.All.Select(stream => sp.GetRequiredKeyedService<BatchWriter>(stream)), sp.GetRequiredService<IOptions<BatchingOptions>>()));
         return builder;
     }
 }

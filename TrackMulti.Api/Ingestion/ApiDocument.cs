@@ -8,8 +8,6 @@ using Microsoft.Net.Http.Headers;
 using Microsoft.OpenApi;
 using Scalar.AspNetCore;
 using TrackMulti.Api.Model;
-using TrackMulti.Api.Replay;
-using TrackMulti.Api.Sinks.Fme;
 
 namespace TrackMulti.Api.Ingestion;
 
@@ -302,54 +300,7 @@ public static class ApiDocument
         {
             DescribeRows(schema, type.GetGenericArguments()[0]);
         }
-        else if (type == typeof(ReplayRequestBody))
-        {
-            DescribeReplay(schema);
-        }
-        else if (type == typeof(ReplayStatus))
-        {
-            if (schema.Properties?.TryGetValue("state", out var state) == true && state is OpenApiSchema states)
-            {
-                states.Enum = [.. new[] { ReplayStates.Running, ReplayStates.Done, ReplayStates.Failed }.Select(name => (JsonNode)JsonValue.Create(name))];
-            }
-            if (schema.Properties?.TryGetValue("streams", out var streams) == true && streams is OpenApiSchema { Items: OpenApiSchema names })
-            {
-                names.Enum = [.. Streams.All.Select(stream => (JsonNode)JsonValue.Create(stream))];
-            }
-        }
         return Task.CompletedTask;
-    }
-
-    /// <summary>A replay's body as <see cref="ReplayRequest.Read"/> takes it (that <c>from</c> is before <c>to</c> is the reader's alone).</summary>
-    private static void DescribeReplay(OpenApiSchema schema)
-    {
-        var fields = schema.Properties ??= new Dictionary<string, IOpenApiSchema>();
-        string? DescriptionOf(string field) => fields.TryGetValue(field, out var found) ? found.Description : null;
-        fields[ReplayRequest.SinkField] = new OpenApiSchema
-        {
-            Type = JsonSchemaType.String,
-            Enum = [.. ReplayService.Sinks.Select(sink => (JsonNode)JsonValue.Create(sink))],
-            Description = DescriptionOf(ReplayRequest.SinkField),
-        };
-        foreach (var field in new[] { ReplayRequest.FromField, ReplayRequest.ToField })
-        {
-            fields[field] = new OpenApiSchema
-            {
-                Type = JsonSchemaType.String,
-                Format = "date-time",
-                Pattern = Ecma(ReplayRequest.TimePatternText),
-                Description = DescriptionOf(field),
-            };
-        }
-        fields[ReplayRequest.StreamsField] = new OpenApiSchema
-        {
-            Type = JsonSchemaType.Array,
-            MinItems = 1,
-            Items = new OpenApiSchema { Type = JsonSchemaType.String, Enum = [.. Streams.All.Select(stream => (JsonNode)JsonValue.Create(stream))] },
-            Description = DescriptionOf(ReplayRequest.StreamsField),
-        };
-        schema.Required = new HashSet<string> { ReplayRequest.SinkField, ReplayRequest.FromField, ReplayRequest.ToField };
-        schema.AdditionalPropertiesAllowed = false;
     }
 
     /// <summary>An array of what a request stores (events, impressions by flag, counts): at least one row, or <c>empty-batch</c>.</summary>
@@ -472,7 +423,8 @@ public static class ApiDocument
         return Task.CompletedTask;
     }
 
-    private static string Ecma(string pattern) =>
+    /// <summary>A .NET pattern as JSON Schema states it (ECMA-262: <c>$</c> for <c>\z</c>).</summary>
+    public static string Ecma(string pattern) =>
         pattern.EndsWith(@"\z", StringComparison.Ordinal) ? pattern[..^2] + "$" : pattern;
 }
 

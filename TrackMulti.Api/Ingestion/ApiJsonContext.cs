@@ -12,8 +12,6 @@ namespace TrackMulti.Api.Ingestion;
 [JsonSerializable(typeof(StatusResponse))]
 [JsonSerializable(typeof(ObjectsResponse))]
 [JsonSerializable(typeof(ServiceInfo))]
-[JsonSerializable(typeof(TrackMulti.Api.Replay.ReplayStatus))]
-[JsonSerializable(typeof(ReplayList))]
 [JsonSerializable(typeof(ProblemDetails))]
 [JsonSerializable(typeof(HttpValidationProblemDetails))]
 internal sealed partial class ApiJsonContext : JsonSerializerContext;

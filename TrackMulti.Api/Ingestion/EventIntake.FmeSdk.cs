@@ -1,6 +1,5 @@
 using System.Buffers;
 using TrackMulti.Api.Model;
-using TrackMulti.Api.Sinks.Fme;
 
 namespace TrackMulti.Api.Ingestion;
 
@@ -48,7 +47,7 @@ public sealed partial class EventIntake
 
     private IntakeResult? CheckSdkKey(string? presented)
     {
-        if (fme.Value.SdkKeys is not { Count: > 0 } keys)
+        if (ingestion.Value.FmeSdkKeys is not { Count: > 0 } keys)
         {
             return Refuse(Rejections.FmeSdkOff,
                 "This TrackMulti has no FME SDK key configured (HARNESS_FME_API_KEY or HARNESS_FME_SERVER_KEY), so it takes no FME SDK posts.");

@@ -3,11 +3,8 @@ using System.Globalization;
 using System.IO.Pipelines;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
-using TrackMulti.Api.Batching;
 using TrackMulti.Api.Model;
-using TrackMulti.Api.Sinks.Fme;
-using TrackMulti.Api.Sinks.S3;
-using TrackMulti.Api.Spool;
+using TrackMulti.Api.Pipeline;
 using TrackMulti.Api.Telemetry;
 
 namespace TrackMulti.Api.Ingestion;
@@ -20,8 +17,8 @@ namespace TrackMulti.Api.Ingestion;
 /// (at-least-once).
 /// </summary>
 public sealed partial class EventIntake(
-    Batches batches, ClientRateLimiter limiter, S3Sink s3, IOptions<IngestionOptions> ingestion, IOptions<UploadOptions> upload,
-    IOptions<FmeOptions> fme, TrackMetrics metrics, TimeProvider time)
+    IEventPipeline pipeline, ClientRateLimiter limiter, IBackPressure backPressure, IOptions<IngestionOptions> ingestion,
+    TrackMetrics metrics, TimeProvider time)
 {
     /// <summary>The content types <c>POST /api/batch</c> reads as NDJSON (one event a line).</summary>
     public static readonly string[] NdjsonTypes = ["application/x-ndjson", "application/ndjson"];
@@ -132,8 +129,7 @@ public sealed partial class EventIntake(
     {
         try
         {
-            var stored = await batches.For(stream).AppendAsync(
-                lines, receivedAt, CancellationToken.None, System.Diagnostics.Activity.Current?.Context ?? default);
+            var stored = await pipeline.AppendAsync(stream, lines, receivedAt, System.Diagnostics.Activity.Current?.Context ?? default);
             metrics.Accepted(lines.Count);
             return new IntakeResult(stored, lines.Count, null);
         }
@@ -144,8 +140,7 @@ public sealed partial class EventIntake(
         catch (SpoolFullException ex)
         {
             // Backpressure: S3 is behind and the spool is at its bound. Come back after the S3 sink's next round.
-            var retryAfter = upload.Value.PauseAfter(Math.Max(1, s3.Status().ConsecutiveFailures));
-            return Refuse(Rejections.SpoolFull, ex.Message, lines.Count, retryAfter);
+            return Refuse(Rejections.SpoolFull, ex.Message, lines.Count, backPressure.RetryAfterFull());
         }
         catch (SpoolWriteException ex)
         {

@@ -2,8 +2,6 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Options;
 using TrackMulti.Api.Model;
-using TrackMulti.Api.Sinks.Fme;
-using TrackMulti.Api.Sinks.S3;
 
 namespace TrackMulti.Api.Ingestion;
 
@@ -39,8 +37,7 @@ public static class FmeSdkApi
     private static void Map<TEntries>(RouteGroupBuilder api, string path, string stream, EventIntake.SdkReader reader, bool beacon)
         where TEntries : notnull
     {
-        var endpoint = api.MapPost(path, (HttpContext http, EventIntake intake, S3Sink s3) =>
-            PostAsync(http, intake, s3, stream, reader, beacon));
+        var endpoint = api.MapPost(path, ([AsParameters] IntakeServices services) => PostAsync(services, stream, reader, beacon));
         if (beacon)
         {
             endpoint.Reads<FmeBeacon<TEntries>, RouteHandlerBuilder>(EventIntake.BeaconTypes)
@@ -54,9 +51,6 @@ public static class FmeSdkApi
     }
 
     public static async Task<Results<Ok<BatchResponse>, ProblemHttpResult, ValidationProblem>> PostAsync(
-        HttpContext http, EventIntake intake, S3Sink s3, string stream, EventIntake.SdkReader reader, bool beacon)
-    {
-        var result = await intake.FmeSdkAsync(http, stream, reader, beacon);
-        return TrackApi.BatchAnswer(result, http, s3);
-    }
+        IntakeServices services, string stream, EventIntake.SdkReader reader, bool beacon) =>
+        TrackApi.BatchAnswer(await services.Intake.FmeSdkAsync(services.Http, stream, reader, beacon), services);
 }

@@ -1,5 +1,6 @@
 using System.ComponentModel.DataAnnotations;
 using Microsoft.Extensions.Configuration;
+using TrackMulti.Api.Model;
 
 namespace TrackMulti.Api.Ingestion;
 
@@ -39,9 +40,24 @@ public sealed class IngestionOptions
     [Range(1, 1_000_000, ErrorMessage = "RATE_LIMIT_BURST must be between {1} and {2}.")]
     public int RateLimitBurst { get; set; } = 1000;
 
+    /// <summary>The client-side FME SDK key (<c>HARNESS_FME_API_KEY</c>): an FME SDK may post to <c>/fme/api</c> with it.</summary>
+    [ConfigurationKeyName("HARNESS_FME_API_KEY")]
+    public string? FmeApiKey { get; set; }
+
+    /// <summary>The server-side FME SDK key (<c>HARNESS_FME_SERVER_KEY</c>, a secret): an FME SDK may post with it too.</summary>
+    [ConfigurationKeyName("HARNESS_FME_SERVER_KEY")]
+    public string? FmeServerKey { get; set; }
+
     /// <summary>Origins allowed to call the Api from a browser directly (comma-separated); none by default.</summary>
     [ConfigurationKeyName("CORS_ALLOWED_ORIGINS")]
     public string? CorsAllowedOrigins { get; set; }
+
+    /// <summary>
+    /// The keys an FME SDK may post to <c>/fme/api</c> with: the configured ones, not the offline <c>localhost</c>.
+    /// Whatever <c>FME_FORWARD</c> says, what the SDK posts lands in S3.
+    /// </summary>
+    public IReadOnlyList<string> FmeSdkKeys =>
+        [.. new[] { FmeApiKey, FmeServerKey }.OfType<string>().Where(key => key.Length > 0 && key != FmeKeys.Offline)];
 
     public string[] CorsOrigins =>
         CorsAllowedOrigins?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) ?? [];

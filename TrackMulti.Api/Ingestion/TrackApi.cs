@@ -3,12 +3,8 @@ using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.OpenApi;
 using Microsoft.Extensions.Options;
 using Microsoft.OpenApi;
-using TrackMulti.Api.Batching;
-using TrackMulti.Api.Sinks;
-using TrackMulti.Api.Sinks.Fme;
-using TrackMulti.Api.Sinks.S3;
-using TrackMulti.Api.Spool;
-using TrackMulti.Api.Telemetry;
+using TrackMulti.Api.Model;
+using TrackMulti.Api.Pipeline;
 
 namespace TrackMulti.Api.Ingestion;
 
@@ -40,106 +36,74 @@ public static class TrackApi
             .Refuses(Rejections.BadLimit, Rejections.S3Unavailable).AddOpenApiOperationTransformer(ObjectListLimit.DescribeAsync)
             .WithTags("Operations").WithSummary("The newest objects in the bucket, with their event counts.");
         // The Athena tables for this bucket and layout, generated from the rows the Api writes.
-        api.MapGet("/athena/ddl", (AthenaTables tables) => TypedResults.Text(tables.Ddl(), "text/plain; charset=utf-8"))
+        api.MapGet("/athena/ddl", (IRecordCatalog catalog) => TypedResults.Text(catalog.AthenaDdl(), "text/plain; charset=utf-8"))
             .Produces<string>(StatusCodes.Status200OK, "text/plain")
             .WithTags("Operations").WithSummary("CREATE TABLE statements for Athena over this bucket and layout.");
         return api;
     }
 
-    public static async Task<Results<Ok<TrackResponse>, ProblemHttpResult, ValidationProblem>> TrackAsync(
-        HttpContext http, EventIntake intake, S3Sink s3)
+    public static async Task<Results<Ok<TrackResponse>, ProblemHttpResult, ValidationProblem>> TrackAsync([AsParameters] IntakeServices services)
     {
-        var result = await intake.TrackAsync(http);
+        var result = await services.Intake.TrackAsync(services.Http);
         return result.Refusal switch
         {
-            null => TypedResults.Ok(new TrackResponse(true, result.Stored!.OpenEventCount, FlushedBatch.From(result.Stored.Sealed, s3.Location))),
-            { Errors: not null } refusal => refusal.Validation(http.Response),
-            var refusal => refusal.Problem(http.Response),
+            null => TypedResults.Ok(new TrackResponse(true, result.Stored!.OpenEventCount, FlushedBatch.From(result.Stored.Sealed, services.Record.Location))),
+            { Errors: not null } refusal => refusal.Validation(services.Http.Response),
+            var refusal => refusal.Problem(services.Http.Response),
         };
     }
 
-    public static async Task<Results<Ok<BatchResponse>, ProblemHttpResult, ValidationProblem>> BatchAsync(
-        HttpContext http, EventIntake intake, S3Sink s3)
-    {
-        var result = await intake.BatchAsync(http);
-        return BatchAnswer(result, http, s3);
-    }
+    public static async Task<Results<Ok<BatchResponse>, ProblemHttpResult, ValidationProblem>> BatchAsync([AsParameters] IntakeServices services) =>
+        BatchAnswer(await services.Intake.BatchAsync(services.Http), services);
 
     /// <summary>The answer to a request that stores many events at once (a batch, an FME SDK post).</summary>
-    internal static Results<Ok<BatchResponse>, ProblemHttpResult, ValidationProblem> BatchAnswer(IntakeResult result, HttpContext http, S3Sink s3) =>
+    internal static Results<Ok<BatchResponse>, ProblemHttpResult, ValidationProblem> BatchAnswer(IntakeResult result, IntakeServices services) =>
         result.Refusal switch
         {
             null => TypedResults.Ok(new BatchResponse(true, result.Events, result.Stored!.OpenEventCount,
-                [.. result.Stored.Seals.Select(batch => FlushedBatch.From(batch, s3.Location)!)])),
-            { Errors: not null } refusal => refusal.Validation(http.Response),
-            var refusal => refusal.Problem(http.Response),
+                [.. result.Stored.Seals.Select(batch => FlushedBatch.From(batch, services.Record.Location)!)])),
+            { Errors: not null } refusal => refusal.Validation(services.Http.Response),
+            var refusal => refusal.Problem(services.Http.Response),
         };
 
     public static async Task<Results<Ok<FlushResponse>, ProblemHttpResult>> FlushAsync(
-        Batches batches, S3Sink s3, IOptions<UploadOptions> options, CancellationToken cancellationToken)
+        PipelineFlush flush, IRecord record, CancellationToken cancellationToken)
     {
-        IReadOnlyList<SealedSegment> sealedBatches;
-        try
+        var outcome = await flush.RunAsync(cancellationToken);
+        var events = outcome.Sealed.Sum(batch => batch.Events);
+        var first = outcome.Sealed.FirstOrDefault()?.Key;
+        var all = outcome.Sealed.Select(batch => FlushedBatch.From(batch, record.Location)!).ToArray();
+        return outcome.Failure switch
         {
-            sealedBatches = await batches.SealAllAsync(cancellationToken);
-        }
-        catch (Exception ex) when (ex is IntakeClosedException or SpoolWriteException)
-        {
-            return (ex is IntakeClosedException ? Rejections.ShuttingDown : Rejections.SpoolError).Problem(ex.Message);
-        }
-
-        var timeout = options.Value.FlushTimeout;
-        DrainResult drained;
-        using (var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
-        {
-            deadline.CancelAfter(timeout);
-            try
-            {
-                drained = await s3.DrainAsync(deadline.Token);
-            }
-            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-            {
-                drained = new DrainResult(false, s3.Pending(),
-                    $"S3 did not confirm every batch within {timeout.TotalSeconds:0} s; uploading goes on in the background.");
-            }
-        }
-
-        var events = sealedBatches.Sum(batch => batch.Events);
-        var first = sealedBatches.FirstOrDefault()?.Key;
-        var all = sealedBatches.Select(batch => FlushedBatch.From(batch, s3.Location)!).ToArray();
-        if (drained.Succeeded)
-        {
-            return TypedResults.Ok(new FlushResponse(
-                true, events, first, s3.Location, all,
-                sealedBatches.Count == 0 ? "No events were pending; every earlier batch is in S3." : null));
-        }
-
-        // Nothing is lost: the batches stay in the spool under their keys and the S3 sink keeps trying.
-        return Rejections.FlushNotConfirmed.Problem(drained.Error!,
-            new Dictionary<string, object?>
+            FlushFailure.None => TypedResults.Ok(new FlushResponse(true, events, first, record.Location, all,
+                outcome.Sealed.Count == 0 ? "No events were pending; every earlier batch is in S3." : null)),
+            FlushFailure.ShuttingDown => Rejections.ShuttingDown.Problem(outcome.Detail!),
+            FlushFailure.SpoolError => Rejections.SpoolError.Problem(outcome.Detail!),
+            // Nothing is lost: the batches stay in the spool under their keys and the S3 sink keeps trying.
+            _ => Rejections.FlushNotConfirmed.Problem(outcome.Detail!, new Dictionary<string, object?>
             {
                 ["success"] = false,
                 ["flushed"] = events,
                 ["filename"] = first,
                 ["batches"] = all,
-                ["bucket"] = s3.Location,
-                ["awaitingUpload"] = drained.StillQueued.Select(b => new { filename = b.Key, events = b.Events }).ToArray(),
-            });
+                ["bucket"] = record.Location,
+                ["awaitingUpload"] = outcome.Confirmation!.StillQueued.Select(b => new { filename = b.Key, events = b.Events }).ToArray(),
+            }),
+        };
     }
 
-    public static Ok<StatusResponse> GetStatus(
-        Batches batches, SpoolLog spool, SpoolAdopter adopter, S3Sink s3, IEnumerable<Sink> sinks,
-        IOptions<S3Options> s3Options, IOptions<FmeOptions> fme)
+    public static Ok<StatusResponse> GetStatus([AsParameters] StatusServices services)
     {
-        var stats = spool.Stats();
-        var record = s3.Status();
+        var stats = services.Spool.Stats();
+        var record = services.Record.Status();
+        var track = services.Pipeline.OpenBatch(Streams.Track);
         return TypedResults.Ok(new StatusResponse(
-            Status: spool.Fault is null ? "running" : "spool-faulted",
-            BatchSize: batches.Track.OpenEventCount,
-            MaxBatchSize: batches.Track.MaxBatchSize,
-            S3Bucket: s3Options.Value.BucketName,
-            Region: s3Options.Value.Region,
-            InstanceId: spool.InstanceId,
+            Status: services.Spool.Fault is null ? "running" : "spool-faulted",
+            BatchSize: track.Events,
+            MaxBatchSize: track.MaxEvents,
+            S3Bucket: services.Destinations.Bucket,
+            Region: services.Destinations.Region,
+            InstanceId: services.Spool.InstanceId,
             PendingEvents: stats.OpenEvents + (int)record.BacklogEvents,
             SpooledBytes: stats.Bytes,
             SpooledSegments: stats.Segments,
@@ -147,32 +111,34 @@ public static class TrackApi
             LastUploadAt: record.LastSuccessAt,
             ConsecutiveFailures: record.ConsecutiveFailures,
             LastError: record.LastError,
-            SpoolFault: spool.Fault,
-            FmeForwarding: fme.Value.OffBecause is { } off ? $"off: {off}" : fme.Value.Forward.ToString().ToLowerInvariant(),
-            Sinks: [.. sinks.Select(sink => sink.Status())],
-            Adopted: adopter.Recent()));
+            SpoolFault: services.Spool.Fault,
+            FmeForwarding: services.Destinations.FmeForwarding,
+            Sinks: [.. services.Sinks.Select(sink => sink.Status())],
+            Adopted: services.Spool.Adopted()));
     }
 
     /// <summary>The newest objects in the bucket with their event counts, for the page.</summary>
     public static async Task<Results<Ok<ObjectsResponse>, ProblemHttpResult>> ListObjectsAsync(
-        IObjectStore store, ILoggerFactory loggers, CancellationToken cancellationToken, string? limit = null)
+        IRecordCatalog catalog, CancellationToken cancellationToken, string? limit = null)
     {
         if (!ObjectListLimit.TryRead(limit, out var count))
         {
             return Rejections.BadLimit.Problem(
                 $"'{ObjectListLimit.Name}' must be a whole number from {ObjectListLimit.Minimum} to {ObjectListLimit.Maximum}.");
         }
-        try
-        {
-            return TypedResults.Ok(new ObjectsResponse(store.Location, await store.ListRecentAsync(count, cancellationToken)));
-        }
-        catch (Exception ex) when (ex is Amazon.Runtime.AmazonServiceException or Amazon.Runtime.AmazonClientException or HttpRequestException)
-        {
-            loggers.CreateLogger(typeof(TrackApi)).LogWarning(ex, "Listing {Bucket} failed", store.Location);
-            return Rejections.S3Unavailable.Problem(S3Faults.Describe(ex));
-        }
+        var listing = await catalog.ListRecentAsync(count, cancellationToken);
+        return listing.Objects is { } objects
+            ? TypedResults.Ok(new ObjectsResponse(catalog.Location, objects))
+            : Rejections.S3Unavailable.Problem(listing.Unavailable!);
     }
 }
+
+/// <summary>What the event endpoints' handlers take: the request, the intake behind it and the record it lands in.</summary>
+public readonly record struct IntakeServices(HttpContext Http, EventIntake Intake, IRecord Record);
+
+/// <summary>What <c>GET /api/status</c> reads: the open batch, the spool, the record and every sink, and their settings.</summary>
+public readonly record struct StatusServices(
+    IEventPipeline Pipeline, ILogStatus Spool, IRecord Record, IEnumerable<IDeliveryStatus> Sinks, DestinationSettings Destinations);
 
 /// <summary>
 /// <c>GET /api/objects</c>'s <c>limit</c>, read here rather than bound as an <c>int</c>: a value the framework cannot
@@ -226,7 +192,7 @@ public sealed record BatchResponse(bool Success, int Accepted, int BatchSize, IR
 /// <summary>The seed's description of a batch that went (or is going) to S3.</summary>
 public sealed record FlushedBatch(int Flushed, string Filename, string Bucket)
 {
-    public static FlushedBatch? From(SealedSegment? batch, string bucket) =>
+    public static FlushedBatch? From(SealedBatch? batch, string bucket) =>
         batch is null ? null : new FlushedBatch(batch.Events, batch.Key, bucket);
 }
 

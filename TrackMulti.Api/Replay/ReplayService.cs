@@ -1,8 +1,8 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using Microsoft.Extensions.Options;
-using TrackMulti.Api.Batching;
 using TrackMulti.Api.Model;
+using TrackMulti.Api.Pipeline;
 using TrackMulti.Api.Sinks.Fme;
 using TrackMulti.Api.Sinks.S3;
 using TrackMulti.Api.Spool;
@@ -35,13 +35,12 @@ public sealed class ReplayService : BackgroundService
 
     private readonly ReplayStore _store;
     private readonly IObjectStore _objects;
-    private readonly Batches _batches;
-    private readonly S3Sink _s3;
+    private readonly PipelineFlush _flush;
+    private readonly IRecord _record;
     private readonly FmeSender? _sender;
     private readonly FmeSink? _live;
     private readonly FmeOptions _fme;
     private readonly TimeSpan _lookback;
-    private readonly TimeSpan _flushTimeout;
     private readonly TimeSpan _scanEvery;
     private readonly TrackMetrics _metrics;
     private readonly TimeProvider _time;
@@ -51,21 +50,19 @@ public sealed class ReplayService : BackgroundService
     private readonly CancellationTokenSource _stopping = new();
 
     public ReplayService(
-        ReplayStore store, IObjectStore objects, Batches batches, S3Sink s3, IServiceProvider services,
-        IOptions<FmeOptions> fme, IOptions<BatchingOptions> batching, IOptions<UploadOptions> upload, IOptions<SpoolOptions> spool,
-        TrackMetrics metrics, TimeProvider time, ILogger<ReplayService> logger)
+        ReplayStore store, IObjectStore objects, IEventPipeline pipeline, PipelineFlush flush, IRecord record, IServiceProvider services,
+        IOptions<FmeOptions> fme, IOptions<SpoolOptions> spool, TrackMetrics metrics, TimeProvider time, ILogger<ReplayService> logger)
     {
         _store = store;
         _objects = objects;
-        _batches = batches;
-        _s3 = s3;
+        _flush = flush;
+        _record = record;
         // Both are there only while FME forwarding is on.
         _sender = services.GetService<FmeSender>();
         _live = services.GetService<FmeSink>();
         _fme = fme.Value;
         // A batch holds rows from its key's time until its seal: at most its age, and a moment for the seal itself.
-        _lookback = batching.Value.MaxAge + KeyMargin;
-        _flushTimeout = upload.Value.FlushTimeout;
+        _lookback = pipeline.MaxBatchAge + KeyMargin;
         _scanEvery = TimeSpan.FromSeconds(spool.Value.AdoptSeconds);
         _metrics = metrics;
         _time = time;
@@ -96,7 +93,7 @@ public sealed class ReplayService : BackgroundService
 
         // Rows of the window may still be in an open batch, or sealed and on their way to S3 (all of S3's backlog, when
         // S3 is behind): seal and wait for them. This replica's, that is; each replica's S3 sink drains its own spool.
-        if ((request.To > now - _lookback || _s3.Status().BacklogSegments > 0) && await CatchUpAsync(cancellationToken) is { } behind)
+        if ((request.To > now - _lookback || _record.Status().BacklogSegments > 0) && await CatchUpAsync(cancellationToken) is { } behind)
         {
             return behind;
         }
@@ -131,27 +128,14 @@ public sealed class ReplayService : BackgroundService
     /// <summary>Seals every open batch and waits for S3 to confirm every sealed one; a refusal when it cannot.</summary>
     private async Task<ReplayStart?> CatchUpAsync(CancellationToken cancellationToken)
     {
-        try
+        var flushed = await _flush.RunAsync(cancellationToken);
+        return flushed.Failure switch
         {
-            await _batches.SealAllAsync(cancellationToken);
-        }
-        catch (Exception ex) when (ex is IntakeClosedException or SpoolWriteException)
-        {
-            return ReplayStart.Refused(ex is IntakeClosedException ? ReplayRefusal.ShuttingDown : ReplayRefusal.SpoolError, ex.Message);
-        }
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        deadline.CancelAfter(_flushTimeout);
-        try
-        {
-            var drained = await _s3.DrainAsync(deadline.Token);
-            return drained.Succeeded ? null : ReplayStart.Refused(ReplayRefusal.RecordBehind,
-                $"S3 does not hold every row of the window yet: {drained.Error} Try again once S3 is up.");
-        }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-        {
-            return ReplayStart.Refused(ReplayRefusal.RecordBehind,
-                $"S3 did not confirm every batch within {_flushTimeout.TotalSeconds:0} s; try again once it has.");
-        }
+            FlushFailure.None => null,
+            FlushFailure.ShuttingDown => ReplayStart.Refused(ReplayRefusal.ShuttingDown, flushed.Detail!),
+            FlushFailure.SpoolError => ReplayStart.Refused(ReplayRefusal.SpoolError, flushed.Detail!),
+            _ => ReplayStart.Refused(ReplayRefusal.RecordBehind, $"S3 does not hold every row of the window yet: {flushed.Detail} Try again once it does."),
+        };
     }
 
     /// <summary>At start and every <c>SPOOL_ADOPT_SECONDS</c>: takes up replays left running by a process that is gone.</summary>

@@ -1,3 +1,4 @@
+using TrackMulti.Api.Pipeline;
 using TrackMulti.Api.Spool;
 using TrackMulti.Api.Telemetry;
 
@@ -9,7 +10,7 @@ namespace TrackMulti.Api.Sinks;
 /// means; this class keeps the order, the pacing, the status and the waiters. After a failed round the segment stays
 /// first and is tried again after a growing pause, which a drain (a flush, shutdown) cuts short.
 /// </summary>
-public abstract class Sink : BackgroundService
+public abstract class Sink : BackgroundService, IDeliveryStatus
 {
     private readonly Lock _lock = new();
     private readonly List<(long UpToSequence, TaskCompletionSource<DrainResult> Completion)> _drainWaiters = [];
@@ -331,13 +332,3 @@ public sealed record DrainResult(bool Succeeded, IReadOnlyList<SealedSegment> St
 {
     public static readonly DrainResult Done = new(true, [], null);
 }
-
-/// <summary>One sink as <c>/api/status</c> shows it.</summary>
-/// <param name="BacklogSegments">Batches waiting for this sink.</param>
-/// <param name="BacklogEvents">Events in them not yet delivered.</param>
-/// <param name="BacklogBytes">Spool bytes they take.</param>
-/// <param name="OldestAgeSeconds">How long the oldest of them has waited since it was sealed.</param>
-/// <param name="DroppedEvents">Events this sink will never deliver (since the Api started), and why the last were.</param>
-public sealed record SinkStatus(
-    string Name, int BacklogSegments, long BacklogEvents, long BacklogBytes, double? OldestAgeSeconds,
-    DateTimeOffset? LastSuccessAt, int ConsecutiveFailures, string? LastError, long DroppedEvents, string? LastDrop);

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using TrackMulti.Api.Pipeline;
 
 namespace TrackMulti.Api.Spool;
 
@@ -88,6 +89,3 @@ public sealed class SpoolAdopter(
         }
     }
 }
-
-/// <param name="Folder">The adopted folder's name (the instance id it belonged to; the spool folder itself for a one-replica spool).</param>
-public sealed record Adoption(string Folder, int Segments, int Events, DateTimeOffset At);

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Threading.Channels;
 using Microsoft.Extensions.Options;
+using TrackMulti.Api.Pipeline;
 using TrackMulti.Api.Telemetry;
 
 namespace TrackMulti.Api.Spool;
@@ -386,11 +387,6 @@ public sealed partial class SpoolLog : IHostedService
 
     private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 }
-
-/// <param name="Segments">Segment files, the open one included.</param>
-/// <param name="Bytes">Disk they take (<see cref="SpoolLog.UsedBytes"/>).</param>
-/// <param name="OpenEvents">Events in the open segment.</param>
-public sealed record SpoolStats(int Segments, long Bytes, int OpenEvents);
 
 /// <summary>Events of <paramref name="Segment"/> a bounded sink will never get (the rest of it, from event <paramref name="FromEvent"/>).</summary>
 public sealed record SpoolDrop(SealedSegment Segment, int FromEvent)

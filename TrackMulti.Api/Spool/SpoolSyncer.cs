@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using TrackMulti.Api.Pipeline;
 
 namespace TrackMulti.Api.Spool;
 

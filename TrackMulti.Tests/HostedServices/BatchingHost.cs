@@ -1,8 +1,10 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using TrackMulti.Api;
 using TrackMulti.Api.Batching;
 using TrackMulti.Api.Model;
+using TrackMulti.Api.Pipeline;
 using TrackMulti.Api.Sinks.Fme;
 using TrackMulti.Api.Sinks.S3;
 using TrackMulti.Api.Spool;
@@ -12,8 +14,8 @@ using TrackMulti.Tests.Infrastructure;
 namespace TrackMulti.Tests.HostedServices;
 
 /// <summary>
-/// The Api's batching, spool and sink services as the Api composes them (same registrations, real Polly pipelines,
-/// real files), with only the object store replaced by one that can fail on demand. Can be restarted on the same spool.
+/// The Api's batching, spool and sink services as the Api composes them (its <c>AddEventPipeline</c>, real Polly
+/// pipelines, real files), with only the object store replaced by one that can fail on demand. Can be restarted on the same spool.
 /// </summary>
 internal sealed class BatchingHost : IAsyncDisposable
 {
@@ -65,10 +67,7 @@ internal sealed class BatchingHost : IAsyncDisposable
         // Tests that stop while "S3" fails would otherwise wait out the default 30 s of upload attempts.
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(2));
         builder.AddTrackTelemetry();
-        builder.AddSpool();
-        builder.AddFmeSink();
-        builder.AddS3Sink();
-        builder.AddBatching();
+        builder.AddEventPipeline();
         if (_configure is null)
         {
             builder.Services.AddSingleton<IObjectStore>(Store);

@@ -2,6 +2,7 @@ using System.Net;
 using System.Text;
 using Amazon.S3;
 using Microsoft.Extensions.DependencyInjection;
+using TrackMulti.Api.Pipeline;
 using TrackMulti.Api.Spool;
 using TrackMulti.Api.Batching;
 using TrackMulti.Api.Model;

@@ -1,6 +1,7 @@
 using System.Net;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
+using TrackMulti.Api.Pipeline;
 using TrackMulti.Api.Sinks;
 using TrackMulti.Api.Sinks.Fme;
 using TrackMulti.Tests.Infrastructure;
@@ -36,7 +37,7 @@ public sealed class FmeSinkTests : IAsyncLifetime
     }
 
     private static SinkStatus Fme(BatchingHost host) =>
-        host.Services.GetServices<Sink>().Single(s => s.Name == FmeSink.SinkName).Status();
+        host.Services.GetServices<IDeliveryStatus>().Select(sink => sink.Status()).Single(status => status.Name == FmeSink.SinkName);
 
     [Fact]
     public async Task An_unauthorized_key_is_reported_and_retried_and_nothing_is_lost_once_FME_takes_it()

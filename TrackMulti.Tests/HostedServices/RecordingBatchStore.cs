@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using TrackMulti.Api.Pipeline;
 using TrackMulti.Api.Sinks.S3;
 
 namespace TrackMulti.Tests.HostedServices;

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Time.Testing;
 using TrackMulti.Api.Batching;
 using TrackMulti.Api.Model;
 using TrackMulti.Api.Sinks.S3;
+using TrackMulti.Api.Pipeline;
 using TrackMulti.Api.Spool;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
@@ -88,7 +89,7 @@ public sealed class SpoolTests
         var sealedBatch = (await host.AppendAsync(3, first: 3))[2].Sealed!;
         var written = string.Concat(Enumerable.Range(3, 3).Select(n => Encoding.UTF8.GetString(BatchingHost.Event(n).ToJsonLine()) + "\n"));
         // The spool holds the lines themselves, and its bound counts them.
-        Assert.Equal(written, await File.ReadAllTextAsync(host.Services.GetRequiredService<SpoolDirectory>().SealedPath(sealedBatch)));
+        Assert.Equal(written, await File.ReadAllTextAsync(host.Services.GetRequiredService<SpoolDirectory>().SealedPath(host.Uploads.Pending().Single(s => s.Key == sealedBatch.Key))));
         Assert.Equal(Encoding.UTF8.GetByteCount(written), sealedBatch.Bytes);
         Assert.True((await host.Uploads.DrainAsync(CancellationToken.None)).Succeeded); // the third attempt lands
 

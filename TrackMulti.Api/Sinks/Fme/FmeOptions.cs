@@ -11,9 +11,6 @@ public sealed class FmeOptions
 {
     public const string DefaultEventsUrl = "https://events.split.io/api";
 
-    /// <summary>The SDK key of FME's offline mode: nothing is forwarded with it.</summary>
-    public const string LocalhostKey = "localhost";
-
     /// <summary>FME's events API (<c>FME_EVENTS_URL</c>); the sink posts to <c>{url}/events/bulk</c>.</summary>
     [ConfigurationKeyName("FME_EVENTS_URL")]
     [Url(ErrorMessage = "FME_EVENTS_URL must be an absolute http(s) URL.")]
@@ -64,18 +61,14 @@ public sealed class FmeOptions
     /// <summary>The key the sink sends: the server-side key when set, else the client-side one.</summary>
     public string? Key => ServerKey is { Length: > 0 } server ? server : ApiKey is { Length: > 0 } client ? client : null;
 
-    /// <summary>
-    /// The keys an FME SDK may post to <c>/fme/api</c> with: the configured ones, not the offline <c>localhost</c>.
-    /// Whatever <c>FME_FORWARD</c> says, what the SDK posts lands in S3.
-    /// </summary>
-    public IReadOnlyList<string> SdkKeys =>
-        [.. new[] { ApiKey, ServerKey }.OfType<string>().Where(key => key.Length > 0 && key != LocalhostKey)];
-
     /// <summary>Why nothing is forwarded, or null when the sink runs.</summary>
     public string? OffBecause => Forward == FmeForward.Off ? "FME_FORWARD is off"
         : Key is null ? "no FME key is set (HARNESS_FME_SERVER_KEY or HARNESS_FME_API_KEY)"
-        : Key == LocalhostKey ? "the FME key is 'localhost' (the SDK's offline mode)"
+        : Key == FmeKeys.Offline ? "the FME key is 'localhost' (the SDK's offline mode)"
         : null;
+
+    /// <summary>What is forwarded (<c>sdk</c>, <c>all</c>), or why nothing is.</summary>
+    public string Forwarding => OffBecause is { } off ? $"off: {off}" : Forward.ToString().ToLowerInvariant();
 
     /// <summary>The streams the sink takes: what came through the FME SDK's endpoints, and with <c>all</c> tracked events too.</summary>
     public bool Takes(string stream) => Streams.IsFromFmeSdk(stream) || (Forward == FmeForward.All && stream == Streams.Track);

@@ -120,14 +120,3 @@ internal abstract class FmePost
         protected override void ClearRows() => _counts.Clear();
     }
 }
-
-/// <summary>One flag's impressions in <c>testImpressions/bulk</c>: <c>{"f": flag, "i": [...]}</c>.</summary>
-public sealed record FmeImpressionGroup(string F, List<FmeImpression> I);
-
-/// <summary>An impression as FME takes it: key, treatment, time, change number, label, bucketing key, previous time.</summary>
-public sealed record FmeImpression(string K, string T, long M, long C, string? R, string? B, long? Pt);
-
-/// <summary><c>testImpressions/count</c>'s body: <c>{"pf": [{"f": flag, "m": hour, "rc": count}]}</c>.</summary>
-public sealed record FmeImpressionCounts(List<FmeImpressionCount> Pf);
-
-public sealed record FmeImpressionCount(string F, long M, long Rc);

@@ -1,3 +1,5 @@
+using TrackMulti.Api.Pipeline;
+
 namespace TrackMulti.Api.Sinks.S3;
 
 /// <summary>Stores one batch as one object under its key. Writing the same batch twice writes the same object.</summary>
@@ -19,9 +21,6 @@ public interface IObjectStore
     /// <summary>The object under <paramref name="key"/> as it is stored, or null when there is none.</summary>
     Task<StoredContent?> ReadAsync(string key, CancellationToken cancellationToken);
 }
-
-/// <param name="Events">Events in the object, from the metadata written with it (null if it was written otherwise).</param>
-public sealed record StoredObject(string Key, int? Events, long Bytes, DateTimeOffset? LastModified);
 
 /// <param name="Content">The stored bytes (gzip and Parquet as stored), read in full.</param>
 /// <param name="Stream">The stream named in the object's metadata, or null when it was written without one.</param>

@@ -7,7 +7,7 @@ namespace TrackMulti.Api.Sinks.S3;
 
 public static class S3Extensions
 {
-    /// <summary>The S3 client, the upload pipeline, the bucket's readiness check and the S3 sink.</summary>
+    /// <summary>The S3 client, the upload pipeline, the bucket's readiness check and catalog, and the S3 sink.</summary>
     public static IHostApplicationBuilder AddS3Sink(this IHostApplicationBuilder builder)
     {
         builder.Services.AddOptions<S3Options>().Bind(builder.Configuration).ValidateDataAnnotations().ValidateOnStart();
@@ -16,6 +16,7 @@ public static class S3Extensions
         builder.Services.AddSingleton<IAmazonS3>(sp => new AmazonS3Client(CreateS3Config(sp.GetRequiredService<IOptions<S3Options>>().Value)));
         builder.Services.AddSingleton<IObjectStore, S3ObjectStore>();
         builder.Services.AddSingleton<AthenaTables>();
+        builder.Services.AddSingleton<S3Catalog>();
         // Singletons: AddCheck<T> alone builds a new check per run, which would empty the probe's cache every time.
         builder.Services.AddSingleton<BucketReadinessCheck>();
         builder.Services.AddHealthChecks().AddCheck<BucketReadinessCheck>(BucketReadinessCheck.Name);

@@ -2,6 +2,7 @@ using Amazon.S3;
 using Amazon.S3.Model;
 using Microsoft.Extensions.Options;
 using TrackMulti.Api.Model;
+using TrackMulti.Api.Pipeline;
 
 namespace TrackMulti.Api.Sinks.S3;
 

@@ -2,6 +2,7 @@ using Microsoft.Extensions.Options;
 using Polly;
 using Polly.Registry;
 using TrackMulti.Api.Model;
+using TrackMulti.Api.Pipeline;
 using TrackMulti.Api.Spool;
 using TrackMulti.Api.Telemetry;
 
@@ -14,12 +15,13 @@ namespace TrackMulti.Api.Sinks.S3;
 /// is fixed and the encoding gives the same bytes for the same lines, a retry after an ambiguous failure writes the
 /// same object again: exactly one object per batch.
 /// </summary>
-public sealed class S3Sink : Sink
+public sealed class S3Sink : Sink, IRecord, IBackPressure
 {
     public const string SinkName = "s3";
     public const string PipelineName = "s3-upload";
 
     private readonly IObjectStore _store;
+    private readonly UploadOptions _options;
     private readonly int _concurrency;
     private readonly ResiliencePipeline _pipeline;
     private readonly TrackMetrics _metrics;
@@ -32,6 +34,7 @@ public sealed class S3Sink : Sink
         : base(spool, SinkName, takes: _ => true, maxBacklogBytes: null, options.Value.PauseAfter, metrics, time, logger)
     {
         _store = store;
+        _options = options.Value;
         _concurrency = options.Value.Concurrency;
         _pipeline = pipelines.GetPipeline(PipelineName);
         _metrics = metrics;
@@ -42,6 +45,28 @@ public sealed class S3Sink : Sink
     }
 
     public string Location => _store.Location;
+
+    public async Task<RecordConfirmation> ConfirmAsync(CancellationToken cancellationToken)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(_options.FlushTimeout);
+        try
+        {
+            var drained = await DrainAsync(deadline.Token);
+            return drained.Succeeded ? RecordConfirmation.Done : new RecordConfirmation(false, BatchesOf(drained.StillQueued), drained.Error);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return new RecordConfirmation(false, BatchesOf(Pending()),
+                $"S3 did not confirm every batch within {_options.FlushTimeout.TotalSeconds:0} s; uploading goes on in the background.");
+        }
+    }
+
+    /// <summary>After the next round: the pause that follows the failures so far (at least one, as the spool is full).</summary>
+    public TimeSpan RetryAfterFull() => _options.PauseAfter(Math.Max(1, Status().ConsecutiveFailures));
+
+    private static SealedBatch[] BatchesOf(IReadOnlyList<SealedSegment> segments) =>
+        [.. segments.Select(segment => new SealedBatch(segment.Sequence, segment.Key, segment.Stream, segment.Events, segment.Bytes))];
 
     protected override int Concurrency => _concurrency;
 

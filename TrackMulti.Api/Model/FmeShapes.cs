@@ -1,9 +1,9 @@
 using System.Globalization;
 using System.Text.Json;
-using System.Text.Json.Serialization;
-using TrackMulti.Api.Model;
 
-namespace TrackMulti.Api.Sinks.Fme;
+namespace TrackMulti.Api.Model;
+
+// Harness FME's wire shapes: what the FME SDK posts to /fme/api and what the FME sink posts to FME's events API.
 
 /// <summary>One event in the shape of FME's <c>POST /events/bulk</c> (what the FME SDKs send).</summary>
 public sealed record FmeEvent(
@@ -42,10 +42,20 @@ public sealed record FmeEvent(
     }
 }
 
-[JsonSourceGenerationOptions(
-    PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
-    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
-[JsonSerializable(typeof(List<FmeEvent>))]
-[JsonSerializable(typeof(List<FmeImpressionGroup>))]
-[JsonSerializable(typeof(FmeImpressionCounts))]
-internal sealed partial class FmeJsonContext : JsonSerializerContext;
+/// <summary>One flag's impressions in <c>testImpressions/bulk</c>: <c>{"f": flag, "i": [...]}</c>.</summary>
+public sealed record FmeImpressionGroup(string F, List<FmeImpression> I);
+
+/// <summary>An impression as FME takes it: key, treatment, time, change number, label, bucketing key, previous time.</summary>
+public sealed record FmeImpression(string K, string T, long M, long C, string? R, string? B, long? Pt);
+
+/// <summary><c>testImpressions/count</c>'s body: <c>{"pf": [{"f": flag, "m": hour, "rc": count}]}</c>.</summary>
+public sealed record FmeImpressionCounts(List<FmeImpressionCount> Pf);
+
+public sealed record FmeImpressionCount(string F, long M, long Rc);
+
+/// <summary>FME's SDK keys as TrackMulti reads them.</summary>
+public static class FmeKeys
+{
+    /// <summary>The SDK key of FME's offline mode: nothing is forwarded with it, and no SDK posts with it.</summary>
+    public const string Offline = "localhost";
+}

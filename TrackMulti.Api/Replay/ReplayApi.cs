@@ -1,9 +1,14 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.OpenApi;
 using Microsoft.Extensions.Options;
-using TrackMulti.Api.Replay;
+using Microsoft.OpenApi;
+using TrackMulti.Api.Ingestion;
+using TrackMulti.Api.Model;
 
-namespace TrackMulti.Api.Ingestion;
+namespace TrackMulti.Api.Replay;
 
 /// <summary><c>/api/replay</c>: deliver a window of what S3 holds to FME again, and follow how far it got.</summary>
 public static class ReplayApi
@@ -52,7 +57,7 @@ public static class ReplayApi
         {
             return Rejections.BodyTooLarge.Problem($"A replay's body is at most {MaxBodyBytes} bytes.");
         }
-        catch (System.Text.Json.JsonException ex)
+        catch (JsonException ex)
         {
             return Rejections.MalformedJson.Problem($"The body is not JSON: {ex.Message}");
         }
@@ -73,21 +78,82 @@ public static class ReplayApi
     public static Results<Ok<ReplayStatus>, ProblemHttpResult> Find(string id, ReplayService replays) =>
         replays.Find(id) is { } replay ? TypedResults.Ok(replay) : Rejections.UnknownReplay.Problem($"There is no replay '{id}'.");
 
-    /// <summary>The 202 says where the replay is followed.</summary>
-    private static Task DescribeLocationAsync(
-        Microsoft.OpenApi.OpenApiOperation operation, Microsoft.AspNetCore.OpenApi.OpenApiOperationTransformerContext context, CancellationToken cancellationToken)
+    /// <summary>Its answers serialized by generated code, its shapes stated in the Api's document.</summary>
+    public static IHostApplicationBuilder AddReplayApi(this IHostApplicationBuilder builder)
     {
-        if (operation.Responses?.TryGetValue("202", out var accepted) == true && accepted is Microsoft.OpenApi.OpenApiResponse response)
+        builder.Services.ConfigureHttpJsonOptions(json => json.SerializerOptions.TypeInfoResolverChain.Insert(0, ReplayJsonContext.Default));
+        builder.Services.Configure<OpenApiOptions>(ApiDocument.Name, document => document.AddSchemaTransformer(DescribeShapesAsync));
+        return builder;
+    }
+
+    /// <summary>The 202 says where the replay is followed.</summary>
+    private static Task DescribeLocationAsync(OpenApiOperation operation, OpenApiOperationTransformerContext context, CancellationToken cancellationToken)
+    {
+        if (operation.Responses?.TryGetValue("202", out var accepted) == true && accepted is OpenApiResponse response)
         {
-            response.Headers ??= new Dictionary<string, Microsoft.OpenApi.IOpenApiHeader>();
-            response.Headers["Location"] = new Microsoft.OpenApi.OpenApiHeader
+            response.Headers ??= new Dictionary<string, IOpenApiHeader>();
+            response.Headers["Location"] = new OpenApiHeader
             {
                 Description = "The replay's own address: `/api/replay/{id}`.",
                 Required = true,
-                Schema = new Microsoft.OpenApi.OpenApiSchema { Type = Microsoft.OpenApi.JsonSchemaType.String },
+                Schema = new OpenApiSchema { Type = JsonSchemaType.String },
             };
         }
         return Task.CompletedTask;
+    }
+
+    /// <summary>The body as <see cref="ReplayRequest.Read"/> takes it, and the states and streams a status names.</summary>
+    private static Task DescribeShapesAsync(OpenApiSchema schema, OpenApiSchemaTransformerContext context, CancellationToken cancellationToken)
+    {
+        var type = context.JsonTypeInfo.Type;
+        if (type == typeof(ReplayRequestBody))
+        {
+            DescribeRequest(schema);
+        }
+        else if (type == typeof(ReplayStatus))
+        {
+            if (schema.Properties?.TryGetValue("state", out var state) == true && state is OpenApiSchema states)
+            {
+                states.Enum = [.. new[] { ReplayStates.Running, ReplayStates.Done, ReplayStates.Failed }.Select(name => (JsonNode)JsonValue.Create(name))];
+            }
+            if (schema.Properties?.TryGetValue("streams", out var streams) == true && streams is OpenApiSchema { Items: OpenApiSchema names })
+            {
+                names.Enum = [.. Streams.All.Select(stream => (JsonNode)JsonValue.Create(stream))];
+            }
+        }
+        return Task.CompletedTask;
+    }
+
+    /// <summary>That <c>from</c> is before <c>to</c> is the reader's alone: JSON Schema cannot say it.</summary>
+    private static void DescribeRequest(OpenApiSchema schema)
+    {
+        var fields = schema.Properties ??= new Dictionary<string, IOpenApiSchema>();
+        string? DescriptionOf(string field) => fields.TryGetValue(field, out var found) ? found.Description : null;
+        fields[ReplayRequest.SinkField] = new OpenApiSchema
+        {
+            Type = JsonSchemaType.String,
+            Enum = [.. ReplayService.Sinks.Select(sink => (JsonNode)JsonValue.Create(sink))],
+            Description = DescriptionOf(ReplayRequest.SinkField),
+        };
+        foreach (var field in new[] { ReplayRequest.FromField, ReplayRequest.ToField })
+        {
+            fields[field] = new OpenApiSchema
+            {
+                Type = JsonSchemaType.String,
+                Format = "date-time",
+                Pattern = ApiDocument.Ecma(ReplayRequest.TimePatternText),
+                Description = DescriptionOf(field),
+            };
+        }
+        fields[ReplayRequest.StreamsField] = new OpenApiSchema
+        {
+            Type = JsonSchemaType.Array,
+            MinItems = 1,
+            Items = new OpenApiSchema { Type = JsonSchemaType.String, Enum = [.. Streams.All.Select(stream => (JsonNode)JsonValue.Create(stream))] },
+            Description = DescriptionOf(ReplayRequest.StreamsField),
+        };
+        schema.Required = new HashSet<string> { ReplayRequest.SinkField, ReplayRequest.FromField, ReplayRequest.ToField };
+        schema.AdditionalPropertiesAllowed = false;
     }
 
     private static ValidationProblem InvalidReplay(Dictionary<string, string[]> errors) =>
