@@ -135,10 +135,11 @@ public sealed class SpoolDirectory : IDisposable
     }
 
     /// <summary>
-    /// Records where a sink stands: overwrites the sink's record in place, at the start of a file kept open: a new file per acknowledgement would
-    /// cost the file system an inode each time. Not synced: a cursor that is behind only repeats deliveries. The record
-    /// is one write within the file's first sector, so a power cut leaves the old one or the new one; one that cannot
-    /// be read sends the sink back to the oldest segment kept, which also only repeats deliveries.
+    /// Records where a sink stands: overwrites the sink's record in place, at the start of a file kept open (a new file
+    /// per acknowledgement would cost the file system an inode each time). Not synced: a cursor that is behind only
+    /// repeats deliveries. The record is one write within the file's first sector, so a power cut leaves the old one or
+    /// the new one; one that cannot be read sends the sink back to the oldest segment kept, which also only repeats
+    /// deliveries.
     /// </summary>
     public void WriteCursor(string sink, SpoolPosition position)
     {
