@@ -42,26 +42,24 @@ public static class TrackApi
         return api;
     }
 
-    public static async Task<Results<Ok<TrackResponse>, ProblemHttpResult, ValidationProblem>> TrackAsync([AsParameters] IntakeServices services)
-    {
-        var result = await services.Intake.TrackAsync(services.Http);
-        return result.Refusal switch
-        {
-            null => TypedResults.Ok(new TrackResponse(true, result.Stored!.OpenEventCount, FlushedBatch.From(result.Stored.Sealed, services.Record.Location))),
-            { Errors: not null } refusal => refusal.Validation(services.Http.Response),
-            var refusal => refusal.Problem(services.Http.Response),
-        };
-    }
+    public static async Task<Results<Ok<TrackResponse>, ProblemHttpResult, ValidationProblem>> TrackAsync([AsParameters] IntakeServices services) =>
+        Answer(await services.Intake.TrackAsync(services.Http), services,
+            static (stored, bucket) => new TrackResponse(true, stored.Stored!.OpenEventCount, FlushedBatch.From(stored.Stored.Sealed, bucket)));
 
     public static async Task<Results<Ok<BatchResponse>, ProblemHttpResult, ValidationProblem>> BatchAsync([AsParameters] IntakeServices services) =>
         BatchAnswer(await services.Intake.BatchAsync(services.Http), services);
 
     /// <summary>The answer to a request that stores many events at once (a batch, an FME SDK post).</summary>
     internal static Results<Ok<BatchResponse>, ProblemHttpResult, ValidationProblem> BatchAnswer(IntakeResult result, IntakeServices services) =>
+        Answer(result, services, static (stored, bucket) => new BatchResponse(true, stored.Events, stored.Stored!.OpenEventCount,
+            [.. stored.Stored.Seals.Select(batch => FlushedBatch.From(batch, bucket)!)]));
+
+    /// <summary>What was stored, in the endpoint's shape (given the bucket); or the refusal as problem details (by field, when it has errors).</summary>
+    private static Results<Ok<T>, ProblemHttpResult, ValidationProblem> Answer<T>(
+        IntakeResult result, IntakeServices services, Func<IntakeResult, string, T> stored) =>
         result.Refusal switch
         {
-            null => TypedResults.Ok(new BatchResponse(true, result.Events, result.Stored!.OpenEventCount,
-                [.. result.Stored.Seals.Select(batch => FlushedBatch.From(batch, services.Record.Location)!)])),
+            null => TypedResults.Ok(stored(result, services.Record.Location)),
             { Errors: not null } refusal => refusal.Validation(services.Http.Response),
             var refusal => refusal.Problem(services.Http.Response),
         };
