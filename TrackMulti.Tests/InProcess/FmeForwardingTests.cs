@@ -82,13 +82,8 @@ public sealed class FmeForwardingTests : IAsyncLifetime
         // FME acknowledges a batch once its post is answered, a moment after the stand-in has the events.
         static int FmeBacklog(System.Text.Json.Nodes.JsonObject status) =>
             status["sinks"]!.AsArray().Single(s => s!["name"]!.GetValue<string>() == "fme")!["backlogSegments"]!.GetValue<int>();
-        var status = await api.StatusAsync();
-        for (var i = 0; i < 100 && FmeBacklog(status) > 0; i++)
-        {
-            await Task.Delay(50);
-            status = await api.StatusAsync();
-        }
-        Assert.Equal(0, FmeBacklog(status));
+        var status = await Poll.UntilAsync(api.StatusAsync, status => FmeBacklog(status) == 0,
+            status => $"the FME sink never acknowledged its last segments: {FmeBacklog(status)} wait");
         Assert.Equal(3, status["batchesAwaitingUpload"]!.GetValue<int>());
         Assert.DoesNotContain(_fme.AcceptedEvents(), e => IdOf(e) == "no-key");
 
