@@ -40,6 +40,9 @@ public sealed class FmeForwardingCrashTests : IAsyncLifetime
 
     private Task WaitForFmeAsync(IReadOnlyCollection<string> ids) => _check.WaitForFmeAsync(ids);
 
+    /// <summary>How long the senders may take to reach the point of the kill (they take seconds): a wait that had no end.</summary>
+    private static readonly TimeSpan LoadBudget = TimeSpan.FromMinutes(2);
+
     [Fact]
     public async Task With_FME_failing_for_a_while_and_a_SIGKILL_every_acknowledged_event_is_in_S3_once_and_in_FME_at_least_once()
     {
@@ -67,16 +70,10 @@ public sealed class FmeForwardingCrashTests : IAsyncLifetime
                 }
             })).ToList();
 
-            while (acknowledged.Count < 200)
-            {
-                await Task.Delay(5);
-            }
+            await Poll.UntilAsync(() => acknowledged.Count >= 200, budget: LoadBudget, every: TimeSpan.FromMilliseconds(5));
             Assert.True(_fme.Refused > 0, "FME was never asked while it failed");
             _fme.Answer = null; // FME recovers while events keep coming
-            while (acknowledged.Count < 500 && senders.Any(s => !s.IsCompleted))
-            {
-                await Task.Delay(5);
-            }
+            await Poll.UntilAsync(() => acknowledged.Count >= 500 || senders.All(s => s.IsCompleted), budget: LoadBudget, every: TimeSpan.FromMilliseconds(5));
             await api.Process.KillAsync();
             killAt.Cancel();
             await Task.WhenAll(senders);
