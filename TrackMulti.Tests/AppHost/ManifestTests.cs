@@ -16,12 +16,8 @@ public sealed class ManifestTests
                 "--", "--publisher", "manifest", "--output-path", output],
             new Dictionary<string, string?> { ["TRACKMULTI_DOTENV"] = "", ["S3_EMULATOR"] = "s3rver" }))
         {
-            using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
-            while (!publish.HasExited && !File.Exists(output))
-            {
-                await Task.Delay(200, timeout.Token);
-            }
-            await Task.Delay(500, timeout.Token); // let the writer finish
+            await Poll.UntilAsync(() => publish.HasExited || File.Exists(output), budget: TimeSpan.FromMinutes(2), every: TimeSpan.FromMilliseconds(200));
+            await Task.Delay(500); // let the writer finish
             Assert.True(File.Exists(output), publish.Output);
         }
 

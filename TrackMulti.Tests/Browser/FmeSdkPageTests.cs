@@ -134,20 +134,12 @@ public sealed class FmeSdkPageTests(ITestOutputHelper output) : IAsyncLifetime
             .Count(i => i["k"]!.GetValue<string>() == userKey && i["f"]!.GetValue<string>() == FmeStandIn.FlagName);
 
     /// <summary>Flushes the Api now and then until the rows under <paramref name="prefix"/> satisfy <paramref name="enough"/>.</summary>
-    private async Task<List<JsonObject>> WaitForRowsAsync(string prefix, Func<List<JsonObject>, bool> enough)
-    {
-        List<JsonObject> rows = [];
-        for (var attempt = 0; attempt < 60; attempt++)
+    private Task<List<JsonObject>> WaitForRowsAsync(string prefix, Func<List<JsonObject>, bool> enough) => Poll.UntilAsync(
+        async () =>
         {
             (await _api.Http.PostAsync("/api/flush", null)).Dispose();
-            rows = await _bucket.LinesAsync(prefix);
-            if (enough(rows))
-            {
-                return rows;
-            }
-            await Task.Delay(500);
-        }
-        Assert.Fail($"After 30 s, {prefix} holds {rows.Count} rows: {string.Join(" ", rows.Select(r => r.ToJsonString()))}");
-        return rows;
-    }
+            return await _bucket.LinesAsync(prefix);
+        },
+        enough, rows => $"{prefix} holds {rows.Count} rows: {string.Join(" ", rows.Select(r => r.ToJsonString()))}",
+        budget: TimeSpan.FromSeconds(60), every: TimeSpan.FromMilliseconds(500));
 }

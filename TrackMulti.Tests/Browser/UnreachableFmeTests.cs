@@ -55,13 +55,11 @@ public sealed class UnreachableFmeTests : IAsyncLifetime
 
         // A timed-out SDK still posts its queue (the first time ~10 s after it started), to this origin.
         var userKey = await page.InputValueAsync("#user-key");
-        JsonObject? line = null;
-        for (var attempt = 0; attempt < 60 && line is null; attempt++)
+        var line = await Poll.UntilAsync(async () =>
         {
-            await Task.Delay(500);
             await page.ClickAsync("#flush");
-            line = (await _bucket.LinesAsync()).SingleOrDefault();
-        }
+            return (await _bucket.LinesAsync()).SingleOrDefault();
+        }, found => found is not null, _ => "the SDK's event never reached S3", budget: TimeSpan.FromSeconds(60), every: TimeSpan.FromMilliseconds(500));
         Assert.NotNull(line);
         Assert.Equal(userKey, line["key"]!.GetValue<string>());
         Assert.Equal("button_click", line["name"]!.GetValue<string>());

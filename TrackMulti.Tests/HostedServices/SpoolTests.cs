@@ -1,5 +1,4 @@
 using System.Text;
-using Microsoft.Extensions.Time.Testing;
 using TrackMulti.Api.Batching;
 using TrackMulti.Api.Model;
 using TrackMulti.Api.Sinks.S3;
@@ -12,7 +11,7 @@ using TrackMulti.Tests.Infrastructure;
 
 namespace TrackMulti.Tests.HostedServices;
 
-/// <summary>The durable spool: what survives a stop, a crash and a full disk, and the byte and age triggers.</summary>
+/// <summary>The durable spool under the Api's hosted writer and sinks: what survives a stop, a crash and a full disk.</summary>
 public sealed class SpoolTests
 {
     private static string OpenDirectory(BatchingHost host) => Path.Combine(host.InstanceSpool, "open");
@@ -231,43 +230,6 @@ public sealed class SpoolTests
         Assert.True((await host.Uploads.DrainAsync(CancellationToken.None)).Succeeded);
         Assert.Empty(host.Store.Attempts);
         Assert.Empty(Directory.GetFiles(OpenDirectory(host)));
-    }
-
-    [Fact]
-    public async Task The_bytes_trigger_seals_before_an_object_would_pass_BATCH_MAX_BYTES()
-    {
-        await using var host = await new BatchingHost(new() { ["BATCH_SIZE"] = "1000", ["BATCH_MAX_BYTES"] = "2048" }).StartAsync();
-        var lineBytes = BatchingHost.Event(1, padding: 300).ToJsonLine().Length + 1;
-
-        await host.AppendAsync(20, padding: 300);
-        await host.Writer.SealAsync(CancellationToken.None);
-        Assert.True((await host.Uploads.DrainAsync(CancellationToken.None)).Succeeded);
-
-        var perObject = 2048 / lineBytes;
-        Assert.All(host.Store.Objects.Values, o => Assert.True(o.Length <= 2048, $"{o.Length} bytes"));
-        Assert.Equal((int)Math.Ceiling(20.0 / perObject), host.Store.Objects.Count);
-        Assert.Equal(Enumerable.Range(1, 20).Select(n => (double?)n), host.StoredValues());
-    }
-
-    [Fact]
-    public async Task The_age_trigger_seals_a_quiet_batch_when_its_first_event_is_BATCH_MAX_AGE_SECONDS_old()
-    {
-        var time = new FakeTimeProvider(DateTimeOffset.Parse("2025-10-24T10:30:15Z"));
-        await using var host = await new BatchingHost(new() { ["BATCH_SIZE"] = "100", ["BATCH_MAX_AGE_SECONDS"] = "60" }, time).StartAsync();
-
-        await host.AppendAsync(1);
-        time.Advance(TimeSpan.FromSeconds(30));
-        await host.AppendAsync(1, first: 2);
-        time.Advance(TimeSpan.FromSeconds(29));
-        await Task.Delay(200); // give a wrongly early seal the chance to show
-        Assert.Equal(2, host.Writer.OpenEventCount);
-
-        time.Advance(TimeSpan.FromSeconds(1));
-
-        await Poll.UntilAsync(() => host.Store.Objects.Count == 1);
-        Assert.Equal(0, host.Writer.OpenEventCount);
-        Assert.Equal([1.0, 2.0], host.StoredValues().Select(v => v!.Value));
-        Assert.Contains("batch-2025-10-24T10-30-15-000Z", Assert.Single(host.Store.Objects.Keys));
     }
 
     [Fact]

@@ -374,10 +374,7 @@ public sealed class BadInputTests(KeyedApiFixture fixture) : IClassFixture<Keyed
         flush.Headers.Authorization = new AuthenticationHeaderValue("Bearer", KeyedApiFixture.AdminKey);
         (await fixture.Api.Http.SendAsync(flush)).EnsureSuccessStatusCode();
 
-        for (var i = 0; i < 50 && !fixture.Api.Output.Contains("Uploaded"); i++)
-        {
-            await Task.Delay(100); // the upload's log line follows the flush's answer
-        }
+        await Poll.UntilAsync(() => fixture.Api.Output.Contains("Uploaded")); // the upload's log line follows the flush's answer
         var log = fixture.Api.LogText();
         Assert.Contains("Uploaded", log); // the log is captured…
         Assert.DoesNotContain(KeyedApiFixture.IngestKey, log); // …and holds no key

@@ -1,7 +1,4 @@
 using System.Net;
-using System.Net.Http.Json;
-using System.Text.Json.Nodes;
-using TrackMulti.Api.Sinks.Fme;
 using TrackMulti.Tests.Infrastructure;
 using static TrackMulti.Tests.Infrastructure.FmeForwardingCheck;
 
@@ -14,52 +11,35 @@ namespace TrackMulti.Tests.InProcess;
 /// </summary>
 public sealed class FmeForwardingTests : IAsyncLifetime
 {
-    private S3rverBucket _bucket = null!;
-    private FmeStandIn _fme = null!;
-    private FmeForwardingCheck _check = null!;
+    private readonly FmeForwardingCheck _check = FmeForwardingCheck.WithOwnS3rver("fme-forwarding");
 
-    public async Task InitializeAsync()
-    {
-        _bucket = await S3rverBucket.StartWithOwnS3rverAsync("fme-forwarding");
-        _fme = await FmeStandIn.StartAsync();
-        _check = new FmeForwardingCheck(_bucket, _fme);
-    }
+    public Task InitializeAsync() => _check.StartAsync();
 
-    public async Task DisposeAsync()
-    {
-        await _fme.DisposeAsync();
-        await _bucket.DisposeAsync();
-    }
+    public async Task DisposeAsync() => await _check.DisposeAsync();
 
-    private Task<ApiHost> StartApiAsync(params (string Name, string Value)[] settings) => ApiHost.StartAsync(_bucket, _check.Settings(settings));
-
-    private static Task TrackAsync(ApiHost api, IEnumerable<string> ids, bool withKey = true) => FmeForwardingCheck.TrackAsync(api.Http, ids, withKey);
-
-    private Task<Dictionary<string, int>> StoredIdCountsAsync() => _check.StoredIdCountsAsync();
-
-    private Task WaitForFmeAsync(IReadOnlyCollection<string> ids) => _check.WaitForFmeAsync(ids);
+    private Task<ApiHost> StartApiAsync(params (string Name, string Value)[] settings) => ApiHost.StartAsync(_check.Bucket, _check.Settings(settings));
 
     [Fact]
     public async Task With_FME_down_for_good_S3_still_lands_flush_answers_and_past_the_cap_only_FME_drops_naming_the_S3_keys()
     {
-        _fme.Answer = HttpStatusCode.ServiceUnavailable;
+        _check.Fme.Answer = HttpStatusCode.ServiceUnavailable;
         await using var api = await StartApiAsync(("BATCH_SIZE", "10"), ("FME_MAX_BACKLOG_BYTES", "3000"));
         var ids = Enumerable.Range(0, 60).Select(n => $"d{n}").ToList();
 
-        await TrackAsync(api, ids);
+        await TrackAsync(api.Http, ids);
         using var flush = await api.Http.PostAsync("/api/flush", null);
 
         Assert.Equal(HttpStatusCode.OK, flush.StatusCode);
-        var stored = await StoredIdCountsAsync();
+        var stored = await _check.StoredIdCountsAsync();
         Assert.Equal(ids.Order(), stored.Keys.Order());
         var fme = (await api.StatusAsync())["sinks"]!.AsArray().Single(s => s!["name"]!.GetValue<string>() == "fme")!;
         Assert.InRange(fme["backlogBytes"]!.GetValue<long>(), 1, 3000);
         Assert.InRange(fme["backlogEvents"]!.GetValue<long>(), 1, 59);
         Assert.True(fme["consecutiveFailures"]!.GetValue<int>() >= 1);
         Assert.Contains("503", fme["lastError"]!.GetValue<string>());
-        Assert.Empty(_fme.AcceptedEvents());
+        Assert.Empty(_check.Fme.AcceptedEvents());
 
-        var keys = (await _bucket.ObjectsAsync()).Select(o => o.Key).ToList();
+        var keys = (await _check.Bucket.ObjectsAsync()).Select(o => o.Key).ToList();
         var dropLines = api.Logs.GetSnapshot().Select(r => r.Message).Where(line => line.Contains("not forwarded to FME")).ToList();
         Assert.NotEmpty(dropLines);
         Assert.All(dropLines, line => Assert.Contains(keys, key => line.Contains(key)));
@@ -68,37 +48,32 @@ public sealed class FmeForwardingTests : IAsyncLifetime
     [Fact]
     public async Task With_S3_down_FME_still_receives_and_no_segment_is_freed_before_S3_confirmed_it()
     {
-        await _bucket.S3.StopAsync();
+        await _check.Bucket.S3.StopAsync();
         await using var api = await StartApiAsync(("BATCH_SIZE", "10"), ("DOTNET_shutdownTimeoutSeconds", "2"));
         var keyed = Enumerable.Range(0, 29).Select(n => $"s{n}").ToList();
 
-        await TrackAsync(api, keyed.Take(15));
-        await TrackAsync(api, ["no-key"], withKey: false); // FME cannot take it: skipped, never in the way
-        await TrackAsync(api, keyed.Skip(15));
-        await WaitForFmeAsync(keyed);
+        await TrackAsync(api.Http, keyed.Take(15));
+        await TrackAsync(api.Http, ["no-key"], withKey: false); // FME cannot take it: skipped, never in the way
+        await TrackAsync(api.Http, keyed.Skip(15));
+        await _check.WaitForFmeAsync(keyed);
 
-        var sealedFiles = Directory.GetFiles(Path.Combine(_bucket.ApiSpool, "sealed"));
+        var sealedFiles = Directory.GetFiles(Path.Combine(_check.Bucket.ApiSpool, "sealed"));
         Assert.Equal(3, sealedFiles.Length);
         // FME acknowledges a batch once its post is answered, a moment after the stand-in has the events.
         static int FmeBacklog(System.Text.Json.Nodes.JsonObject status) =>
             status["sinks"]!.AsArray().Single(s => s!["name"]!.GetValue<string>() == "fme")!["backlogSegments"]!.GetValue<int>();
-        var status = await api.StatusAsync();
-        for (var i = 0; i < 100 && FmeBacklog(status) > 0; i++)
-        {
-            await Task.Delay(50);
-            status = await api.StatusAsync();
-        }
-        Assert.Equal(0, FmeBacklog(status));
+        var status = await Poll.UntilAsync(api.StatusAsync, status => FmeBacklog(status) == 0,
+            status => $"the FME sink never acknowledged its last segments: {FmeBacklog(status)} wait");
         Assert.Equal(3, status["batchesAwaitingUpload"]!.GetValue<int>());
-        Assert.DoesNotContain(_fme.AcceptedEvents(), e => IdOf(e) == "no-key");
+        Assert.DoesNotContain(_check.Fme.AcceptedEvents(), e => IdOf(e) == "no-key");
 
-        await _bucket.S3.StartAgainAsync();
+        await _check.Bucket.S3.StartAgainAsync();
         using var flush = await api.Http.PostAsync("/api/flush", null);
         Assert.Equal(HttpStatusCode.OK, flush.StatusCode);
         // Once both sinks have them, the segments go (deleted off the sinks' threads, soon after).
-        var sealedFolder = Path.Combine(_bucket.ApiSpool, "sealed");
+        var sealedFolder = Path.Combine(_check.Bucket.ApiSpool, "sealed");
         await Poll.UntilAsync(() => Directory.GetFiles(sealedFolder).Length == 0);
-        var stored = await StoredIdCountsAsync();
+        var stored = await _check.StoredIdCountsAsync();
         Assert.Equal(keyed.Append("no-key").Order(), stored.Keys.Order());
         Assert.All(stored.Values, count => Assert.Equal(1, count));
     }
@@ -108,15 +83,15 @@ public sealed class FmeForwardingTests : IAsyncLifetime
     {
         await using var api = await StartApiAsync(("BATCH_SIZE", "2"), ("HARNESS_FME_SERVER_KEY", ""), ("HARNESS_FME_API_KEY", "localhost"));
 
-        await TrackAsync(api, ["l1", "l2", "l3"]);
+        await TrackAsync(api.Http, ["l1", "l2", "l3"]);
         using var flush = await api.Http.PostAsync("/api/flush", null);
 
         Assert.Equal(HttpStatusCode.OK, flush.StatusCode);
-        Assert.Equal(3, (await StoredIdCountsAsync()).Count);
+        Assert.Equal(3, (await _check.StoredIdCountsAsync()).Count);
         var status = await api.StatusAsync();
         Assert.StartsWith("off", status["fmeForwarding"]!.GetValue<string>());
         // No FME sink exists at all, so nothing can post later either; no wait is needed before the last check.
         Assert.Equal(["s3"], status["sinks"]!.AsArray().Select(s => s!["name"]!.GetValue<string>()));
-        Assert.Empty(_fme.Posts);
+        Assert.Empty(_check.Fme.Posts);
     }
 }

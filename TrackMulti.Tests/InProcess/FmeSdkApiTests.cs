@@ -168,12 +168,11 @@ public sealed class FmeSdkApiTests : IAsyncLifetime
         await Poll.UntilAsync(() => _fme.PostsTo("/events/bulk").Where(p => p.Answered == HttpStatusCode.OK).Sum(p => p.Events().Count) == 3
             && _fme.PostsTo("/testImpressions/bulk").Where(p => p.Answered == HttpStatusCode.OK).Sum(p => p.Impressions().Count) == 3
             && _fme.PostsTo("/testImpressions/count").Where(p => p.Answered == HttpStatusCode.OK).Sum(p => p.Counts().Count) == 2);
-        long backlog = -1;
-        for (var i = 0; i < 50 && backlog != 0; i++, await Task.Delay(100))
+        // Acknowledged: nothing is sent again.
+        await Poll.UntilAsync(async () =>
         {
             var sinks = (await _api.StatusAsync())["sinks"]!.AsArray();
-            backlog = sinks.Single(s => s!["name"]!.GetValue<string>() == "fme")!["backlogEvents"]!.GetValue<long>();
-        }
-        Assert.Equal(0, backlog); // acknowledged: nothing is sent again
+            return sinks.Single(s => s!["name"]!.GetValue<string>() == "fme")!["backlogEvents"]!.GetValue<long>();
+        }, backlog => backlog == 0, backlog => $"the FME sink never acknowledged what it sent: {backlog} events wait");
     }
 }

@@ -20,24 +20,13 @@ namespace TrackMulti.Tests.InProcess;
 /// </summary>
 public sealed class ReplayTests : IAsyncLifetime
 {
-    private S3rverBucket _bucket = null!;
-    private FmeStandIn _fme = null!;
-    private FmeForwardingCheck _check = null!;
+    private readonly FmeForwardingCheck _check = FmeForwardingCheck.InSharedS3rver("replay");
 
-    public async Task InitializeAsync()
-    {
-        _bucket = await S3rverBucket.CreateAsync("replay");
-        _fme = await FmeStandIn.StartAsync();
-        _check = new FmeForwardingCheck(_bucket, _fme);
-    }
+    public Task InitializeAsync() => _check.StartAsync();
 
-    public async Task DisposeAsync()
-    {
-        await _fme.DisposeAsync();
-        await _bucket.DisposeAsync();
-    }
+    public async Task DisposeAsync() => await _check.DisposeAsync();
 
-    private Task<ApiHost> StartApiAsync(params (string Name, string Value)[] settings) => ApiHost.StartAsync(_bucket, _check.Settings(settings));
+    private Task<ApiHost> StartApiAsync(params (string Name, string Value)[] settings) => ApiHost.StartAsync(_check.Bucket, _check.Settings(settings));
 
     [Theory]
     [InlineData("none", "none", "ndjson", ".ndjson")]
@@ -47,7 +36,7 @@ public sealed class ReplayTests : IAsyncLifetime
         string partitioning, string compression, string format, string extension)
     {
         using var spans = new RecordedSpans();
-        _fme.Answer = HttpStatusCode.ServiceUnavailable;
+        _check.Fme.Answer = HttpStatusCode.ServiceUnavailable;
         await using var api = await StartApiAsync(("BATCH_SIZE", "10"), ("FME_MAX_BACKLOG_BYTES", "3000"),
             ("S3_PARTITIONING", partitioning), ("S3_COMPRESSION", compression), ("S3_FORMAT", format));
         using var replayed = new MetricCollector<long>(api.Services.GetRequiredService<IMeterFactory>(), TrackMetrics.MeterName, TrackMetrics.ReplayEvents);
@@ -62,12 +51,12 @@ public sealed class ReplayTests : IAsyncLifetime
         }
         await Poll.UntilAsync(async () => FmeSinkOf(await api.StatusAsync())["droppedEvents"]!.GetValue<long>() > 0, "the FME sink never dropped");
 
-        _fme.Answer = null;
+        _check.Fme.Answer = null;
         await Poll.UntilAsync(async () => FmeSinkOf(await api.StatusAsync())["backlogSegments"]!.GetValue<int>() == 0, "live forwarding never caught up");
         var to = DateTimeOffset.UtcNow;
-        var missing = ids.Except(_fme.AcceptedEvents().Select(IdOf)).ToList();
+        var missing = ids.Except(_check.Fme.AcceptedEvents().Select(IdOf)).ToList();
         Assert.NotEmpty(missing); // what the bound dropped: only a replay brings it to FME
-        Assert.All((await _bucket.ObjectsAsync("")).Select(o => o.Key), key => Assert.EndsWith(extension, key));
+        Assert.All((await _check.Bucket.ObjectsAsync("")).Select(o => o.Key), key => Assert.EndsWith(extension, key));
 
         var contract = await ApiContract.FetchAsync(api.Http);
         var body = new JsonObject { ["sink"] = "fme", ["from"] = from.ToString("O"), ["to"] = to.ToString("O") }.ToJsonString();
@@ -88,7 +77,7 @@ public sealed class ReplayTests : IAsyncLifetime
         Assert.InRange(done["objects"]!.GetValue<int>(), 7, 100); // six batches of events, one of impressions, perhaps earlier ones
         Assert.Equal(ids.Count + 2, done["events"]!.GetValue<long>()); // every row of the window, once
         await _check.WaitForFmeAsync(ids);
-        var impressions = _fme.PostsTo("/testImpressions/bulk").Where(p => p.Answered == HttpStatusCode.OK).SelectMany(p => p.Impressions()).ToList();
+        var impressions = _check.Fme.PostsTo("/testImpressions/bulk").Where(p => p.Answered == HttpStatusCode.OK).SelectMany(p => p.Impressions()).ToList();
         Assert.Contains(impressions, i => i["k"]!.GetValue<string>() == "user-2" && i["t"]!.GetValue<string>() == "off");
 
         Assert.Empty(contract.ResponseErrors("GET", "/api/replay/{id}", 200, "application/json", done.ToJsonString()));
@@ -111,13 +100,13 @@ public sealed class ReplayTests : IAsyncLifetime
         var tracked = Enumerable.Range(0, 300).Select(n => $"t{n}").ToList();
         await TrackAsync(api.Http, tracked);
         var to = DateTimeOffset.UtcNow;
-        Assert.Empty(_fme.Posts);
-        _fme.Delay = TimeSpan.FromMilliseconds(100); // each of the replay's 30 posts takes a while
+        Assert.Empty(_check.Fme.Posts);
+        _check.Fme.Delay = TimeSpan.FromMilliseconds(100); // each of the replay's 30 posts takes a while
 
         using var started = await api.Http.PostAsJsonAsync("/api/replay", new { sink = "fme", from = from.ToString("O"), to = to.ToString("O"), streams = new[] { "track" } });
         Assert.Equal(HttpStatusCode.Accepted, started.StatusCode);
         var id = (await started.Content.ReadFromJsonAsync<JsonNode>())!["id"]!.GetValue<string>();
-        await Poll.UntilAsync(() => Task.FromResult(_fme.AcceptedEvents().Count > 0), "the replay never posted");
+        await Poll.UntilAsync(() => Task.FromResult(_check.Fme.AcceptedEvents().Count > 0), "the replay never posted");
 
         // Live events while the replay runs: they reach FME before the replay is through.
         var live = Enumerable.Range(0, 5).Select(n => $"live{n}").ToList();
@@ -139,7 +128,7 @@ public sealed class ReplayTests : IAsyncLifetime
         Assert.Equal("done", done["state"]!.GetValue<string>());
         await _check.WaitForFmeAsync(tracked);
         Assert.Equal(tracked.Count, done["events"]!.GetValue<long>());
-        Assert.All(_fme.AcceptedEvents().GroupBy(IdOf), sent => Assert.Single(sent)); // no fault, so no event twice
+        Assert.All(_check.Fme.AcceptedEvents().GroupBy(IdOf), sent => Assert.Single(sent)); // no fault, so no event twice
     }
 
     [Fact]
@@ -150,7 +139,7 @@ public sealed class ReplayTests : IAsyncLifetime
         var tracked = Enumerable.Range(0, 30).Select(n => $"w{n}").ToList();
         await TrackAsync(api.Http, tracked);
         var to = DateTimeOffset.UtcNow;
-        _fme.Answer = HttpStatusCode.ServiceUnavailable;
+        _check.Fme.Answer = HttpStatusCode.ServiceUnavailable;
         await SdkPostAsync(api, "/events/bulk",
             """[{"eventTypeId":"fme_check","trafficTypeName":"user","key":"user-live","timestamp":1796109259152,"properties":{"id":"live"}}]""");
         using (var flush = await api.Http.PostAsync("/api/flush", null))
@@ -171,9 +160,9 @@ public sealed class ReplayTests : IAsyncLifetime
         Assert.Equal("running", waiting["state"]!.GetValue<string>());
         Assert.Contains("503", waiting["lastError"]!.GetValue<string>());
         await Task.Delay(500);
-        Assert.All(_fme.PostsTo("/events/bulk"), post => Assert.Equal(["live"], post.Events().Select(IdOf))); // only live tried
+        Assert.All(_check.Fme.PostsTo("/events/bulk"), post => Assert.Equal(["live"], post.Events().Select(IdOf))); // only live tried
 
-        _fme.Answer = null;
+        _check.Fme.Answer = null;
         var done = await WaitUntilFinishedAsync(api.Http, id);
         Assert.Equal("done", done["state"]!.GetValue<string>());
         Assert.Null(done["lastError"]);
@@ -198,7 +187,7 @@ public sealed class ReplayTests : IAsyncLifetime
 
         Assert.Equal("done", done["state"]!.GetValue<string>());
         Assert.Equal(1, done["objects"]!.GetValue<int>());
-        Assert.Equal(["in1", "in2", "in3"], _fme.AcceptedEvents().Select(IdOf).Order());
+        Assert.Equal(["in1", "in2", "in3"], _check.Fme.AcceptedEvents().Select(IdOf).Order());
         Assert.Equal(6, (await _check.StoredIdCountsAsync()).Count); // the replay sealed the open batch to read it from S3
     }
 
@@ -226,14 +215,14 @@ public sealed class ReplayTests : IAsyncLifetime
             Assert.Equal(HttpStatusCode.OK, flush.StatusCode);
         }
 
-        var stored = Assert.Single(await _bucket.ObjectsAsync());
+        var stored = Assert.Single(await _check.Bucket.ObjectsAsync());
         Assert.True(TrackMulti.Api.Model.BatchKey.TryReadFirstReceivedAt(stored.Key, out var keyTime));
         Assert.All(stored.Lines(), row => Assert.True(DateTimeOffset.Parse(row["receivedAt"]!.GetValue<string>()) >= keyTime,
             $"{IdOf(row)} was received at {row["receivedAt"]}, before its batch {stored.Key} began"));
         using var started = await api.Http.PostAsJsonAsync("/api/replay", new { sink = "fme", from = from.ToString("O"), to = to.ToString("O"), streams = new[] { "track" } });
         Assert.Equal(HttpStatusCode.Accepted, started.StatusCode);
         var done = await WaitUntilFinishedAsync(api.Http, (await started.Content.ReadFromJsonAsync<JsonNode>())!["id"]!.GetValue<string>());
-        Assert.Equal(["opener", "slow"], _fme.AcceptedEvents().Select(IdOf).Order());
+        Assert.Equal(["opener", "slow"], _check.Fme.AcceptedEvents().Select(IdOf).Order());
     }
 
     [Fact]
@@ -242,12 +231,12 @@ public sealed class ReplayTests : IAsyncLifetime
         await using var api = await StartApiAsync(("FME_FORWARD", "sdk"), ("BATCH_SIZE", "5"));
         var from = DateTimeOffset.UtcNow;
         await TrackAsync(api.Http, ["g1", "g2"]);
-        using (var s3 = _bucket.S3.CreateClient())
+        using (var s3 = _check.Bucket.S3.CreateClient())
         {
             // In the window, named as the Api names a gzip batch, and no gzip at all.
             var key = TrackMulti.Api.Model.BatchKey.For(TrackMulti.Api.Model.Streams.Track, DateTimeOffset.UtcNow, "elsewhere", 1,
                 new TrackMulti.Api.Model.ObjectLayout { Compression = TrackMulti.Api.Model.Compression.Gzip });
-            await s3.PutObjectAsync(new Amazon.S3.Model.PutObjectRequest { BucketName = _bucket.Name, Key = key, ContentBody = "not gzip", UseChunkEncoding = false });
+            await s3.PutObjectAsync(new Amazon.S3.Model.PutObjectRequest { BucketName = _check.Bucket.Name, Key = key, ContentBody = "not gzip", UseChunkEncoding = false });
         }
         await TrackAsync(api.Http, ["g3"]);
         var to = DateTimeOffset.UtcNow;
@@ -259,7 +248,7 @@ public sealed class ReplayTests : IAsyncLifetime
         Assert.Equal("done", done["state"]!.GetValue<string>());
         Assert.Equal(2, done["objects"]!.GetValue<int>());
         Assert.Equal(1, done["objectsPassedOver"]!.GetValue<int>());
-        Assert.Equal(["g1", "g2", "g3"], _fme.AcceptedEvents().Select(IdOf).Order());
+        Assert.Equal(["g1", "g2", "g3"], _check.Fme.AcceptedEvents().Select(IdOf).Order());
         Assert.Contains(api.Logs.GetSnapshot(), log => log.Message.Contains("passes over") && log.Message.Contains("elsewhere"));
     }
 
@@ -314,8 +303,8 @@ public sealed class ReplayTests : IAsyncLifetime
         }
 
         Assert.Empty(Assert.IsType<JsonArray>((await api.Http.GetFromJsonAsync<JsonNode>("/api/replay"))!["replays"]));
-        Assert.False(Directory.Exists(Path.Combine(_bucket.SpoolDirectory, "replays")), "a refused replay left files behind");
-        Assert.Empty(_fme.Posts); // nothing was sent
+        Assert.False(Directory.Exists(Path.Combine(_check.Bucket.SpoolDirectory, "replays")), "a refused replay left files behind");
+        Assert.Empty(_check.Fme.Posts); // nothing was sent
     }
 
     [Fact]

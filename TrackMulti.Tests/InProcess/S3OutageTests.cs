@@ -76,7 +76,8 @@ public sealed class S3OutageTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.OK, await StatusOfAsync("/ready"));
 
         await _bucket.S3.StopAsync();
-        Assert.True(await EventuallyAsync(async () => await StatusOfAsync("/ready") == HttpStatusCode.ServiceUnavailable));
+        await Poll.UntilAsync(() => StatusOfAsync("/ready"), status => status == HttpStatusCode.ServiceUnavailable,
+            status => $"/ready still answers {(int)status} with S3 stopped");
         Assert.Equal(HttpStatusCode.OK, await StatusOfAsync("/alive"));
         using (var health = await _api.Http.GetAsync("/health"))
         {
@@ -88,26 +89,14 @@ public sealed class S3OutageTests : IAsyncLifetime
         }
 
         await _bucket.S3.StartAgainAsync();
-        Assert.True(await EventuallyAsync(async () => await StatusOfAsync("/ready") == HttpStatusCode.OK));
+        await Poll.UntilAsync(() => StatusOfAsync("/ready"), status => status == HttpStatusCode.OK,
+            status => $"/ready still answers {(int)status} with S3 started again");
     }
 
     private async Task<HttpStatusCode> StatusOfAsync(string path)
     {
         using var response = await _api.Http.GetAsync(path);
         return response.StatusCode;
-    }
-
-    private static async Task<bool> EventuallyAsync(Func<Task<bool>> condition)
-    {
-        for (var i = 0; i < 100; i++)
-        {
-            if (await condition())
-            {
-                return true;
-            }
-            await Task.Delay(100);
-        }
-        return false;
     }
 
     [Fact]

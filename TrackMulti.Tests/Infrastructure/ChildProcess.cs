@@ -54,8 +54,7 @@ internal sealed class ChildProcess : IAsyncDisposable
     public async Task WaitForHttpAsync(string url, TimeSpan timeout)
     {
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
-        var deadline = DateTime.UtcNow + timeout;
-        while (DateTime.UtcNow < deadline)
+        await Poll.UntilAsync(async () =>
         {
             if (_process.HasExited)
             {
@@ -66,7 +65,7 @@ internal sealed class ChildProcess : IAsyncDisposable
             try
             {
                 using var _ = await http.GetAsync(url);
-                return;
+                return true;
             }
             catch (HttpRequestException)
             {
@@ -74,9 +73,8 @@ internal sealed class ChildProcess : IAsyncDisposable
             catch (TaskCanceledException)
             {
             }
-            await Task.Delay(100);
-        }
-        throw new TimeoutException($"{url} did not answer within {timeout}:\n{Output}");
+            return false;
+        }, answered => answered, _ => $"{url} did not answer within {timeout}:\n{Output}", timeout, every: TimeSpan.FromMilliseconds(100));
     }
 
     /// <summary>SIGKILL: the process gets no chance to clean up, as in a crash or an OOM kill.</summary>

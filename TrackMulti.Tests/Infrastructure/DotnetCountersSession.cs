@@ -55,15 +55,18 @@ internal sealed class DotnetCountersSession : EventListener
     /// <summary>Done once the session has collected one interval: measurements from then on are aggregated.</summary>
     public Task Started => _firstCollection.Task;
 
-    /// <summary>Waits until every one of <paramref name="instruments"/> has been shown, or <paramref name="timeout"/> passes.</summary>
+    /// <summary>
+    /// Waits until every one of <paramref name="instruments"/> has been shown, and returns what is shown; once
+    /// <paramref name="timeout"/> passes, fails naming those never shown and the problems the tool would warn about.
+    /// </summary>
     public async Task<IReadOnlyCollection<string>> WaitForAsync(IEnumerable<string> instruments, TimeSpan timeout)
     {
         var wanted = instruments.ToList();
-        var until = DateTime.UtcNow + timeout;
-        while (!wanted.All(_shown.ContainsKey) && DateTime.UtcNow < until)
-        {
-            await Task.Delay(100);
-        }
+        await Poll.UntilAsync(
+            () => Task.FromResult(wanted.Where(instrument => !_shown.ContainsKey(instrument)).ToList()),
+            missing => missing.Count == 0,
+            missing => $"dotnet-counters never showed {string.Join(", ", missing)} (problems: {string.Join("; ", Problems)})",
+            timeout, every: TimeSpan.FromMilliseconds(100));
         return Shown;
     }
 

@@ -38,6 +38,9 @@ public sealed class ApiDurabilityTests : IAsyncLifetime
             .ToDictionary(g => g.Key, g => g.Count());
     }
 
+    /// <summary>How long the senders may take to reach the point of the kill (they take seconds): a wait that had no end.</summary>
+    private static readonly TimeSpan LoadBudget = TimeSpan.FromMinutes(2);
+
     private static async Task<HttpResponseMessage> FlushAsync(ApiProcess api) => await api.Http.PostAsync("/api/flush", null);
 
     [Theory]
@@ -71,10 +74,7 @@ public sealed class ApiDurabilityTests : IAsyncLifetime
                 }
             })).ToList();
 
-            while (acknowledged.Count < 300 && senders.Any(s => !s.IsCompleted))
-            {
-                await Task.Delay(5);
-            }
+            await Poll.UntilAsync(() => acknowledged.Count >= 300 || senders.All(s => s.IsCompleted), budget: LoadBudget, every: TimeSpan.FromMilliseconds(5));
             await api.Process.KillAsync(); // mid-stream: requests in flight, batches open, uploads under way
             killAt.Cancel();
             await Task.WhenAll(senders);
@@ -126,10 +126,7 @@ public sealed class ApiDurabilityTests : IAsyncLifetime
                 }
             })).ToList();
 
-            while (acknowledged.Count < 60 && senders.Any(s => !s.IsCompleted))
-            {
-                await Task.Delay(5);
-            }
+            await Poll.UntilAsync(() => acknowledged.Count >= 60 || senders.All(s => s.IsCompleted), budget: LoadBudget, every: TimeSpan.FromMilliseconds(5));
             await api.Process.KillAsync(); // requests in flight, seals (before a request that would not fit) under way
             killAt.Cancel();
             await Task.WhenAll(senders);
@@ -191,10 +188,7 @@ public sealed class ApiDurabilityTests : IAsyncLifetime
                     }
                 }
             })).ToList();
-            while (acknowledged.Count < before + 150 && senders.Any(s => !s.IsCompleted))
-            {
-                await Task.Delay(2);
-            }
+            await Poll.UntilAsync(() => acknowledged.Count >= before + 150 || senders.All(s => s.IsCompleted), budget: LoadBudget, every: TimeSpan.FromMilliseconds(2));
             await api.Process.KillAsync();
             killAt.Cancel();
             await Task.WhenAll(senders);

@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Http.Json;
-using System.Text.Json.Nodes;
 using TrackMulti.Api.Sinks.Fme;
 using TrackMulti.Tests.Infrastructure;
 using static TrackMulti.Tests.Infrastructure.FmeForwardingCheck;
@@ -15,36 +14,22 @@ namespace TrackMulti.Tests.Processes;
 /// </summary>
 public sealed class FmeForwardingCrashTests : IAsyncLifetime
 {
-    private S3rverBucket _bucket = null!;
-    private FmeStandIn _fme = null!;
-    private FmeForwardingCheck _check = null!;
+    private readonly FmeForwardingCheck _check = FmeForwardingCheck.InSharedS3rver("fme-crash");
 
-    public async Task InitializeAsync()
-    {
-        _bucket = await S3rverBucket.CreateAsync("fme-crash");
-        _fme = await FmeStandIn.StartAsync();
-        _check = new FmeForwardingCheck(_bucket, _fme);
-    }
+    public Task InitializeAsync() => _check.StartAsync();
 
-    public async Task DisposeAsync()
-    {
-        await _fme.DisposeAsync();
-        await _bucket.DisposeAsync();
-    }
+    public async Task DisposeAsync() => await _check.DisposeAsync();
 
-    private Task<ApiProcess> StartApiAsync(params (string Name, string Value)[] settings) => _bucket.StartApiAsync(_check.Settings(settings));
+    private Task<ApiProcess> StartApiAsync(params (string Name, string Value)[] settings) => _check.Bucket.StartApiAsync(_check.Settings(settings));
 
-    private static Task TrackAsync(ApiProcess api, IEnumerable<string> ids, bool withKey = true) => FmeForwardingCheck.TrackAsync(api.Http, ids, withKey);
-
-    private Task<Dictionary<string, int>> StoredIdCountsAsync() => _check.StoredIdCountsAsync();
-
-    private Task WaitForFmeAsync(IReadOnlyCollection<string> ids) => _check.WaitForFmeAsync(ids);
+    /// <summary>How long the senders may take to reach the point of the kill (they take seconds): a wait that had no end.</summary>
+    private static readonly TimeSpan LoadBudget = TimeSpan.FromMinutes(2);
 
     [Fact]
     public async Task With_FME_failing_for_a_while_and_a_SIGKILL_every_acknowledged_event_is_in_S3_once_and_in_FME_at_least_once()
     {
         var acknowledged = new ConcurrentBag<string>();
-        _fme.Answer = HttpStatusCode.InternalServerError;
+        _check.Fme.Answer = HttpStatusCode.InternalServerError;
         await using (var api = await StartApiAsync(("BATCH_SIZE", "20")))
         {
             using var killAt = new CancellationTokenSource();
@@ -67,16 +52,10 @@ public sealed class FmeForwardingCrashTests : IAsyncLifetime
                 }
             })).ToList();
 
-            while (acknowledged.Count < 200)
-            {
-                await Task.Delay(5);
-            }
-            Assert.True(_fme.Refused > 0, "FME was never asked while it failed");
-            _fme.Answer = null; // FME recovers while events keep coming
-            while (acknowledged.Count < 500 && senders.Any(s => !s.IsCompleted))
-            {
-                await Task.Delay(5);
-            }
+            await Poll.UntilAsync(() => acknowledged.Count >= 200, budget: LoadBudget, every: TimeSpan.FromMilliseconds(5));
+            Assert.True(_check.Fme.Refused > 0, "FME was never asked while it failed");
+            _check.Fme.Answer = null; // FME recovers while events keep coming
+            await Poll.UntilAsync(() => acknowledged.Count >= 500 || senders.All(s => s.IsCompleted), budget: LoadBudget, every: TimeSpan.FromMilliseconds(5));
             await api.Process.KillAsync();
             killAt.Cancel();
             await Task.WhenAll(senders);
@@ -86,15 +65,15 @@ public sealed class FmeForwardingCrashTests : IAsyncLifetime
         {
             using var flush = await restarted.Http.PostAsync("/api/flush", null);
             Assert.Equal(HttpStatusCode.OK, flush.StatusCode);
-            await WaitForFmeAsync([.. acknowledged]);
+            await _check.WaitForFmeAsync([.. acknowledged]);
         }
 
-        var stored = await StoredIdCountsAsync();
+        var stored = await _check.StoredIdCountsAsync();
         Assert.All(acknowledged, id => Assert.Equal(1, stored.GetValueOrDefault(id)));
         Assert.All(stored.Values, count => Assert.Equal(1, count));
 
-        var accepted = _fme.Posts.Where(p => p.Answered == HttpStatusCode.OK).ToList();
-        Assert.All(_fme.Posts, post =>
+        var accepted = _check.Fme.Posts.Where(p => p.Answered == HttpStatusCode.OK).ToList();
+        Assert.All(_check.Fme.Posts, post =>
         {
             Assert.Equal("/events/bulk", post.Path);
             Assert.Equal($"Bearer {ServerKey}", post.Authorization);
@@ -110,8 +89,8 @@ public sealed class FmeForwardingCrashTests : IAsyncLifetime
         Assert.InRange(sample["timestamp"]!.GetValue<long>(), DateTimeOffset.UtcNow.AddMinutes(-10).ToUnixTimeMilliseconds(), DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
 
         // At-least-once: one crash may send again at most the post that was in flight.
-        var duplicates = _fme.AcceptedEvents().GroupBy(IdOf).Sum(g => g.Count() - 1);
+        var duplicates = _check.Fme.AcceptedEvents().GroupBy(IdOf).Sum(g => g.Count() - 1);
         Assert.InRange(duplicates, 0, FmeSender.MaxRowsPerPost);
-        Assert.All(_fme.AcceptedEvents().Select(IdOf), id => Assert.True(stored.ContainsKey(id), $"{id} reached FME but not S3"));
+        Assert.All(_check.Fme.AcceptedEvents().Select(IdOf), id => Assert.True(stored.ContainsKey(id), $"{id} reached FME but not S3"));
     }
 }

@@ -143,24 +143,21 @@ public sealed class LeavingSenderTests : IAsyncLifetime
     private async Task WaitUntilStoredAsync(List<(IngestPath Path, string Id)> sent)
     {
         var expected = sent.SelectMany(s => Enumerable.Repeat((s.Path.Prefix, s.Id), s.Path.RowsPerRequest)).Order().ToList();
-        List<(string Prefix, string Id)> stored;
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        while (true)
+        string Missing(List<(string Prefix, string Id)> found)
+        {
+            var missing = expected.Except(found).ToList();
+            return $"{missing.Count} of {expected.Distinct().Count()} requests' rows missing, e.g. {string.Join(", ", missing.Take(5))}";
+        }
+        var stored = await Poll.UntilAsync(async () =>
         {
             using (var flush = await _api.Http.PostAsync("/api/flush", null))
             {
                 Assert.Equal(HttpStatusCode.OK, flush.StatusCode);
             }
-            stored = await StoredAsync(sent);
-            if (stored.Count >= expected.Count || DateTime.UtcNow > deadline)
-            {
-                break;
-            }
-            await Task.Delay(200);
-        }
+            return await StoredAsync(sent);
+        }, found => found.Count >= expected.Count, Missing, budget: TimeSpan.FromSeconds(30), every: TimeSpan.FromMilliseconds(200));
 
-        var missing = expected.Except(stored).ToList();
-        Assert.True(missing.Count == 0, $"{missing.Count} of {expected.Distinct().Count()} requests' rows missing, e.g. {string.Join(", ", missing.Take(5))}");
+        Assert.True(!expected.Except(stored).Any(), Missing(stored));
         Assert.Equal(expected, stored); // once each: no request stored twice
     }
 

@@ -13,24 +13,13 @@ namespace TrackMulti.Tests.Processes;
 /// </summary>
 public sealed class ReplayCrashTests : IAsyncLifetime
 {
-    private S3rverBucket _bucket = null!;
-    private FmeStandIn _fme = null!;
-    private FmeForwardingCheck _check = null!;
+    private readonly FmeForwardingCheck _check = FmeForwardingCheck.InSharedS3rver("replay-crash");
 
-    public async Task InitializeAsync()
-    {
-        _bucket = await S3rverBucket.CreateAsync("replay-crash");
-        _fme = await FmeStandIn.StartAsync();
-        _check = new FmeForwardingCheck(_bucket, _fme);
-    }
+    public Task InitializeAsync() => _check.StartAsync();
 
-    public async Task DisposeAsync()
-    {
-        await _fme.DisposeAsync();
-        await _bucket.DisposeAsync();
-    }
+    public async Task DisposeAsync() => await _check.DisposeAsync();
 
-    private Task<ApiProcess> StartApiAsync() => _bucket.StartApiAsync(_check.Settings(("FME_FORWARD", "sdk"), ("BATCH_SIZE", "1500")));
+    private Task<ApiProcess> StartApiAsync() => _check.Bucket.StartApiAsync(_check.Settings(("FME_FORWARD", "sdk"), ("BATCH_SIZE", "1500")));
 
     [Fact]
     public async Task A_replay_killed_midway_goes_on_after_the_restart_and_delivers_the_whole_window()
@@ -47,19 +36,19 @@ public sealed class ReplayCrashTests : IAsyncLifetime
                 Assert.Equal(HttpStatusCode.OK, batch.StatusCode);
             }
             var to = DateTimeOffset.UtcNow;
-            _fme.Delay = TimeSpan.FromMilliseconds(300);
+            _check.Fme.Delay = TimeSpan.FromMilliseconds(300);
 
             using var started = await api.Http.PostAsJsonAsync("/api/replay",
                 new { sink = "fme", from = from.ToString("O"), to = to.ToString("O"), streams = new[] { "track" } });
             Assert.Equal(HttpStatusCode.Accepted, started.StatusCode);
             id = (await started.Content.ReadFromJsonAsync<JsonNode>())!["id"]!.GetValue<string>();
-            await Poll.UntilAsync(() => Task.FromResult(_fme.AcceptedEvents().Count >= 500), "the replay never got going");
+            await Poll.UntilAsync(() => Task.FromResult(_check.Fme.AcceptedEvents().Count >= 500), "the replay never got going");
             await api.Process.KillAsync();
         }
-        var beforeKill = _fme.AcceptedEvents().Select(IdOf).ToHashSet();
+        var beforeKill = _check.Fme.AcceptedEvents().Select(IdOf).ToHashSet();
         Assert.InRange(beforeKill.Count, 500, tracked.Count - 500);
 
-        _fme.Delay = TimeSpan.Zero;
+        _check.Fme.Delay = TimeSpan.Zero;
         await using var restarted = await StartApiAsync();
         JsonObject replay = null!;
         await Poll.UntilAsync(async () =>
@@ -73,7 +62,7 @@ public sealed class ReplayCrashTests : IAsyncLifetime
         Assert.InRange(replay["events"]!.GetValue<long>(), tracked.Count, tracked.Count + 500);
         await _check.WaitForFmeAsync(tracked);
         // At least once: the kill may send again the post that was in flight (500 rows), no more.
-        var duplicates = _fme.AcceptedEvents().GroupBy(IdOf).Sum(sent => sent.Count() - 1);
+        var duplicates = _check.Fme.AcceptedEvents().GroupBy(IdOf).Sum(sent => sent.Count() - 1);
         Assert.InRange(duplicates, 0, 500);
         Assert.Contains($"Replay {id} goes on", restarted.Output);
     }

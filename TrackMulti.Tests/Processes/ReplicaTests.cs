@@ -60,10 +60,7 @@ public sealed class ReplicaTests : IAsyncLifetime
                 }
             })).ToList();
             // Mid-load: once r2 has acknowledged a batch's worth, so batches are open and uploads under way.
-            for (var i = 0; i < 300 && acknowledged.Count(id => id.StartsWith("r2-", StringComparison.Ordinal)) < 20; i++)
-            {
-                await Task.Delay(50);
-            }
+            await Poll.UntilAsync(() => acknowledged.Count(id => id.StartsWith("r2-", StringComparison.Ordinal)) >= 20);
             await replicas[1].Process.KillAsync();
             await Task.Delay(500);
             stop.Cancel();
@@ -107,10 +104,7 @@ public sealed class ReplicaTests : IAsyncLifetime
         var racers = await Task.WhenAll(starting);
         try
         {
-            for (var i = 0; i < 100 && Directory.Exists(orphan); i++)
-            {
-                await Task.Delay(100);
-            }
+            await Poll.UntilAsync(() => !Directory.Exists(orphan));
             foreach (var api in racers)
             {
                 (await api.Http.PostAsync("/api/flush", null)).EnsureSuccessStatusCode();

@@ -9,7 +9,10 @@ using TrackMulti.Tests.Infrastructure;
 
 namespace TrackMulti.Tests.Unit;
 
-/// <summary>The spool's consumer face on its own: cursors per sink, their order, their progress across restarts, freeing.</summary>
+/// <summary>
+/// The spool's log on its own, no host: reservations racing a close and the limits (its producer face); cursors per
+/// sink, their order, their progress across restarts, freeing (its consumer face).
+/// </summary>
 public sealed class SpoolLogTests : IAsyncLifetime
 {
     private readonly string _root = TestPaths.NewTemporaryDirectory("spool-log");

@@ -58,24 +58,23 @@ public sealed class ReplicatedAppTests : IAsyncLifetime
         });
         await Task.WhenAll(sends); // side by side, as browsers send: the forwarder opens connections to both
         var answered = new HashSet<string>();
-        for (var round = 0; round < 10 && answered.Count < 3; round++)
+        await Poll.UntilAsync(async () =>
         {
             var statuses = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => web.GetFromJsonAsync<JsonObject>("/api/status")));
             answered.UnionWith(statuses.Select(status => status!["instanceId"]!.GetValue<string>()));
-            await Task.Delay(500);
-        }
-        Assert.True(answered.Count >= 2, $"only {string.Join(", ", answered)} answered"); // replicas behind one address
+            return answered;
+        }, seen => seen.Count >= 2, seen => $"only {string.Join(", ", seen)} answered", // replicas behind one address
+            every: TimeSpan.FromMilliseconds(500));
 
         // Each replica seals its batch a second after its first event (a flush reaches only the replica that answers it).
         using var s3 = S3rverProcess.CreateClient(_app.GetEndpoint("s3", "http").ToString());
-        List<int> stored = [];
-        for (var i = 0; i < 60 && stored.Count < 30; i++)
+        var stored = await Poll.UntilAsync(async () =>
         {
-            await Task.Delay(500);
-            stored = [.. (await StoredObject.ReadAllAsync(s3, Bucket)).SelectMany(o => o.Lines())
+            List<int> ns = [.. (await StoredObject.ReadAllAsync(s3, Bucket)).SelectMany(o => o.Lines())
                 .Where(line => line["properties"]!["run"]?.GetValue<string>() == run)
                 .Select(line => line["properties"]!["n"]!.GetValue<int>())];
-        }
+            return ns;
+        }, found => found.Count >= 30, found => $"{found.Count} of the 30 events in S3", budget: TimeSpan.FromSeconds(60), every: TimeSpan.FromMilliseconds(500));
         Assert.Equal(Enumerable.Range(0, 30), stored.Order());
         // A folder per replica, side by side (and the replays' folder, once there is a replay).
         Assert.Equal(3, Directory.GetDirectories(_spool).Count(folder => Path.GetFileName(folder) != TrackMulti.Api.Spool.SpoolFolders.ReplaysFolder));

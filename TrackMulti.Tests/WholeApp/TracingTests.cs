@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using Aspire.Hosting.Testing;
+using TrackMulti.Tests.Infrastructure;
 
 namespace TrackMulti.Tests.WholeApp;
 
@@ -24,15 +25,17 @@ public sealed class TracingTests(WholeAppFixture fixture)
         var key = flush!["filename"]!.GetValue<string>();
 
         using var dashboard = fixture.CreateDashboardClient();
-        JsonObject? trackSpan = null, uploadSpan = null, putSpan = null;
-        for (var i = 0; i < 60 && putSpan is null; i++)
+        // The dashboard has a span a moment after it ended; each look reads every span of the Api, so not too often.
+        var (trackSpan, uploadSpan, putSpan) = await Poll.UntilAsync(async () =>
         {
-            await Task.Delay(500);
             var spans = await SpansAsync(dashboard, "api");
-            trackSpan = spans.FirstOrDefault(s => Str(s, "traceId") == traceId && Str(s, "name") == "POST /api/track");
-            uploadSpan = spans.FirstOrDefault(s => Str(s, "name") == "upload batch" && Attribute(s, "aws.s3.key") == key);
-            putSpan = uploadSpan is null ? null : spans.FirstOrDefault(s => Str(s, "parentSpanId") == Str(uploadSpan, "spanId") && Str(s, "name") == "PUT");
-        }
+            var track = spans.FirstOrDefault(s => Str(s, "traceId") == traceId && Str(s, "name") == "POST /api/track");
+            var upload = spans.FirstOrDefault(s => Str(s, "name") == "upload batch" && Attribute(s, "aws.s3.key") == key);
+            var put = upload is null ? null : spans.FirstOrDefault(s => Str(s, "parentSpanId") == Str(upload, "spanId") && Str(s, "name") == "PUT");
+            return (track, upload, put);
+        }, found => found.put is not null,
+            found => $"no PUT span under the upload of {key} yet (the track span {(found.track is null ? "missing" : "found")}, the upload span {(found.upload is null ? "missing" : "found")})",
+            budget: TimeSpan.FromSeconds(60), every: TimeSpan.FromMilliseconds(500));
 
         Assert.NotNull(trackSpan);
         Assert.NotNull(uploadSpan);

@@ -8,7 +8,7 @@ namespace TrackMulti.Tests.Unit;
 /// The rule that turns a segment's bytes into its lines after a failed copy or a crash: every complete line is kept
 /// (it may have been answered), nothing else is, and no kept line holds a NUL.
 /// </summary>
-public sealed class SegmentLinesTests : IDisposable
+public sealed class SpoolSegmentLinesTests : IDisposable
 {
     private readonly string _root = TestPaths.NewTemporaryDirectory("segment-lines");
 
