@@ -14,8 +14,76 @@ namespace TrackMulti.Tests.Unit.Samples.Target
 
     public interface IThing;
 
-    [AttributeUsage(AttributeTargets.Class)]
+    [AttributeUsage(AttributeTargets.All)]
     public sealed class ThingAttribute : Attribute;
+
+    public enum Kind
+    {
+        One,
+    }
+}
+
+namespace TrackMulti.Tests.Unit.Samples
+{
+    [AttributeUsage(AttributeTargets.Class)]
+    public sealed class TypesAttribute(params Type[] types) : Attribute
+    {
+        public IReadOnlyList<Type> Types { get; } = types;
+
+        public Type? Extra;
+    }
+
+    [AttributeUsage(AttributeTargets.Class)]
+    public sealed class ValueAttribute(object value) : Attribute
+    {
+        public object Value { get; } = value;
+    }
+}
+
+namespace TrackMulti.Tests.Unit.Samples.AsAttributeArray
+{
+    [Types(typeof(string), typeof(Target.IThing))]
+    public class Marked;
+}
+
+namespace TrackMulti.Tests.Unit.Samples.AsAttributeField
+{
+    [Types(Extra = typeof(Target.IThing))]
+    public class Marked;
+}
+
+namespace TrackMulti.Tests.Unit.Samples.AsAttributeObject
+{
+    [Value(typeof(Target.IThing))]
+    public class Marked;
+}
+
+namespace TrackMulti.Tests.Unit.Samples.AsAttributeEnum
+{
+    [Value(Target.Kind.One)]
+    public class Marked;
+}
+
+namespace TrackMulti.Tests.Unit.Samples.AsReturnAttribute
+{
+    public static class Giver
+    {
+        [return: Target.Thing]
+        public static int Give() => 1;
+    }
+}
+
+namespace TrackMulti.Tests.Unit.Samples.AsConstraint
+{
+    public class Box<T> where T : Target.IThing;
+}
+
+namespace TrackMulti.Tests.Unit.Samples.AsMethodConstraint
+{
+    public static class Counter
+    {
+        public static int Count<T>(IEnumerable<T> items) where T : Target.IThing => items.Count();
+    }
 }
 
 namespace TrackMulti.Tests.Unit.Samples.AsBase
