@@ -23,7 +23,7 @@ public sealed class BatchWriter : IHostedService, IDisposable
     private readonly ITimer _ageTimer;
     private readonly SegmentLimits _limits;
     private readonly Lock _opening = new();
-    private OpenBatch? _open;
+    private WriterBatch? _open;
     private bool _closing; // written under _opening
 
     public BatchWriter(
@@ -86,7 +86,7 @@ public sealed class BatchWriter : IHostedService, IDisposable
 
         var partition = _layout.PartitionOf(receivedAt);
         List<Task<SealResult>>? seals = null; // the seals this request set off, in order
-        OpenBatch batch;
+        WriterBatch batch;
         Reservation reservation;
         try
         {
@@ -146,7 +146,7 @@ public sealed class BatchWriter : IHostedService, IDisposable
             var result = await seals![i];
             if (result.Sealed is { } sealedSegment)
             {
-                (sealedBatches ??= []).Add(BatchOf(sealedSegment));
+                (sealedBatches ??= []).Add(sealedSegment.AsBatch());
             }
             if (filled && i == seals.Count - 1 && !result.Durable)
             {
@@ -173,7 +173,7 @@ public sealed class BatchWriter : IHostedService, IDisposable
         }
         var result = await SealOpen().WaitAsync(cancellationToken);
         return result.Durable
-            ? result.Sealed is { } sealedSegment ? BatchOf(sealedSegment) : null
+            ? result.Sealed is { } sealedSegment ? sealedSegment.AsBatch() : null
             : throw new SpoolWriteException(_spool.Fault ?? "The spool could not seal the batch.");
     }
 
@@ -207,12 +207,10 @@ public sealed class BatchWriter : IHostedService, IDisposable
         return open is { Segment.Events: > 0 } && open.Segment.Close() ? Seal(open) : _spool.SealAsync(null);
     }
 
-    private Task<SealResult> Seal(OpenBatch batch) => _spool.SealAsync(batch.Segment);
-
-    private static SealedBatch BatchOf(SealedSegment segment) => new(segment.Sequence, segment.Key, segment.Stream, segment.Events, segment.Bytes);
+    private Task<SealResult> Seal(WriterBatch batch) => _spool.SealAsync(batch.Segment);
 
     /// <summary>The open batch, or a new one when it is closed (opening is the one step under a lock).</summary>
-    private OpenBatch Current(DateTimeOffset receivedAt, string partition)
+    private WriterBatch Current(DateTimeOffset receivedAt, string partition)
     {
         var open = Volatile.Read(ref _open);
         if (open is { Segment.IsClosed: false })
@@ -230,7 +228,7 @@ public sealed class BatchWriter : IHostedService, IDisposable
             {
                 var number = _spool.NextSequence();
                 var key = BatchKey.For(Stream, receivedAt, _spool.InstanceId, number, _layout);
-                open = new OpenBatch(_spool.Open(new SegmentId(number, key, Stream), _limits), partition, _time.GetTimestamp());
+                open = new WriterBatch(_spool.Open(new SegmentId(number, key, Stream), _limits), partition, _time.GetTimestamp());
                 Volatile.Write(ref _open, open);
                 _ageTimer.Change(_options.MaxAge, Timeout.InfiniteTimeSpan);
             }
@@ -257,5 +255,5 @@ public sealed class BatchWriter : IHostedService, IDisposable
     }
 
     /// <summary>The open segment, and the partition every row of it lies in (<see cref="ObjectLayout.PartitionOf"/>).</summary>
-    private sealed record OpenBatch(OpenSegment Segment, string Partition, long OpenedAt);
+    private sealed record WriterBatch(OpenSegment Segment, string Partition, long OpenedAt);
 }

@@ -40,11 +40,14 @@ public sealed class IngestionOptions
     [Range(1, 1_000_000, ErrorMessage = "RATE_LIMIT_BURST must be between {1} and {2}.")]
     public int RateLimitBurst { get; set; } = 1000;
 
-    /// <summary>The client-side FME SDK key (<c>HARNESS_FME_API_KEY</c>): an FME SDK may post to <c>/fme/api</c> with it.</summary>
+    /// <summary>
+    /// The client-side FME SDK key (<c>HARNESS_FME_API_KEY</c>): an FME SDK may post to <c>/fme/api</c> with it. The
+    /// FME sink reads the same setting to post with (<c>FmeOptions</c>).
+    /// </summary>
     [ConfigurationKeyName("HARNESS_FME_API_KEY")]
     public string? FmeApiKey { get; set; }
 
-    /// <summary>The server-side FME SDK key (<c>HARNESS_FME_SERVER_KEY</c>, a secret): an FME SDK may post with it too.</summary>
+    /// <summary>The server-side FME SDK key (<c>HARNESS_FME_SERVER_KEY</c>, a secret): an FME SDK may post with it too; the FME sink posts with it.</summary>
     [ConfigurationKeyName("HARNESS_FME_SERVER_KEY")]
     public string? FmeServerKey { get; set; }
 

@@ -134,7 +134,7 @@ public sealed class ReplayService : BackgroundService
             FlushFailure.None => null,
             FlushFailure.ShuttingDown => ReplayStart.Refused(ReplayRefusal.ShuttingDown, flushed.Detail!),
             FlushFailure.SpoolError => ReplayStart.Refused(ReplayRefusal.SpoolError, flushed.Detail!),
-            _ => ReplayStart.Refused(ReplayRefusal.RecordBehind, $"S3 does not hold every row of the window yet: {flushed.Detail} Try again once it does."),
+            _ => ReplayStart.Refused(ReplayRefusal.RecordBehind, $"S3 does not hold every row of the window yet: {flushed.Detail} Try again once S3 has them."),
         };
     }
 

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using TrackMulti.Api.Pipeline;
 
 namespace TrackMulti.Api.Spool;
 
@@ -20,6 +21,9 @@ public sealed record SealedSegment(long Sequence, string Key, string Stream, int
     /// can link back to them. In memory only: a segment recovered from disk has none.
     /// </summary>
     public IReadOnlyList<ActivityContext> Origins { get; init; } = [];
+
+    /// <summary>The segment as the pipeline's producers see it.</summary>
+    public SealedBatch AsBatch() => new(Sequence, Key, Stream, Events, Bytes);
 }
 
 /// <summary>

@@ -14,8 +14,9 @@ using TrackMulti.Tests.Infrastructure;
 namespace TrackMulti.Tests.HostedServices;
 
 /// <summary>
-/// The Api's batching, spool and sink services as the Api composes them (its <c>AddEventPipeline</c>, real Polly
-/// pipelines, real files), with only the object store replaced by one that can fail on demand. Can be restarted on the same spool.
+/// The Api's pipeline without HTTP (batching, spool, sinks, replays) as the Api composes it (its
+/// <c>AddEventPipeline</c>, real Polly pipelines, real files), with only the object store replaced by one that can fail
+/// on demand. Can be restarted on the same spool.
 /// </summary>
 internal sealed class BatchingHost : IAsyncDisposable
 {

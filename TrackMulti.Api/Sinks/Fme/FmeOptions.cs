@@ -20,7 +20,10 @@ public sealed class FmeOptions
     [ConfigurationKeyName("HARNESS_FME_SERVER_KEY")]
     public string? ServerKey { get; set; }
 
-    /// <summary>The seed's client-side SDK key (<c>HARNESS_FME_API_KEY</c>, public by design).</summary>
+    /// <summary>
+    /// The seed's client-side SDK key (<c>HARNESS_FME_API_KEY</c>, public by design). With the server key, also the
+    /// keys an FME SDK may post to <c>/fme/api</c> with (the ingestion options read them for that).
+    /// </summary>
     [ConfigurationKeyName("HARNESS_FME_API_KEY")]
     public string? ApiKey { get; set; }
 

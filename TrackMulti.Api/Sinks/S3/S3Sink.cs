@@ -53,20 +53,17 @@ public sealed class S3Sink : Sink, IRecord, IBackPressure
         try
         {
             var drained = await DrainAsync(deadline.Token);
-            return drained.Succeeded ? RecordConfirmation.Done : new RecordConfirmation(false, BatchesOf(drained.StillQueued), drained.Error);
+            return drained.Succeeded ? RecordConfirmation.Done : new RecordConfirmation(false, [.. drained.StillQueued.Select(segment => segment.AsBatch())], drained.Error);
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            return new RecordConfirmation(false, BatchesOf(Pending()),
+            return new RecordConfirmation(false, [.. Pending().Select(segment => segment.AsBatch())],
                 $"S3 did not confirm every batch within {_options.FlushTimeout.TotalSeconds:0} s; uploading goes on in the background.");
         }
     }
 
     /// <summary>After the next round: the pause that follows the failures so far (at least one, as the spool is full).</summary>
     public TimeSpan RetryAfterFull() => _options.PauseAfter(Math.Max(1, Status().ConsecutiveFailures));
-
-    private static SealedBatch[] BatchesOf(IReadOnlyList<SealedSegment> segments) =>
-        [.. segments.Select(segment => new SealedBatch(segment.Sequence, segment.Key, segment.Stream, segment.Events, segment.Bytes))];
 
     protected override int Concurrency => _concurrency;
 
