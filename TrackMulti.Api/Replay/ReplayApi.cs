@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.OpenApi;
@@ -81,7 +82,7 @@ public static class ReplayApi
     /// <summary>Its answers serialized by generated code, its shapes stated in the Api's document.</summary>
     public static IHostApplicationBuilder AddReplayApi(this IHostApplicationBuilder builder)
     {
-        builder.Services.ConfigureHttpJsonOptions(json => json.SerializerOptions.TypeInfoResolverChain.Insert(0, ReplayJsonContext.Default));
+        builder.Services.ConfigureHttpJsonOptions(json => json.SerializerOptions.TypeInfoResolverChain.Insert(0, ReplayAnswersJsonContext.Default));
         builder.Services.Configure<OpenApiOptions>(ApiDocument.Name, document => document.AddSchemaTransformer(DescribeShapesAsync));
         return builder;
     }
@@ -184,3 +185,9 @@ public sealed record ReplayRequestBody(
     IReadOnlyList<string>? Streams = null);
 
 public sealed record ReplayList(IReadOnlyList<ReplayStatus> Replays);
+
+/// <summary>A replay's answers, serialized by generated code (camelCase, as ASP.NET Core's defaults); its file on disk has a context of its own.</summary>
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web)]
+[JsonSerializable(typeof(ReplayStatus))]
+[JsonSerializable(typeof(ReplayList))]
+internal sealed partial class ReplayAnswersJsonContext : JsonSerializerContext;

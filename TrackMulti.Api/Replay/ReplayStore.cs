@@ -107,8 +107,6 @@ public sealed partial class ReplayStore
 /// <param name="RowsDone">Rows of the window in object <see cref="ReplayStatus.ObjectsDone"/> already sent (or passed over).</param>
 public sealed record ReplayProgress(ReplayStatus Status, int RowsDone);
 
-/// <summary>A replay as kept on disk and as answered, serialized by generated code (camelCase, as ASP.NET Core's defaults).</summary>
 [JsonSourceGenerationOptions(JsonSerializerDefaults.Web)]
 [JsonSerializable(typeof(ReplayProgress))]
-[JsonSerializable(typeof(ReplayList))]
 internal sealed partial class ReplayJsonContext : JsonSerializerContext;
